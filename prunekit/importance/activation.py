@@ -1,0 +1,91 @@
+"""Activation criteria: mean |a| and APoZ, from forward hooks over calibration batches.
+
+Statistics are recorded once per context for every module output (see
+:mod:`prunekit.importance.calibration`); a group reads them at its ``sources``: the
+modules whose output carries its channels. When a group has several sources (a conv,
+its BatchNorm, its ReLU), the *last* one that was observed is used — the graph lists
+sources in execution order, so this is the most downstream tensor, normally the one
+after the activation function.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from prunekit.importance.calibration import ActStats, activation_stats
+from prunekit.importance.context import ImportanceContext
+from prunekit.importance.registry import register
+from prunekit.importance.slices import channel_sum
+from prunekit.importance.types import GroupLike
+
+
+@register("activation_mean")
+def activation_mean_importance(
+    model: nn.Module, group: GroupLike, ctx: ImportanceContext
+) -> torch.Tensor:
+    """Mean absolute activation of each channel over the calibration batches.
+
+    ``s_c = (1/N_c) Σ |a_c|`` over every element of channel ``c`` at the group's source
+    (batch, positions, and every feature of the channel when it spans several, e.g. a
+    head). Channels that are always near zero contribute little downstream.
+    """
+    stats, features = _source_stats(model, group, ctx, "activation_mean")
+    return _per_channel(stats.abs_sum, stats.count, features)
+
+
+@register("apoz")
+def apoz_importance(model: nn.Module, group: GroupLike, ctx: ImportanceContext) -> torch.Tensor:
+    """One minus the Average Percentage of Zeros (Hu et al., 2016): ``s_c = 1 − APoZ_c``.
+
+    ``APoZ_c`` is the fraction of channel ``c``'s activations that are ``≤ 0`` at the
+    group's source. After a ReLU these are exactly its zeros; before one (a functional
+    ``F.relu`` has no module to hook) they are the values the ReLU will zero. A channel
+    that is mostly zero carries little information, so a high APoZ means prune.
+    """
+    stats, features = _source_stats(model, group, ctx, "apoz")
+    return 1.0 - _per_channel(stats.nonpos, stats.count, features)
+
+
+def _source_stats(
+    model: nn.Module, group: GroupLike, ctx: ImportanceContext, criterion: str
+) -> tuple[ActStats, list[list[int]]]:
+    """Statistics of the last observed source and the feature indices of each channel."""
+    table = activation_stats(model, ctx, criterion)
+    for name, dim in reversed(list(group.sources)):
+        for width, stats in table.get((name, dim), {}).items():
+            features = _feature_map(group, name, width)
+            if features is not None:
+                return stats, features
+    raise ValueError(
+        f"{criterion}: no tensor output of width compatible with group {group.id!r} "
+        f"(size {group.size}) was observed at its sources {list(group.sources)}"
+    )
+
+
+def _feature_map(group: GroupLike, source: str, width: int) -> list[list[int]] | None:
+    """Output features of ``source`` belonging to each channel, or None if incompatible.
+
+    Same width: feature ``c`` is channel ``c``. Wider (heads, flattened channels): the
+    index map of the source's own weight along dim 0 when the group has it, else
+    contiguous blocks of ``width / size`` features.
+    """
+    if width == group.size:
+        return [[c] for c in range(width)]
+    for member in group.members:
+        covered = sum(len(idx) for idx in member.index)
+        if member.param == f"{source}.weight" and member.dim == 0 and covered == width:
+            return [list(idx) for idx in member.index]
+    if width % group.size == 0:
+        k = width // group.size
+        return [list(range(c * k, (c + 1) * k)) for c in range(group.size)]
+    return None
+
+
+def _per_channel(sums: torch.Tensor, count: int, features: list[list[int]]) -> torch.Tensor:
+    """``out[c] = Σ_{f ∈ features[c]} sums[f] / (count · |features[c]|)``."""
+    flat = torch.as_tensor([f for idx in features for f in idx], dtype=torch.long)
+    owner = torch.as_tensor([c for c, idx in enumerate(features) for _ in idx], dtype=torch.long)
+    per_channel = channel_sum(sums[flat], owner, len(features))
+    sizes = torch.bincount(owner, minlength=len(features)).clamp_min(1)
+    return per_channel / (count * sizes)
