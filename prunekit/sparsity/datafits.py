@@ -1,0 +1,156 @@
+"""Datafits ``f(w) = F(Xw)``: value, gradient and Lipschitz constants.
+
+Each datafit works from ``Xw`` so that solvers can keep it up to date cheaply.
+``raw_grad(y, Xw)`` is ``∂F/∂(Xw)``, hence ``∇f(w) = Xᵀ·raw_grad``. All accept numpy
+arrays or torch tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _backend as B
+from .groups import Groups
+
+__all__ = ["Quadratic", "Logistic", "MultinomialLogistic", "spectral_norm_sq"]
+
+
+class _Datafit:
+    """Shared: gradient from ``raw_grad``, Lipschitz constants from ``curvature``."""
+
+    curvature: float = 1.0  # bound on F'' per sample
+
+    def gradient(self, X: Any, y: Any, Xw: Any) -> Any:
+        """``∇f(w) = Xᵀ·raw_grad(y, Xw)``."""
+        return X.T @ self.raw_grad(y, Xw)
+
+    def lipschitz(self, X: Any) -> float:
+        """Global Lipschitz constant of ``∇f``: ``curvature·‖X‖₂²/n``."""
+        return self.curvature * spectral_norm_sq(X) / X.shape[0]
+
+    def block_lipschitz(self, X: np.ndarray, groups: Groups) -> np.ndarray:
+        """Per group: ``curvature·‖X_g‖₂²/n`` (largest eigenvalue of ``X_gᵀX_g``)."""
+        out = np.empty(groups.n_groups)
+        col_sq = np.einsum("ij,ij->j", X, X)
+        for g, idx in enumerate(groups):
+            if len(idx) == 1:
+                out[g] = col_sq[idx[0]]
+            else:
+                Xg = X[:, idx]
+                out[g] = np.linalg.eigvalsh(Xg.T @ Xg)[-1]
+        return self.curvature * out / X.shape[0]
+
+    def coef_shape(self, X: Any, y: Any) -> tuple[int, ...]:
+        return (X.shape[1],) if y.ndim == 1 else (X.shape[1], y.shape[1])
+
+    def check_target(self, y: Any) -> None:
+        """Validate ``y`` for this datafit (nothing to check by default)."""
+
+
+class Quadratic(_Datafit):
+    """Least squares ``f(w) = 1/(2n)·‖y − Xw‖²`` (``y`` may be 2-D: multi-output)."""
+
+    bcd_kind = "quadratic"
+
+    def value(self, y: Any, Xw: Any) -> float:
+        r = y - Xw
+        return float((r * r).sum()) / (2 * y.shape[0])
+
+    def raw_grad(self, y: Any, Xw: Any) -> Any:
+        return (Xw - y) / y.shape[0]
+
+
+class Logistic(_Datafit):
+    """Binary logistic loss ``f(w) = 1/n·Σ log(1 + exp(−y_i x_iᵀw))`` with ``y ∈ {−1, +1}``."""
+
+    bcd_kind = "logistic"
+    curvature = 0.25
+
+    def value(self, y: Any, Xw: Any) -> float:
+        return float(_logaddexp0(-y * Xw).sum()) / y.shape[0]
+
+    def raw_grad(self, y: Any, Xw: Any) -> Any:
+        return -y * _sigmoid(-y * Xw) / y.shape[0]
+
+    def check_target(self, y: Any) -> None:
+        vals = np.unique(B.to_numpy(y))
+        if y.ndim != 1 or not set(vals.tolist()) <= {-1.0, 1.0}:
+            raise ValueError("y: Logistic needs a 1-D target with values in {-1, +1}")
+
+
+class MultinomialLogistic(_Datafit):
+    """Softmax cross-entropy ``f(W) = 1/n·Σ_i (logsumexp(x_iᵀW) − x_iᵀW y_i)``.
+
+    ``y`` is one-hot, shape (n, K); ``W`` has shape (p, K) and groups act on its rows
+    (one feature across all classes).
+    """
+
+    curvature = 0.5  # ‖diag(p) − ppᵀ‖₂ ≤ 1/2
+
+    def value(self, y: Any, Xw: Any) -> float:
+        return float((_logsumexp(Xw) - (y * Xw).sum(1)).sum()) / y.shape[0]
+
+    def raw_grad(self, y: Any, Xw: Any) -> Any:
+        return (_softmax(Xw) - y) / y.shape[0]
+
+    def check_target(self, y: Any) -> None:
+        yy = B.to_numpy(y)
+        if yy.ndim != 2 or not np.all((yy == 0) | (yy == 1)) or not np.all(yy.sum(1) == 1):
+            raise ValueError("y: MultinomialLogistic needs a one-hot target of shape "
+                             "(n_samples, n_classes)")
+
+
+def spectral_norm_sq(X: Any, n_iter: int = 100) -> float:
+    """``‖X‖₂²`` (largest eigenvalue of ``XᵀX``): exact for small ``X``, else power method.
+
+    The power-method estimate is raised by 1% so that it errs on the safe side.
+    """
+    if not B.is_torch(X) and min(X.shape) <= 1000:
+        return float(np.linalg.norm(X, 2) ** 2) if X.size else 0.0
+    v = B.like(np.random.default_rng(0).standard_normal(X.shape[1]), X)
+    est = 0.0
+    for _ in range(n_iter):
+        u = X.T @ (X @ v)
+        new = float(B.sqrt((u * u).sum()))
+        if new == 0.0:
+            return 0.0
+        v = u / new
+        if abs(new - est) <= 1e-6 * new:
+            break
+        est = new
+    return 1.01 * new
+
+
+def _logaddexp0(z: Any) -> Any:
+    """``log(1 + exp(z))`` without overflow."""
+    if B.is_torch(z):
+        import torch
+
+        return torch.nn.functional.softplus(z)
+    return np.logaddexp(0.0, z)
+
+
+def _sigmoid(z: Any) -> Any:
+    if B.is_torch(z):
+        return z.sigmoid()
+    from scipy.special import expit
+
+    return expit(z)
+
+
+def _logsumexp(z: Any) -> Any:
+    if B.is_torch(z):
+        return z.logsumexp(1)
+    from scipy.special import logsumexp
+
+    return logsumexp(z, axis=1)
+
+
+def _softmax(z: Any) -> Any:
+    if B.is_torch(z):
+        return z.softmax(1)
+    from scipy.special import softmax
+
+    return softmax(z, axis=1)
