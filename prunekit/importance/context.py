@@ -63,8 +63,13 @@ class ImportanceContext:
             raise TypeError(f"loss_fn must be callable, got {type(self.loss_fn).__name__}")
 
     def clear(self) -> None:
-        """Drop cached statistics (call after changing weights through ``.data``)."""
-        self._cache.clear()
+        """Drop cached statistics (call after changing weights through ``.data``).
+
+        The calibration batches read so far are kept (``batches`` may be a one-shot
+        iterator).
+        """
+        for key in [k for k in self._cache if k != "batches"]:
+            del self._cache[key]
 
     def note(self, message: str) -> None:
         """Record ``message`` once in :attr:`notes`."""

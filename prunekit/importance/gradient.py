@@ -13,7 +13,7 @@ from torch import nn
 from prunekit.importance.calibration import gradient_stats
 from prunekit.importance.context import ImportanceContext
 from prunekit.importance.registry import register
-from prunekit.importance.slices import member_rows, reduce_members
+from prunekit.importance.slices import is_parameter, member_rows, reduce_members
 from prunekit.importance.types import GroupLike, MemberLike
 
 
@@ -66,7 +66,8 @@ def _rows(tensor: torch.Tensor, member: MemberLike, group: GroupLike) -> torch.T
 
 
 def _has_grad(grads: dict):
-    return lambda model, member: member.param in grads
+    """Select parameter members (unknown names raise); buffers have no gradient."""
+    return lambda model, member: is_parameter(model, member) and member.param in grads
 
 
 def _sum(parts: list[torch.Tensor], group: GroupLike) -> torch.Tensor:

@@ -82,12 +82,11 @@ def channel_sum(values: torch.Tensor, owner: torch.Tensor, size: int) -> torch.T
 
 
 def is_parameter(model: nn.Module, member: MemberLike) -> bool:
-    """Whether ``member.param`` names a parameter (not a buffer such as running stats)."""
-    try:
-        model.get_parameter(member.param)
-    except AttributeError:
-        return False
-    return True
+    """Whether ``member.param`` names a parameter (not a buffer such as running stats).
+
+    Raises ValueError (via :func:`resolve_tensor`) if it names neither.
+    """
+    return isinstance(resolve_tensor(model, member.param), nn.Parameter)
 
 
 def reduce_members(
