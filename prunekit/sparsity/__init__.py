@@ -7,6 +7,14 @@ need. See ``docs/sparsity.md``.
 
 from .datafits import Logistic, MultinomialLogistic, Quadratic
 from .groups import Groups
+from .paths import (
+    BudgetResult,
+    PathResult,
+    alpha_max,
+    budget_search,
+    default_solver,
+    regularization_path,
+)
 from .penalties import (
     L1,
     FrobeniusNuclear,
@@ -16,8 +24,10 @@ from .penalties import (
     SparseGroupLasso,
     TreeGroupLasso,
 )
-from .solvers import FISTA, SolverResult
+from .solvers import ADMM, FISTA, BlockCD, SolverResult
 
 __all__ = ["Groups", "L1", "GroupLasso", "SparseGroupLasso", "TreeGroupLasso",
            "OverlappingGroupLasso", "NuclearNorm", "FrobeniusNuclear", "Quadratic", "Logistic",
-           "MultinomialLogistic", "FISTA", "SolverResult"]
+           "MultinomialLogistic", "FISTA", "BlockCD", "ADMM", "SolverResult",
+           "alpha_max", "regularization_path", "budget_search", "default_solver", "PathResult",
+           "BudgetResult"]

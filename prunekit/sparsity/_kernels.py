@@ -136,3 +136,32 @@ def dual_bcd_overlap(v, indices, ptr, tau, max_sweeps, tol):
         if gap <= tol:
             break
     return v - s, sweeps, gap
+
+
+@maybe_njit
+def sgl_subdiff(w, grad, gs, indices, ptr, l2, l1):
+    """Per group in ``gs``: distance of ``−grad_g`` to ``∂(l2_g‖·‖₂ + Σ l1_j|·|)(w_g)``."""
+    out = np.empty(gs.shape[0])
+    for i in range(gs.shape[0]):
+        g = gs[i]
+        start, stop = ptr[g], ptr[g + 1]
+        wn = 0.0
+        for k in range(start, stop):
+            wn += w[indices[k]] ** 2
+        wn = math.sqrt(wn)
+        sq = 0.0
+        if wn == 0.0:
+            for k in range(start, stop):
+                j = indices[k]
+                sq += _soft(grad[j], l1[j]) ** 2
+            out[i] = max(math.sqrt(sq) - l2[g], 0.0)
+            continue
+        for k in range(start, stop):
+            j = indices[k]
+            if w[j] != 0.0:
+                sgn = 1.0 if w[j] > 0 else -1.0
+                sq += (grad[j] + l1[j] * sgn + l2[g] * w[j] / wn) ** 2
+            else:
+                sq += max(abs(grad[j]) - l1[j], 0.0) ** 2
+        out[i] = math.sqrt(sq)
+    return out

@@ -61,6 +61,28 @@ class Quadratic(_Datafit):
     def raw_grad(self, y: Any, Xw: Any) -> Any:
         return (Xw - y) / y.shape[0]
 
+    def admm_solver(self, X: np.ndarray, y: np.ndarray, diag: np.ndarray):
+        """A function ``b ↦ w`` solving ``(XᵀX/n + diag(d))·w = Xᵀy/n + b`` (factored once).
+
+        Cholesky of the ``p×p`` system when ``p <= n``, otherwise of the ``n×n`` system
+        from the Woodbury identity: ``(D + XᵀX/n)⁻¹ = D⁻¹ − D⁻¹Xᵀ(nI + XD⁻¹Xᵀ)⁻¹XD⁻¹``.
+        """
+        from scipy.linalg import cho_factor, cho_solve
+
+        n, p = X.shape
+        xty = X.T @ y / n
+        if p <= n:
+            fac = cho_factor(X.T @ X / n + np.diag(diag))
+            return lambda b: cho_solve(fac, xty + b)
+        inv_d = 1.0 / diag
+        fac = cho_factor(n * np.eye(n) + (X * inv_d) @ X.T)
+
+        def solve(b: np.ndarray) -> np.ndarray:
+            r = inv_d * (xty + b)
+            return r - inv_d * (X.T @ cho_solve(fac, X @ r))
+
+        return solve
+
 
 class Logistic(_Datafit):
     """Binary logistic loss ``f(w) = 1/n·Σ log(1 + exp(−y_i x_iᵀw))`` with ``y ∈ {−1, +1}``."""

@@ -66,9 +66,13 @@ class _Penalty:
         return self._block_norms(w - self.prox(w - grad, 1.0))
 
     def dual_norm(self, u: Any) -> float:
-        """Smallest ``alpha`` with ``prox_{alpha·Ω₁}(u) = 0``, by geometric bisection."""
+        """Smallest ``alpha`` with ``prox_{alpha·Ω₁}(u) = 0``, by bisection.
+
+        Unpenalized rows of ``u`` are ignored (at the point where ``alpha_max`` is
+        evaluated they are optimal, so their gradient is zero).
+        """
         unit = self.with_alpha(1.0)
-        u = B.to_numpy(u).astype(float)
+        u = self._penalized_part(B.to_numpy(u).astype(float))
         scale = float(np.sqrt(np.sum(u * u)))
         if scale == 0.0:
             return 0.0
@@ -89,6 +93,10 @@ class _Penalty:
                 break
             lo, hi = (lo, mid) if is_zero(mid) else (mid, hi)
         return hi
+
+    def _penalized_part(self, u: np.ndarray) -> np.ndarray:
+        """``u`` with unpenalized rows zeroed (they are assumed optimal for ``alpha_max``)."""
+        return u
 
     def group_support(self, w: Any) -> np.ndarray:
         """Boolean per block: is it non-zero?"""
@@ -113,6 +121,11 @@ class _GroupPenalty(_Penalty):
 
     def _block_norms(self, v: Any) -> Any:
         return B.sqrt(B.group_sqnorms(v, self.groups))
+
+    def _penalized_part(self, u: np.ndarray) -> np.ndarray:
+        u = u.copy()
+        u[_free_rows(self.groups, u.shape[0])] = 0
+        return u
 
 
 def _free_rows(groups: Groups, n_rows: int) -> np.ndarray:
@@ -198,10 +211,7 @@ class GroupLasso(_GroupPenalty):
         return _with_free(dist, grad, gr)
 
     def dual_norm(self, u: Any) -> float:
-        u = B.to_numpy(u)
-        norms = np.sqrt(B.group_sqnorms(u, self.groups))
-        if np.any(B.row_sqnorms(u[_free_rows(self.groups, u.shape[0])]) > 0):
-            return float("inf")
+        norms = np.sqrt(B.group_sqnorms(B.to_numpy(u), self.groups))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(norms > 0, norms / self.groups.weights, 0.0)
         return float(ratio.max(initial=0.0))
@@ -252,8 +262,6 @@ class SparseGroupLasso(_GroupPenalty):
     def dual_norm(self, u: Any) -> float:
         """Per group, bisect ``‖ST(u_g, aρ)‖₂ = a(1 − ρ)w_g``; the max over groups."""
         u = B.to_numpy(u)
-        if np.any(B.row_sqnorms(u[_free_rows(self.groups, u.shape[0])]) > 0):
-            return float("inf")
         rho, gr = self.l1_ratio, self.groups
         hi = np.full(gr.n_groups, np.inf)
         umax = np.maximum.reduceat(abs(u[gr.indices]).reshape(len(gr.indices), -1).max(1),
