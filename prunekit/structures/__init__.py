@@ -1,0 +1,48 @@
+"""Prunable structures beyond channels: ``"depth"`` (residual blocks and layers).
+
+>>> from prunekit.structures import find_blocks, score_blocks, remove_blocks, prune_depth
+>>> from prunekit import structures
+>>> structures.get("depth").prune(model, example_inputs, n_blocks=2)   # doctest: +SKIP
+
+Only ``torch`` is imported here; Hugging Face models are handled by duck typing.
+"""
+
+from prunekit.structures.depth import (
+    Block,
+    DepthPlan,
+    apply_depth_plan,
+    find_blocks,
+    merge_plans,
+    remove_blocks,
+)
+from prunekit.structures.registry import Structure, available, get, register
+from prunekit.structures.scoring import (
+    available_scores,
+    register_block_score,
+    score_blocks,
+    skipped,
+)
+from prunekit.structures.select import DepthResult, prune_depth
+
+DEPTH = register(Structure("depth", find=find_blocks, score=score_blocks, remove=remove_blocks,
+                           prune=prune_depth, apply_plan=apply_depth_plan))
+
+__all__ = [
+    "DEPTH",
+    "Block",
+    "DepthPlan",
+    "DepthResult",
+    "Structure",
+    "apply_depth_plan",
+    "available",
+    "available_scores",
+    "find_blocks",
+    "get",
+    "merge_plans",
+    "prune_depth",
+    "register",
+    "register_block_score",
+    "remove_blocks",
+    "score_blocks",
+    "skipped",
+]

@@ -1,0 +1,227 @@
+"""Trace a model once with forward hooks and find the residual blocks it contains.
+
+A *candidate* is any child of an ``nn.ModuleList`` or ``nn.Sequential`` (that is how
+torchvision, timm and Hugging Face hold their stages and layer lists). A candidate is a
+removable *block* when, on the traced forward pass,
+
+1. it was called exactly once (a shared module cannot be deleted from one place only),
+2. its main input and output tensors have the same shape, and
+3. its output reaches its input through a **skip path**: a path in the autograd graph
+   that passes through no feature-mixing op (convolution, matrix product, attention,
+   embedding) but does pass through an addition, while some other path from output to
+   input does go through a mixing op (the residual branch).
+
+Rule 3 accepts ``y = x + f(x)`` (pre-norm transformers, ResNet and MobileNetV2 blocks
+with identity shortcut) and post-norm ``y = LN(x + f(x))`` (BERT), and rejects
+shape-preserving layers that are not residual blocks: a 64→64 convolution, a
+BatchNorm, an activation, a squeeze-excitation gate ``x · σ(W x)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunekit.measure._inputs import call_model
+
+# autograd node names (``type(node).__name__`` without ``Backward<k>``) that mix features
+_MIXING = re.compile(
+    r"(Convolution|Conv\d|Addmm|^Mm$|Bmm|Baddbmm|Addbmm|Matmul|Linear|Embedding|^Mv$|Addmv"
+    r"|^Dot$|Einsum|ScaledDotProduct|Attention)"
+)
+_ADD = re.compile(r"^Add$")
+
+
+@dataclass
+class Trace:
+    """What one hooked forward pass saw of one candidate module."""
+
+    calls: int = 0
+    in_shape: tuple[int, ...] | None = None
+    out_shape: tuple[int, ...] | None = None
+    skip: bool = False
+    mixing: bool = False
+    n_params: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def containers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Every ``nn.ModuleList`` / ``nn.Sequential`` in ``model`` with its qualified name."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList | nn.Sequential):
+            yield name, module
+
+
+def candidates(model: nn.Module) -> dict[str, tuple[str, str]]:
+    """Map qualified child name -> (container name, key in the container)."""
+    out: dict[str, tuple[str, str]] = {}
+    for cname, container in containers(model):
+        for key in container._modules:
+            out[f"{cname}.{key}" if cname else key] = (cname, key)
+    return out
+
+
+def main_tensor(args: tuple, kwargs: Mapping[str, Any]) -> torch.Tensor | None:
+    """The hidden state a block transforms: first floating positional tensor, else
+    ``kwargs['hidden_states']`` (Hugging Face layers may pass it by keyword)."""
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            return a
+    hs = kwargs.get("hidden_states")
+    return hs if isinstance(hs, torch.Tensor) else None
+
+
+def first_tensor(output: Any) -> torch.Tensor | None:
+    """The first tensor in a (possibly nested) module output, depth first."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping):
+        output = list(output.values())
+    if isinstance(output, tuple | list):
+        for o in output:
+            t = first_tensor(o)
+            if t is not None:
+                return t
+    if hasattr(output, "to_tuple"):  # Hugging Face ModelOutput
+        return first_tensor(output.to_tuple())
+    return None
+
+
+def replace_first_tensor(output: Any, new: torch.Tensor) -> Any:
+    """``output`` with its first tensor swapped for ``new`` (same container type)."""
+    if isinstance(output, torch.Tensor):
+        return new
+    if isinstance(output, tuple | list):
+        items = list(output)
+        for i, o in enumerate(items):
+            if first_tensor(o) is not None:
+                items[i] = replace_first_tensor(o, new)
+                return type(output)(items) if isinstance(output, list) else tuple(items)
+    raise TypeError(f"cannot replace the hidden state in an output of type {type(output)}")
+
+
+def _node_kind(node: Any) -> str:
+    return re.sub(r"Backward\d*$", "", type(node).__name__)
+
+
+def skip_structure(out: torch.Tensor, inp: torch.Tensor) -> tuple[bool, bool]:
+    """(has a mixing-free path with an addition, has a path through a mixing op).
+
+    Walks the autograd graph from ``out.grad_fn`` down to ``inp``'s node with a memoized
+    DFS; every node gets the set of path kinds by which it reaches ``inp``:
+    ``pure`` (no add yet), ``add`` (mixing-free, through an addition), ``mix``.
+    """
+    target = inp.grad_fn
+    memo: dict[Any, frozenset[str]] = {}
+
+    def is_target(node: Any) -> bool:
+        if target is not None:
+            return node is target
+        return getattr(node, "variable", None) is inp
+
+    def visit(node: Any) -> frozenset[str]:
+        if node is None:
+            return frozenset()
+        if node in memo:
+            return memo[node]
+        if is_target(node):
+            memo[node] = frozenset({"pure"})
+            return memo[node]
+        memo[node] = frozenset()  # graphs are DAGs; this guards odd cycles only
+        reach: set[str] = set()
+        for child, _ in getattr(node, "next_functions", ()):
+            reach |= visit(child)
+        kind = _node_kind(node)
+        if reach and _MIXING.search(kind):
+            reach = {"mix"}
+        elif "pure" in reach and _ADD.search(kind):
+            reach = (reach - {"pure"}) | {"add"}
+        memo[node] = frozenset(reach)
+        return memo[node]
+
+    reach = _iterative_visit(visit, out.grad_fn)
+    return "add" in reach, "mix" in reach
+
+
+def _iterative_visit(visit: Any, root: Any) -> frozenset[str]:
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        return visit(root)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def trace_candidates(model: nn.Module, example_inputs: Any) -> dict[str, Trace]:
+    """Run ``model`` once with hooks on every candidate; return what each one did.
+
+    The pass runs in eval mode with autograd on (it needs the graph) and restores every
+    module's training flag after. An input that does not require grad is swapped for a
+    grad-requiring copy with the same values so that the block's graph is recorded even
+    when the parameters are frozen.
+    """
+    names = candidates(model)
+    modules = dict(model.named_modules())
+    traces = {n: Trace() for n in names}
+    handles = []
+    for name in names:
+        module = modules[name]
+        traces[name].n_params = sum(p.numel() for p in module.parameters())
+        handles.append(module.register_forward_pre_hook(_pre_hook(traces[name]), with_kwargs=True))
+        handles.append(module.register_forward_hook(_post_hook(traces[name]), with_kwargs=True))
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.enable_grad():
+            call_model(model, example_inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+    return traces
+
+
+def _pre_hook(trace: Trace):
+    def hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        trace.calls += 1
+        x = main_tensor(args, kwargs)
+        if x is None:
+            trace.extra["input"] = None
+            return None
+        if not x.requires_grad:
+            x2 = x.detach().requires_grad_(True)
+            args, kwargs = _swap(args, kwargs, x, x2)
+            x = x2
+            trace.extra["input"] = x
+            return args, kwargs
+        trace.extra["input"] = x
+        return None
+
+    return hook
+
+
+def _swap(args: tuple, kwargs: dict, old: torch.Tensor, new: torch.Tensor) -> tuple[tuple, dict]:
+    args = tuple(new if a is old else a for a in args)
+    kwargs = {k: (new if v is old else v) for k, v in kwargs.items()}
+    return args, kwargs
+
+
+def _post_hook(trace: Trace):
+    def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        x = trace.extra.pop("input", None)
+        y = first_tensor(output)
+        if x is None or y is None or trace.calls != 1:
+            return
+        trace.in_shape, trace.out_shape = tuple(x.shape), tuple(y.shape)
+        if trace.in_shape == trace.out_shape and y.grad_fn is not None:
+            trace.skip, trace.mixing = skip_structure(y, x)
+
+    return hook
