@@ -200,6 +200,13 @@ class _MacMode(TorchDispatchMode):
         self.by_module: Counter[str] = Counter()
         self.by_op: Counter[str] = Counter()
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """Opt out of torch's default wrapping of ``__torch_dispatch__`` in
+        ``torch._dynamo.disable``, which imports Dynamo (seconds) on first use; counting
+        never runs under ``torch.compile``."""
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
@@ -279,3 +286,13 @@ def params_by_module(model: nn.Module) -> dict[str, int]:
         for name, module in model.named_modules()
         if (n := sum(p.numel() for p in module.parameters(recurse=False)))
     }
+
+
+def model_bytes(model: nn.Module, include_buffers: bool = True) -> int:
+    """Bytes of the model's tensors: ``Σ numel · element_size`` over unique parameters
+    (and buffers, e.g. BatchNorm statistics) — what a saved state dict weighs, roughly."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    tensors = list(model.parameters()) + (list(model.buffers()) if include_buffers else [])
+    unique = {id(t): t for t in tensors}
+    return sum(t.numel() * t.element_size() for t in unique.values())
