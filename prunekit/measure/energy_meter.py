@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
-from prunekit.measure.timing import cpu_threads, model_on, resolve_device, to_device
+from prunekit.measure.timing import cpu_threads, prepare
 
 RAPL_ROOT = "/sys/class/powercap"
 _PACKAGE = re.compile(r"intel-rapl:\d+$")
@@ -114,8 +114,7 @@ def energy(model: nn.Module, inputs: Inputs, device: str | torch.device = "cpu",
     ``EnergyStats(None, "unavailable: …")`` without running the model when no counter
     is readable. Counters measure the whole device/socket, idle power included.
     """
-    dev = resolve_device(device)
-    model_dev, inputs_dev = model_on(model, dev), to_device(inputs, dev)
+    dev, model_dev, inputs_dev = prepare(model, inputs, device)
     run = lambda: call_model(model_dev, inputs_dev)  # noqa: E731
     with cpu_threads(threads), inference_mode_of(model_dev):
         if dev.type == "cuda":

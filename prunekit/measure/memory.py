@@ -26,7 +26,7 @@ from torch import nn
 
 from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
 from prunekit.measure.counting import model_bytes
-from prunekit.measure.timing import model_on, resolve_device, to_device
+from prunekit.measure.timing import prepare
 
 
 @dataclass
@@ -94,8 +94,7 @@ def peak_memory(model: nn.Module, inputs: Inputs, device: str | torch.device = "
     ``warmup`` untimed passes run first so that one-time allocations (lazy init, kernel
     selection caches) are not counted as the pass's peak.
     """
-    dev = resolve_device(device)
-    model_dev, inputs_dev = model_on(model, dev), to_device(inputs, dev)
+    dev, model_dev, inputs_dev = prepare(model, inputs, device)
     with inference_mode_of(model_dev):
         for _ in range(warmup):
             call_model(model_dev, inputs_dev)

@@ -116,6 +116,13 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def prepare(model: nn.Module, inputs: Inputs,
+            device: str | torch.device) -> tuple[torch.device, nn.Module, Inputs]:
+    """Resolve ``device`` and return it with the model and inputs placed on it (copies)."""
+    dev = resolve_device(device)
+    return dev, model_on(model, dev), to_device(inputs, dev)
+
+
 def _check_counts(warmup: int, repeats: int) -> None:
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
@@ -227,10 +234,8 @@ def latency(
         always tries, ``False`` never. Ignored on CPU.
     """
     _check_counts(warmup, repeats)
-    dev = resolve_device(device)
-    batch = batch_size_of(inputs)
-    notes: list[str] = []
-    model_dev, inputs_dev = model_on(model, dev), to_device(inputs, dev)
+    dev, model_dev, inputs_dev = prepare(model, inputs, device)
+    batch, notes = batch_size_of(inputs), []
     with cpu_threads(threads), inference_mode_of(model_dev):
         if dev.type == "cuda":
             samples, method = _cuda_samples(model_dev, inputs_dev, warmup, repeats,
@@ -257,11 +262,10 @@ def throughput(
     dimension of the first input tensor.
     """
     _check_counts(warmup, max_iterations)
-    dev = resolve_device(device)
     batch = batch_size_of(inputs)
     if batch is None:
         raise ValueError("throughput needs a tensor input with a batch dimension")
-    model_dev, inputs_dev = model_on(model, dev), to_device(inputs, dev)
+    dev, model_dev, inputs_dev = prepare(model, inputs, device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with cpu_threads(threads), inference_mode_of(model_dev):
         for _ in range(warmup):
