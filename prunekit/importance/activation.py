@@ -1,11 +1,11 @@
 """Activation criteria: mean |a| and APoZ, from forward hooks over calibration batches.
 
-Statistics are recorded once per context for every module output (see
-:mod:`prunekit.importance.calibration`); a group reads them at its ``sources``: the
-modules whose output carries its channels. When a group has several sources (a conv,
-its BatchNorm, its ReLU), the *last* one that was observed is used — the graph lists
-sources in execution order, so this is the most downstream tensor, normally the one
-after the activation function.
+Statistics are recorded once per context for every module output and every call of it
+(see :mod:`prunekit.importance.calibration`); a group reads them at its ``sources``: the
+modules whose output carries its channels, listed in execution order. The sources are
+walked in that order, taking for a module called several times the first call after the
+previous source's call, and the *last* source is used: the most downstream tensor,
+normally the one after the activation function.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from prunekit.importance.calibration import ActStats, activation_stats
+from prunekit.importance.calibration import ActStats, ActTable, activation_stats
 from prunekit.importance.context import ImportanceContext
 from prunekit.importance.registry import register
 from prunekit.importance.slices import channel_sum
@@ -51,16 +51,38 @@ def _source_stats(
     model: nn.Module, group: GroupLike, ctx: ImportanceContext, criterion: str
 ) -> tuple[ActStats, list[list[int]]]:
     """Statistics of the last observed source and the feature indices of each channel."""
-    table = activation_stats(model, ctx, criterion)
-    for name, dim in reversed(list(group.sources)):
-        for width, stats in table.get((name, dim), {}).items():
+    chosen = _walk_sources(group, activation_stats(model, ctx, criterion))
+    if not chosen:
+        raise ValueError(
+            f"{criterion}: no tensor output of width compatible with group {group.id!r} "
+            f"(size {group.size}) was observed at its sources {list(group.sources)}"
+        )
+    return chosen[-1]
+
+
+def _walk_sources(group: GroupLike, table: ActTable) -> list[tuple[ActStats, list[list[int]]]]:
+    """One observed call per source, following the sources in execution order.
+
+    A module called several times per forward (torchvision's shared ``relu`` in a
+    residual block) has one entry per call; the call taken is the first one after the
+    previous source's call, so the group reads *its* activation, not another call's.
+    """
+    chosen: list[tuple[ActStats, list[list[int]]]] = []
+    last_seq = -1
+    for name, dim in group.sources:
+        calls = []
+        for (_, width), stats in table.get((name, dim), {}).items():
             features = _feature_map(group, name, width)
             if features is not None:
-                return stats, features
-    raise ValueError(
-        f"{criterion}: no tensor output of width compatible with group {group.id!r} "
-        f"(size {group.size}) was observed at its sources {list(group.sources)}"
-    )
+                calls.append((stats, features))
+        if not calls:
+            continue
+        calls.sort(key=lambda call: call[0].seq)
+        later = [call for call in calls if call[0].seq > last_seq]
+        pick = later[0] if later else calls[-1]
+        chosen.append(pick)
+        last_seq = pick[0].seq
+    return chosen
 
 
 def _feature_map(group: GroupLike, source: str, width: int) -> list[list[int]] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,15 +33,20 @@ class GradStats:
 
 @dataclass
 class ActStats:
-    """Activation statistics of one (module, dim) output, per feature along ``dim``.
+    """Activation statistics of one call of a module, per feature along one ``dim``.
 
     ``abs_sum[f] = Σ |a_f|`` and ``nonpos[f] = #{a_f ≤ 0}`` over ``count`` elements per
-    feature (all batches, calls and positions).
+    feature (all batches and positions); ``seq`` orders the calls in execution order.
     """
 
     abs_sum: torch.Tensor
     nonpos: torch.Tensor
     count: int = 0
+    seq: int = 0
+
+
+ActTable = dict[tuple[str, int], dict[tuple[int, int], ActStats]]
+"""``{(module_name, dim): {(call_index, width): ActStats}}``."""
 
 
 @contextmanager
@@ -79,14 +84,12 @@ def gradient_stats(
     return ctx.cached("gradients", model, lambda: _gradient_pass(model, ctx, criterion))
 
 
-def activation_stats(
-    model: nn.Module, ctx: ImportanceContext, criterion: str
-) -> dict[tuple[str, int], dict[int, ActStats]]:
-    """``{(module_name, dim): {n_features: ActStats}}`` for every module's tensor output.
+def activation_stats(model: nn.Module, ctx: ImportanceContext, criterion: str) -> ActTable:
+    """:data:`ActTable` of every module's tensor outputs over the calibration batches.
 
     ``dim`` is stored both non-negative and negative; the batch dimension 0 is skipped
-    for outputs with two or more dimensions. A module called with outputs of several
-    widths keeps one entry per width.
+    for outputs with two or more dimensions. A module called several times per forward
+    (a shared ReLU) keeps one entry per call, so its calls are never mixed.
     """
     return ctx.cached("activations", model, lambda: _activation_pass(model, ctx, criterion))
 
@@ -117,11 +120,9 @@ def _gradient_pass(
     }
 
 
-def _activation_pass(
-    model: nn.Module, ctx: ImportanceContext, criterion: str
-) -> dict[tuple[str, int], dict[int, ActStats]]:
+def _activation_pass(model: nn.Module, ctx: ImportanceContext, criterion: str) -> ActTable:
     batches = ctx.calibration_batches(criterion)
-    stats: dict[tuple[str, int], dict[int, ActStats]] = {}
+    recorder = _Recorder()
     names: dict[int, list[str]] = {}
     modules = {}
     for name, module in model.named_modules(remove_duplicate=False):
@@ -129,50 +130,62 @@ def _activation_pass(
         modules[id(module)] = module
     with preserved_state(model, need_grad=False) as handles, torch.no_grad():
         for key, module in modules.items():
-            hook = _stats_hook(stats, names[key])
-            handles.append(module.register_forward_hook(hook))
+            handles.append(module.register_forward_hook(recorder.hook(names[key])))
         for inputs, _ in _progress(batches, ctx, f"{criterion}: activations"):
+            recorder.new_batch()
             call_model(model, inputs)
-    return stats
+    return recorder.stats
 
 
-def _stats_hook(stats: dict, names: list[str]):
-    def hook(module: nn.Module, args: object, output: object) -> None:
-        if not isinstance(output, torch.Tensor) or not output.is_floating_point():
-            return
-        if output.dim() == 0:
-            return
-        a = output.detach()
+@dataclass
+class _Recorder:
+    """Accumulates :class:`ActStats` per (module, dim) and per call of the module.
+
+    Calls are told apart by their index within a batch (the k-th call of a module in
+    every batch is the same call site) and ordered by ``seq``, the position of the call's
+    end among all module calls of the first batch.
+    """
+
+    stats: ActTable = field(default_factory=dict)
+    calls: dict[int, int] = field(default_factory=dict)
+    seq: int = 0
+
+    def new_batch(self) -> None:
+        self.calls.clear()
+        self.seq = 0
+
+    def hook(self, names: list[str]):
+        def record(module: nn.Module, args: object, output: object) -> None:
+            call = self.calls.get(id(module), 0)
+            self.calls[id(module)] = call + 1
+            self.seq += 1
+            if isinstance(output, torch.Tensor) and output.is_floating_point() and output.dim():
+                self._record(names, call, output.detach())
+
+        return record
+
+    def _record(self, names: list[str], call: int, a: torch.Tensor) -> None:
         absval, nonpos = a.abs(), (a <= 0)
-        first = 1 if a.dim() >= 2 else 0
+        first = 1 if a.dim() >= 2 else 0   # dim 0 is the batch
         for d in range(first, a.dim()):
             other = [i for i in range(a.dim()) if i != d]
             s_abs = absval.sum(other) if other else absval
             s_np = nonpos.sum(other) if other else nonpos
             for name in names:
-                by_width = _entry_table(stats, name, d, a.dim())
-                _accumulate(by_width, s_abs, s_np, a.numel() // a.shape[d])
+                entry = self._entry(name, d, a.dim(), call, a.shape[d])
+                entry.abs_sum += s_abs.to("cpu", torch.float64)
+                entry.nonpos += s_np.to("cpu", torch.float64)
+                entry.count += a.numel() // a.shape[d]
 
-    return hook
-
-
-def _entry_table(stats: dict, name: str, dim: int, ndim: int) -> dict[int, ActStats]:
-    """The shared ``{width: ActStats}`` table of ``(name, dim)`` and ``(name, dim - ndim)``."""
-    pos, neg = (name, dim), (name, dim - ndim)
-    table = stats.get(pos) or stats.get(neg) or {}
-    stats[pos] = stats[neg] = table
-    return table
-
-
-def _accumulate(by_width: dict[int, ActStats], s_abs, s_np, count: int) -> None:
-    width = s_abs.shape[0]
-    entry = by_width.get(width)
-    if entry is None:
-        zeros = torch.zeros(width, dtype=torch.float64)
-        entry = by_width[width] = ActStats(zeros, zeros.clone())
-    entry.abs_sum += s_abs.to("cpu", torch.float64)
-    entry.nonpos += s_np.to("cpu", torch.float64)
-    entry.count += count
+    def _entry(self, name: str, dim: int, ndim: int, call: int, width: int) -> ActStats:
+        pos, neg = (name, dim), (name, dim - ndim)
+        table = self.stats.get(pos) or self.stats.get(neg) or {}
+        self.stats[pos] = self.stats[neg] = table
+        entry = table.get((call, width))
+        if entry is None:
+            zeros = torch.zeros(width, dtype=torch.float64)
+            entry = table[(call, width)] = ActStats(zeros, zeros.clone(), seq=self.seq)
+        return entry
 
 
 def _progress(batches: list, ctx: ImportanceContext, desc: str):

@@ -111,3 +111,30 @@ def assert_unchanged(model: nn.Module, before: dict) -> None:
             assert torch.equal(after["grad"][name], grad), name
     assert after["training"] == before["training"]
     assert after["hooks"] == before["hooks"]
+
+
+class SharedReluBlock(nn.Module):
+    """A residual block whose one ReLU module is called twice (as in torchvision ResNet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU(inplace=True)
+
+    def inner(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn1(self.conv1(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn2(self.conv2(self.inner(x))) + x)
+
+
+def shared_relu_groups() -> tuple[Group, Group]:
+    idx = one_each(4)
+    inner = Group("inner", 4, [Member("conv1.weight", 0, idx), Member("conv2.weight", 1, idx)],
+                  [("conv1", 1), ("bn1", 1), ("relu", 1)])
+    stream = Group("stream", 4, [Member("conv2.weight", 0, idx), Member("conv1.weight", 1, idx)],
+                   [("conv2", 1), ("bn2", 1), ("relu", 1)])
+    return inner, stream

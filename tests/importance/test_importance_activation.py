@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from importance_models import Group, Member, assert_unchanged, conv1_group, head_group, snapshot
+from importance_models import (
+    Group,
+    Member,
+    SharedReluBlock,
+    assert_unchanged,
+    conv1_group,
+    head_group,
+    shared_relu_groups,
+    snapshot,
+)
 from torch import nn
 
 from prunekit.importance import ImportanceContext, get, score_groups
@@ -122,3 +131,20 @@ def test_dict_inputs_and_tuple_outputs():
         expected = model.lin(x).abs().mean(0).double()
     assert torch.allclose(get("activation_mean")(model, group, ctx), expected, rtol=1e-6)
     assert get("taylor")(model, group, ctx).shape == (4,)
+
+
+def test_a_module_called_twice_is_read_at_the_right_call():
+    torch.manual_seed(0)
+    model = SharedReluBlock().eval()
+    x = torch.randn(3, 4, 5, 5)
+    with torch.no_grad():
+        inner_out = model.inner(x.clone())
+        stream_out = model(x.clone())
+    ctx = ImportanceContext(example_inputs=x)
+    inner, stream = shared_relu_groups()
+    assert torch.allclose(get("activation_mean")(model, inner, ctx),
+                          inner_out.mean((0, 2, 3)).double(), rtol=1e-5)
+    assert torch.allclose(get("activation_mean")(model, stream, ctx),
+                          stream_out.mean((0, 2, 3)).double(), rtol=1e-5)
+    assert torch.allclose(get("apoz")(model, stream, ctx),
+                          (stream_out != 0).double().mean((0, 2, 3)))
