@@ -1,0 +1,243 @@
+"""``prunekit.prune``: trace, score, choose, cut — one call.
+
+Ratio semantics (read this once; the incumbents mix them up):
+
+* ``ratio`` is a **channel ratio**: the fraction of channels removed from every prunable
+  group (layer-wise), or over all groups together with ``global_ranking=True``. It is not
+  a MAC or parameter fraction. A layer whose input *and* output groups both lose 50 % of
+  their channels keeps 25 % of its MACs, so ``ratio=0.5`` typically removes about 3/4 of
+  the MACs of a plain CNN and less of a model with many barriers.
+* ``target_macs`` is a **MAC fraction to keep**: ``target_macs=0.5`` asks for a model
+  with at most half the original multiply-accumulates (a 2x theoretical speedup). The
+  channel ratio that reaches it is found by bisection on real MAC counts of the cut
+  model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunekit.graph import GroupSet, build_groups
+from prunekit.surgery import Plan, SurgeryError, remove_channels
+from prunekit.surgery.state import Snapshot
+
+
+@dataclass
+class PruneResult:
+    """What :func:`prune` did.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The pruned model (the same object that was passed in, cut in place).
+    plan : Plan
+        JSON-serializable record of the removed channels and cuts (save it with the
+        weights: :func:`prunekit.save`).
+    skipped : list of dict
+        Barriers and groups left whole, ``{"op", "module", "reason", ...}``.
+    macs_before, macs_after, params_before, params_after : int
+        Counted with :mod:`prunekit.measure` on the example inputs (MACs are theory).
+    """
+
+    model: nn.Module
+    plan: Plan
+    skipped: list[dict[str, Any]]
+    macs_before: int
+    macs_after: int
+    params_before: int
+    params_after: int
+    groups: GroupSet | None = field(default=None, repr=False)
+
+    @property
+    def mac_reduction(self) -> float:
+        """``macs_before / macs_after`` (theoretical speedup, not a measurement)."""
+        return self.macs_before / max(self.macs_after, 1)
+
+
+def _check_args(model: Any, ratio: Any, target_macs: Any, round_to: Any, min_keep: Any,
+                max_ratio: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if (ratio is None) == (target_macs is None):
+        raise ValueError("give exactly one of ratio= (channel fraction to remove) or "
+                         "target_macs= (MAC fraction to keep)")
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, Real)
+                              or not 0 <= ratio < 1):
+        raise ValueError(f"ratio must be a number in [0, 1), got {ratio!r}")
+    if target_macs is not None and (isinstance(target_macs, bool)
+                                    or not isinstance(target_macs, Real)
+                                    or not 0 < target_macs <= 1):
+        raise ValueError(f"target_macs must be a fraction of the original MACs in (0, 1], "
+                         f"got {target_macs!r}")
+    for name, value in (("round_to", round_to), ("min_keep", min_keep)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if isinstance(max_ratio, bool) or not isinstance(max_ratio, Real) or \
+            not 0 < max_ratio <= 1:
+        raise ValueError(f"max_ratio must be in (0, 1], got {max_ratio!r}")
+
+
+def _scores(model: nn.Module, gs: GroupSet, importance: Any, ctx: Any) -> dict:
+    from prunekit.importance import ImportanceContext, score_groups
+
+    groups = [g for g in gs.groups if g.prunable]
+    return score_groups(model, groups, importance, ctx or ImportanceContext())
+
+
+def _keep_members(gs: GroupSet, removal: dict[str, list[int]],
+                  scores: Mapping[str, torch.Tensor]) -> dict[str, list[int]]:
+    """Give back the best channel of any member that would lose all its indices."""
+    groups = gs.by_id()
+    out = {}
+    for gid, chans in removal.items():
+        gone = set(chans)
+        for m in groups[gid].members:
+            present = [c for c, idx in enumerate(m.index) if idx]
+            if present and all(c in gone for c in present):
+                gone.discard(max(present, key=lambda c: float(scores[gid][c])))
+        out[gid] = sorted(gone)
+    return out
+
+
+def _choose(gs: GroupSet, scores: dict, ratio: float, opts: dict) -> dict[str, list[int]]:
+    from prunekit.importance import rank_channels
+
+    removal = rank_channels(scores, ratio=ratio, **opts)
+    return _keep_members(gs, {k: v for k, v in removal.items() if v}, scores)
+
+
+def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[int]],
+                       example_inputs: Any) -> tuple[Plan, list[dict[str, Any]]]:
+    """Cut everything; if the forward check fails, find the groups that break it
+    (one by one), leave them whole (reported) and cut the rest."""
+    try:
+        return remove_channels(model, gs, removal, example_inputs), []
+    except SurgeryError:
+        pass
+    bad = []
+    for gid, chans in removal.items():
+        snap = Snapshot.take(model)
+        try:
+            remove_channels(model, gs, {gid: chans}, example_inputs)
+            snap.restore()
+        except (SurgeryError, ValueError) as err:
+            bad.append({"op": getattr(err, "op", ""), "module": getattr(err, "module", ""),
+                        "reason": f"group {gid!r} left whole: cutting it fails ({err})",
+                        "group": gid})
+    rest = {g: c for g, c in removal.items() if g not in {b["group"] for b in bad}}
+    return remove_channels(model, gs, rest, example_inputs), bad
+
+
+def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
+    from prunekit.measure import count_macs
+
+    snap = Snapshot.take(model)
+    try:
+        remove_channels(model, gs, removal, x, check=False)
+        return count_macs(model, x)
+    finally:
+        snap.restore()
+
+
+def _search(model: nn.Module, gs: GroupSet, scores: dict, target: float, macs0: int,
+            x: Any, opts: dict) -> dict[str, list[int]]:
+    """Smallest channel ratio whose cut model has at most ``target · macs0`` MACs."""
+    hi = 0.999
+    best = _choose(gs, scores, hi, opts)
+    reach = _macs_at(model, gs, best, x)
+    if reach > target * macs0:
+        raise ValueError(f"target_macs={target} is unreachable: removing every prunable "
+                         f"channel allowed keeps {reach / macs0:.3f} of the MACs "
+                         f"({len(gs.skipped)} barrier(s), see skipped)")
+    lo = 0.0
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        cand = _choose(gs, scores, mid, opts)
+        if _macs_at(model, gs, cand, x) <= target * macs0:
+            hi, best = mid, cand
+        else:
+            lo = mid
+    return best
+
+
+def prune(
+    model: nn.Module,
+    example_inputs: Any,
+    ratio: float | None = None,
+    target_macs: float | None = None,
+    importance: Any = "l2",
+    ignore: Iterable[Any] = (),
+    round_to: int = 1,
+    global_ranking: bool = False,
+    min_keep: int = 1,
+    max_ratio: float = 1.0,
+    calibration: Any = None,
+) -> PruneResult:
+    """Structurally prune ``model`` in place and say exactly what was done.
+
+    Parameters
+    ----------
+    model
+        Any ``nn.Module`` (torchvision, timm, Hugging Face, your own).
+    example_inputs
+        A tensor (``model(x)``), tuple (``model(*x)``) or dict (``model(**x)``); used to
+        trace, to check the cut model and to count MACs.
+    ratio
+        Channel ratio in [0, 1): fraction of every group's channels to remove (or of all
+        channels with ``global_ranking``). See the module docstring: not a MAC ratio.
+    target_macs
+        MAC fraction to keep in (0, 1], e.g. 0.5 for half the MACs. Exclusive with ratio.
+    importance
+        Registered criterion name (``"l2"``, ``"l1"``, ``"bn_scale"``, ``"taylor"``,
+        ``"fisher"``, ``"activation_mean"``, ``"apoz"``, ``"random"``), a
+        ``{name: weight}`` mix or a function ``fn(model, group, ctx) -> scores``.
+    ignore
+        Module names or modules whose parameters keep their size.
+    round_to
+        Kept widths are multiples of this (tile sizes of the hardware).
+    global_ranking
+        One threshold across groups instead of the same ratio per group.
+    min_keep, max_ratio
+        Every group keeps at least ``min_keep`` channels and loses at most ``max_ratio``.
+    calibration
+        An :class:`prunekit.importance.ImportanceContext` with batches / loss for
+        data-driven criteria (default: the example inputs).
+
+    Returns
+    -------
+    PruneResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, inputs that do not run, unknown ``ignore`` names or an
+        unreachable ``target_macs``; the model is untouched.
+    """
+    from prunekit.measure import count_macs, count_params
+
+    _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
+    gs = build_groups(model, example_inputs, ignore)
+    macs0, params0 = count_macs(model, example_inputs), count_params(model)
+    scores = _scores(model, gs, importance, calibration)
+    opts = {"global_ranking": global_ranking, "min_keep": min_keep, "max_ratio": max_ratio,
+            "round_to": round_to}
+    bad: list[dict[str, Any]] = []
+    if target_macs is not None:
+        probe = _choose(gs, scores, 0.5, opts)
+        snap = Snapshot.take(model)
+        _, bad = _cut_with_fallback(model, gs, probe, example_inputs)
+        snap.restore()
+        scores = {g: s for g, s in scores.items() if g not in {b["group"] for b in bad}}
+        removal = _search(model, gs, scores, float(target_macs), macs0, example_inputs, opts)
+    else:
+        removal = _choose(gs, scores, float(ratio), opts)
+    plan, more = _cut_with_fallback(model, gs, removal, example_inputs)
+    skipped = gs.skipped + bad + [b for b in more if b not in bad]
+    return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),
+                       params0, count_params(model), gs)

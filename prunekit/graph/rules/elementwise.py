@@ -1,0 +1,68 @@
+"""Elementwise ops: unary ops keep the label; n-ary ops couple broadcast operands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from prunekit.graph.rules.common import broadcast_union
+from prunekit.graph.rules.registry import rule
+
+UNARY = (
+    "relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+    "hardtanh", "leaky_relu", "elu", "selu", "celu", "mish", "softplus", "softsign",
+    "logsigmoid", "tanhshrink", "softshrink", "hardshrink", "threshold", "rrelu",
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "abs", "neg",
+    "__neg__", "__abs__", "__invert__", "sin", "cos", "erf", "erfc", "erfinv",
+    "square", "reciprocal", "sign", "floor", "ceil", "round", "trunc", "frac", "sgn",
+    "nan_to_num", "logit", "sinc", "positive", "isnan", "isinf", "isfinite", "logical_not",
+    "bitwise_not", "deg2rad", "rad2deg", "atan", "asin", "acos", "sinh", "cosh", "asinh",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+    "feature_dropout", "clamp", "clip", "clamp_min", "clamp_max", "contiguous", "clone",
+    "detach", "float", "half", "double", "bfloat16", "int", "long", "bool", "to", "type",
+    "type_as", "cpu", "cuda", "requires_grad", "softmax", "log_softmax", "softmin",
+    "normalize", "cumsum", "cumprod", "logcumsumexp", "zeros_like", "ones_like",
+    "empty_like", "full_like", "rand_like", "randn_like", "fill", "zero", "pin_memory",
+    "_softmax", "_log_softmax", "gumbel_softmax", "tril", "triu", "sort", "argsort",
+    "cummax", "cummin", "retain_grad", "coalesce",
+    "__pos__", "exponential", "uniform", "normal", "bernoulli", "random",
+)
+
+NARY = (
+    "add", "sub", "mul", "div", "true_divide", "floor_divide", "remainder", "fmod",
+    "maximum", "minimum", "fmax", "fmin", "pow", "__add__", "__sub__", "__mul__",
+    "__truediv__", "__floordiv__", "__mod__", "__pow__", "__and__", "__or__", "__xor__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "eq", "ne", "lt", "le",
+    "gt", "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "where", "addcmul", "addcdiv", "lerp", "hypot", "atan2", "arctan2",
+    "xlogy", "copysign", "rsub", "multiply", "divide", "subtract", "copy", "masked_scatter",
+    "heaviside", "nextafter", "ldexp", "float_power", "logaddexp", "logaddexp2", "isclose",
+    "__lshift__", "__rshift__", "masked_fill",
+)
+
+
+@rule(*UNARY)
+def unary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+    """Value-wise op (or one that keeps shape and channel layout): same label."""
+    x = args[0] if args else next(iter(kwargs.values()))
+    lab = st.label(x)
+    if isinstance(out, torch.Tensor):
+        if tuple(out.shape) == lab.shape:
+            st.set(out, lab)
+        else:
+            st.barrier(str(func), args, kwargs, "shape changed in a value-wise op")
+    elif isinstance(out, (tuple, list)):  # sort/cummax: (values, indices)
+        for t in out:
+            if isinstance(t, torch.Tensor) and tuple(t.shape) == lab.shape:
+                st.set(t, lab)
+
+
+@rule(*NARY)
+def nary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+    """Broadcasting elementwise op over every tensor operand (in place too)."""
+    ops = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+    if not isinstance(out, torch.Tensor):
+        return
+    labels = [st.label(t) for t in ops]
+    st.set(out, broadcast_union(st, labels, tuple(out.shape)))

@@ -1,0 +1,13 @@
+"""Physically remove channels from a model, all or nothing, and replay plans.
+
+>>> from prunekit.surgery import remove_channels
+>>> plan = remove_channels(model, gs, {"conv1": [0, 5]}, example_inputs)
+>>> plan.to_json()
+"""
+
+from prunekit.surgery.handlers import register as register_handler
+from prunekit.surgery.plan import Cut, Plan
+from prunekit.surgery.remove import SurgeryError, apply_plan, forward_check, remove_channels
+
+__all__ = ["Cut", "Plan", "SurgeryError", "apply_plan", "forward_check", "register_handler",
+           "remove_channels"]

@@ -1,0 +1,112 @@
+"""Snapshot and restore of everything surgery touches; slicing parameters in place.
+
+Parameters are cut with ``param.data = smaller`` so their identity survives (tied
+weights stay tied, optimizers keep their references); buffers are replaced in every
+module that holds them. The snapshot keeps the *original* tensor objects, so a restore
+gives a state_dict that is bit-identical to the one before.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+_INTERNAL = {"_parameters", "_buffers", "_modules"}
+
+
+def configs(model: nn.Module) -> Iterator[Any]:
+    """Distinct Hugging Face-style config objects held by modules (``.config``)."""
+    seen = set()
+    for m in model.modules():
+        cfg = m.__dict__.get("config")
+        if cfg is not None and hasattr(cfg, "to_dict") and id(cfg) not in seen:
+            seen.add(id(cfg))
+            yield cfg
+
+
+@dataclass
+class Snapshot:
+    """Original tensors, grads, module attributes and configs of a model."""
+
+    params: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor | None]] = field(
+        default_factory=list)
+    buffers: list[tuple[nn.Module, str, torch.Tensor | None]] = field(default_factory=list)
+    attrs: dict[nn.Module, dict[str, Any]] = field(default_factory=dict)
+    cfgs: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+
+    @classmethod
+    def take(cls, model: nn.Module) -> Snapshot:
+        snap = cls()
+        for p in model.parameters():
+            snap.params.append((p, p.data, p.grad))
+        for m in model.modules():
+            for name, b in m._buffers.items():
+                snap.buffers.append((m, name, b))
+            snap.attrs[m] = {k: v for k, v in m.__dict__.items() if k not in _INTERNAL}
+        snap.cfgs = [(c, copy.deepcopy(c.__dict__)) for c in configs(model)]
+        return snap
+
+    def restore(self) -> None:
+        for p, data, grad in self.params:
+            p.data = data
+            p.grad = grad
+        for m, name, b in self.buffers:
+            m._buffers[name] = b
+        for m, attrs in self.attrs.items():
+            for k in [k for k in m.__dict__ if k not in _INTERNAL and k not in attrs]:
+                del m.__dict__[k]
+            m.__dict__.update(attrs)
+        for cfg, state in self.cfgs:
+            cfg.__dict__.clear()
+            cfg.__dict__.update(state)
+
+
+def keep_index(size: int, removed: list[int]) -> torch.Tensor:
+    """Indices in ``range(size)`` not in ``removed``."""
+    mask = torch.ones(size, dtype=torch.bool)
+    mask[torch.as_tensor(removed, dtype=torch.long)] = False
+    return mask.nonzero().flatten()
+
+
+def cut_tensor(t: torch.Tensor, dim: int, removed: list[int]) -> torch.Tensor:
+    """``t`` without indices ``removed`` along ``dim`` (a new contiguous tensor)."""
+    idx = keep_index(t.shape[dim], removed).to(t.device)
+    return t.detach().index_select(dim, idx).contiguous()
+
+
+def tensor_owners(model: nn.Module) -> dict[str, tuple[str, Any]]:
+    """``{name: ("param", Parameter) | ("buffer", [(module, attr), ...])}`` by canonical
+    name (the first name ``named_parameters``/``named_buffers`` gives)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for name, p in model.named_parameters():
+        out[name] = ("param", p)
+    holders: dict[int, list[tuple[nn.Module, str]]] = {}
+    for m in model.modules():
+        for attr, b in m._buffers.items():
+            if b is not None:
+                holders.setdefault(id(b), []).append((m, attr))
+    for name, b in model.named_buffers():
+        out[name] = ("buffer", holders[id(b)])
+    return out
+
+
+def apply_cut(owners: dict[str, tuple[str, Any]], name: str, dim: int,
+              removed: list[int]) -> None:
+    """Cut tensor ``name`` in place (see module docstring)."""
+    kind, obj = owners[name]
+    if kind == "param":
+        p = obj
+        grad = p.grad
+        p.data = cut_tensor(p.data, dim, removed)
+        if grad is not None:
+            p.grad = cut_tensor(grad, dim, removed)
+        return
+    m0, a0 = obj[0]
+    new = cut_tensor(m0._buffers[a0], dim, removed)
+    for m, attr in obj:
+        m._buffers[attr] = new
