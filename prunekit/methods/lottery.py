@@ -9,7 +9,6 @@ winning ticket beats it.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -19,6 +18,7 @@ from torch import nn
 from prunekit.methods.magnitude import magnitude_prune
 from prunekit.methods.masks import (
     apply_masks,
+    clone_model,
     get_masks,
     named_dense_parameters,
     prunable_weights,
@@ -104,7 +104,7 @@ def lottery_ticket(model: nn.Module, train: Data, final: float, rounds: int,
 
 def _control(model, masks, train, test, config, seed) -> float | None:
     """Same mask, random init, same training."""
-    clone = copy.deepcopy(model)
+    clone = clone_model(model)
     reinitialize(clone, seed)
     fit(clone, train, config)
     return evaluate(clone, test) if test is not None else None

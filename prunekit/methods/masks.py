@@ -126,6 +126,26 @@ def strip_masks(model: nn.Module) -> nn.Module:
     return _remove_masks(model, leave_parametrized=False)
 
 
+def clone_model(model: nn.Module) -> nn.Module:
+    """A deep copy that is safe to bake or strip independently of ``model``.
+
+    ``copy.deepcopy`` of a parametrized module shares its generated class with the
+    original, and removing a parametrization from one deletes the property from both;
+    here the copy is taken without masks and the masks are put back on both.
+    """
+    import copy
+
+    masks = get_masks(model)
+    if not masks:
+        return copy.deepcopy(model)
+    strip_masks(model)
+    try:
+        clone = copy.deepcopy(model)
+    finally:
+        apply_masks(model, masks)
+    return apply_masks(clone, masks)
+
+
 def sparsity_of(model: nn.Module, names: Iterable[str] | None = None) -> float:
     """Fraction of exactly-zero entries over the effective (masked) weights ``names``."""
     names = list(names) if names is not None else prunable_weights(model)

@@ -237,7 +237,17 @@ def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor],
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:
-    """Post-training dynamic int8 quantization of every ``nn.Linear`` (a new model; CPU)."""
-    from torch.ao.quantization import quantize_dynamic
+    """Post-training dynamic int8 quantization of every ``nn.Linear`` (a new model; CPU).
 
-    return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear}, dtype=torch.qint8)
+    Uses ``torch.ao.quantization.quantize_dynamic``, which torch marks deprecated in favor
+    of torchao; its deprecation warning is silenced here (it still works on torch 2.11–2.14).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear},
+                                dtype=torch.qint8)

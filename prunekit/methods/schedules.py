@@ -56,9 +56,9 @@ class Cubic:
             raise ValueError("Cubic: n_steps, every >= 1 and begin >= 0 are required")
 
     def __call__(self, step: int) -> float:
-        if step < self.begin:
-            return 0.0 if self.initial == 0 else self.initial
         t = min(((step - self.begin) // self.every) * self.every, self.n_steps * self.every)
+        if t <= 0:
+            return self.initial
         frac = 1.0 - t / (self.n_steps * self.every)
         return self.final + (self.initial - self.final) * frac**3
 
