@@ -39,6 +39,7 @@ def test_proximal_step_identical_across_ranks(tmp_path):
     # the first optimizer imports), which keeps this test at seconds instead of a minute
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     import methods_helpers  # noqa: F401
+
     import prunekit.methods  # noqa: F401
 
     mp.start_processes(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2,
