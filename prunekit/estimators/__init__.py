@@ -1,5 +1,7 @@
 """scikit-learn estimators on the group-sparse core :mod:`prunekit.sparsity`."""
 
 from .linear import GroupLasso, OverlappingGroupLasso, SparseGroupLasso, TreeGroupLasso
+from .logistic import LogisticGroupLasso
 
-__all__ = ["GroupLasso", "SparseGroupLasso", "TreeGroupLasso", "OverlappingGroupLasso"]
+__all__ = ["GroupLasso", "LogisticGroupLasso", "SparseGroupLasso", "TreeGroupLasso",
+           "OverlappingGroupLasso"]

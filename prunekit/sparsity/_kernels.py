@@ -139,29 +139,79 @@ def dual_bcd_overlap(v, indices, ptr, tau, max_sweeps, tol):
 
 
 @maybe_njit
+def bcd_epoch_multinomial(X, Y, xw, W, ws, indices, ptr, l2, l1, lips, n):
+    """One block-CD pass for softmax cross-entropy; ``W`` (p, K), ``xw = XW`` kept.
+
+    A block is one group of rows of ``W`` (its features across all K classes).
+    """
+    K = W.shape[1]
+    width = np.max(ptr[1:] - ptr[:-1])
+    buf = np.empty((width, K))
+    raw = np.empty((W.shape[1], xw.shape[0]))
+    for g in ws:
+        start, stop = ptr[g], ptr[g + 1]
+        if lips[g] == 0.0:
+            continue
+        step = 1.0 / lips[g]
+        for i in range(xw.shape[0]):
+            top = xw[i, 0]
+            for c in range(1, K):
+                top = max(top, xw[i, c])
+            tot = 0.0
+            for c in range(K):
+                raw[c, i] = math.exp(xw[i, c] - top)
+                tot += raw[c, i]
+            for c in range(K):
+                raw[c, i] = (raw[c, i] / tot - Y[i, c]) / n
+        sq = 0.0
+        for k in range(start, stop):
+            j = indices[k]
+            for c in range(K):
+                v = _soft(W[j, c] - step * np.dot(X[:, j], raw[c]), l1[j] * step)
+                buf[k - start, c] = v
+                sq += v * v
+        norm = math.sqrt(sq)
+        scale = 0.0 if norm <= l2[g] * step else 1.0 - l2[g] * step / norm
+        for k in range(start, stop):
+            j = indices[k]
+            for c in range(K):
+                delta = buf[k - start, c] * scale - W[j, c]
+                if delta != 0.0:
+                    xw[:, c] += delta * X[:, j]
+                    W[j, c] += delta
+
+
+@maybe_njit
 def sgl_subdiff(w, grad, gs, indices, ptr, l2, l1):
-    """Per group in ``gs``: distance of ``−grad_g`` to ``∂(l2_g‖·‖₂ + Σ l1_j|·|)(w_g)``."""
+    """Per group in ``gs``: distance of ``−grad_g`` to ``∂(l2_g‖·‖₂ + Σ l1_j|·|)(w_g)``.
+
+    ``w`` and ``grad`` have shape (p, K); a group is a set of rows.
+    """
+    K = w.shape[1]
     out = np.empty(gs.shape[0])
     for i in range(gs.shape[0]):
         g = gs[i]
         start, stop = ptr[g], ptr[g + 1]
         wn = 0.0
         for k in range(start, stop):
-            wn += w[indices[k]] ** 2
+            for c in range(K):
+                wn += w[indices[k], c] ** 2
         wn = math.sqrt(wn)
         sq = 0.0
         if wn == 0.0:
             for k in range(start, stop):
                 j = indices[k]
-                sq += _soft(grad[j], l1[j]) ** 2
+                for c in range(K):
+                    sq += _soft(grad[j, c], l1[j]) ** 2
             out[i] = max(math.sqrt(sq) - l2[g], 0.0)
             continue
         for k in range(start, stop):
             j = indices[k]
-            if w[j] != 0.0:
-                sgn = 1.0 if w[j] > 0 else -1.0
-                sq += (grad[j] + l1[j] * sgn + l2[g] * w[j] / wn) ** 2
-            else:
-                sq += max(abs(grad[j]) - l1[j], 0.0) ** 2
+            for c in range(K):
+                if w[j, c] != 0.0:
+                    sgn = 1.0 if w[j, c] > 0 else -1.0
+                    sq += (grad[j, c] + l1[j] * sgn + l2[g] * w[j, c] / wn) ** 2
+                else:
+                    sq += max(abs(grad[j, c]) - l1[j], 0.0) ** 2
         out[i] = math.sqrt(sq)
     return out

@@ -36,12 +36,13 @@ def default_solver(X: Any, y: Any, datafit: Any, penalty: Any, tol: float = 1e-8
                    max_iter: int | None = None) -> Any:
     """The fastest solver that supports this datafit/penalty/array combination.
 
-    Block CD for group-separable penalties on numpy with a 1-D target, ADMM for
+    Block CD for group-separable penalties on numpy (1-D target, or multinomial), ADMM for
     overlapping groups with least squares, FISTA otherwise (and for torch tensors).
     """
-    numpy_1d = not B.is_torch(X) and getattr(y, "ndim", 1) == 1
-    if numpy_1d and hasattr(penalty, "block_structure") and \
-            getattr(datafit, "bcd_kind", None) in ("quadratic", "logistic"):
+    kind = getattr(datafit, "bcd_kind", None)
+    fits = (kind in ("quadratic", "logistic") and getattr(y, "ndim", 1) == 1) or \
+        kind == "multinomial"
+    if fits and not B.is_torch(X) and hasattr(penalty, "block_structure"):
         return BlockCD(tol=tol, **({"max_iter": max_iter} if max_iter else {}))
     if not B.is_torch(X) and hasattr(penalty, "overlap_structure") and \
             hasattr(datafit, "admm_solver"):

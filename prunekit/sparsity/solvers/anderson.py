@@ -26,6 +26,8 @@ class Anderson:
         if len(self.iterates) <= self.k:
             return state
         its = np.asarray(self.iterates)
+        shape = its.shape[1:]
+        its = its.reshape(len(its), -1)
         self.iterates = []
         diffs = np.diff(its, axis=0)
         gram = diffs @ diffs.T
@@ -35,7 +37,7 @@ class Anderson:
             return state
         if not np.all(np.isfinite(z)) or z.sum() == 0:
             return state
-        w_acc = (z / z.sum()) @ its[1:]
+        w_acc = ((z / z.sum()) @ its[1:]).reshape(shape)
         if self.X_rows is None:
             self.X_rows = np.asfortranarray(prob.X[:, self.rows])
         xw_acc = self.X_rows @ w_acc

@@ -1,7 +1,8 @@
 """Block coordinate descent with working sets and Anderson acceleration.
 
 For group-separable penalties ``Σ_g (λ2_g‖w_g‖₂ + λ1·‖w_g‖₁)`` (L1, GroupLasso,
-SparseGroupLasso) and the quadratic or binary logistic datafit. Each block takes an exact
+SparseGroupLasso) and the quadratic, binary logistic or multinomial
+datafit. Each block takes an exact
 prox step of length ``1/L_g``; the outer loop ranks groups by their KKT violation
 (distance of ``−∇_g f`` to ``∂Ω_g``), solves the problem restricted to the worst ones plus
 the current support, and grows the set until every group satisfies KKT within ``tol`` —
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend as B
-from .._kernels import bcd_epoch_logistic, bcd_epoch_quadratic
+from .._kernels import bcd_epoch_logistic, bcd_epoch_multinomial, bcd_epoch_quadratic
 from .._validation import check_problem, require
 from .anderson import Anderson
 from .blocks import BlockProblem
@@ -37,10 +38,16 @@ def _epoch_logistic(prob: BlockProblem, state: np.ndarray, ws: np.ndarray) -> No
                        prob.groups.ptr, prob.l2, prob.l1, prob.lips, prob.n)
 
 
+def _epoch_multinomial(prob: BlockProblem, state: np.ndarray, ws: np.ndarray) -> None:
+    bcd_epoch_multinomial(prob.X, prob.y, state, prob.w, ws, prob.groups.indices,
+                          prob.groups.ptr, prob.l2, prob.l1, prob.lips, prob.n)
+
+
 # datafit kind -> (Xw -> state, state -> Xw, epoch); the state is what the kernel updates
 _KINDS = {
     "quadratic": (lambda y, xw: y - xw, lambda y, s: y - s, _epoch_quadratic),
     "logistic": (lambda y, xw: xw.copy(), lambda y, s: s, _epoch_logistic),
+    "multinomial": (lambda y, xw: np.asfortranarray(xw), lambda y, s: s, _epoch_multinomial),
 }
 
 
@@ -78,8 +85,9 @@ class BlockCD:
         if B.is_torch(X) or B.is_torch(y):
             raise TypeError("BlockCD works on numpy arrays; use FISTA for torch tensors")
         check_problem(X, y)
-        if y.ndim != 1:
-            raise ValueError("y: BlockCD needs a 1-D target; use FISTA for 2-D targets")
+        if (y.ndim != 1) != (datafit.bcd_kind == "multinomial"):
+            raise ValueError(f"y: BlockCD with a {type(datafit).__name__} datafit needs a "
+                             f"{'2-D one-hot' if y.ndim == 1 else '1-D'} target")
         if hasattr(datafit, "check_target"):
             datafit.check_target(y)
         prob = BlockProblem.build(X, y, datafit, penalty, w0)

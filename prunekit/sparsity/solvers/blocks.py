@@ -34,12 +34,13 @@ class BlockProblem:
         y = np.ascontiguousarray(y, dtype=np.float64)
         p = X.shape[1]
         groups, l2, l1 = penalty.block_structure(p)
+        shape = (p,) if y.ndim == 1 else (p, y.shape[1])
         if w0 is None:
-            w = np.zeros(p)
+            w = np.zeros(shape)
         else:
-            w = np.array(w0, dtype=np.float64, copy=True).reshape(-1)
-            if w.shape != (p,):
-                raise ValueError(f"w0: expected shape ({p},), got {np.shape(w0)}")
+            w = np.array(w0, dtype=np.float64, copy=True)
+            if w.shape != shape:
+                raise ValueError(f"w0: expected shape {shape}, got {np.shape(w0)}")
         lips = datafit.block_lipschitz(X, groups)
         return cls(X, y, w, groups, np.asarray(l2, float), np.asarray(l1, float), lips,
                    X.shape[0])
@@ -54,21 +55,23 @@ class BlockProblem:
             rows = self.ws_rows(ws)
             grad = np.zeros_like(self.w)
             grad[rows] = self.X[:, rows].T @ raw
-        return sgl_subdiff(self.w, grad, ws, self.groups.indices, self.groups.ptr, self.l2,
-                           self.l1)
+        return sgl_subdiff(_rows2d(self.w), _rows2d(grad), ws, self.groups.indices,
+                           self.groups.ptr, self.l2, self.l1)
 
-    def penalty_value(self, w: np.ndarray | None = None) -> float:
-        w = self.w if w is None else w
-        norms = np.sqrt(np.add.reduceat(w[self.groups.indices] ** 2, self.groups.ptr[:-1]))
-        return float(self.l2 @ norms + self.l1 @ np.abs(w))
+    def group_sqnorms(self) -> np.ndarray:
+        rows = _rows2d(self.w)
+        return np.add.reduceat((rows * rows).sum(1)[self.groups.indices], self.groups.ptr[:-1])
+
+    def penalty_value(self) -> float:
+        norms = np.sqrt(self.group_sqnorms())
+        return float(self.l2 @ norms + self.l1 @ np.abs(_rows2d(self.w)).sum(1))
 
     def objective(self, xw: np.ndarray, datafit: Any) -> float:
         return datafit.value(self.y, xw) + self.penalty_value()
 
     def support(self) -> np.ndarray:
         """Groups with a non-zero coefficient."""
-        nz = np.add.reduceat(self.w[self.groups.indices] ** 2, self.groups.ptr[:-1])
-        return nz > 0
+        return self.group_sqnorms() > 0
 
     def working_set(self, kkt: np.ndarray, ws_start: int) -> np.ndarray:
         """The current support plus the worst KKT violators: ``max(ws_start, 2·|support|)``."""
@@ -82,3 +85,8 @@ class BlockProblem:
         """Feature indices of the groups in ``ws``."""
         starts, stops = self.groups.ptr[ws], self.groups.ptr[ws + 1]
         return np.concatenate([self.groups.indices[a:b] for a, b in zip(starts, stops)])
+
+
+def _rows2d(a: np.ndarray) -> np.ndarray:
+    """``a`` as (p, K): a view with K = 1 for a vector."""
+    return a.reshape(a.shape[0], -1)
