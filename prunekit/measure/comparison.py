@@ -110,7 +110,11 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: raw fields, the ratios, and labels saying which numbers are theory."""
-        raw = {k: v for k, v in asdict(self).items()}
+        raw = asdict(self)
+        for name in ("latency_dense", "latency_pruned", "memory_dense", "memory_pruned",
+                     "energy_dense", "energy_pruned"):
+            stats = getattr(self, name)
+            raw[name] = None if stats is None else stats.to_dict()
         return {**raw, **self.ratios(), "energy_source": self.energy_source, "labels": LABELS}
 
 

@@ -71,6 +71,23 @@ def test_peak_memory_cpu_matches_activation_sizes():
     assert stats.total_bytes == stats.peak_bytes + stats.weights_bytes
 
 
+def test_peak_memory_inplace_and_chain_release():
+    # in-place ReLU allocates nothing; each Linear output dies after the next one is made
+    chain = nn.Sequential(nn.Linear(10, 500), nn.ReLU(inplace=True), nn.Linear(500, 500),
+                          nn.Linear(500, 500), nn.Linear(500, 10))
+    assert peak_memory(chain, torch.randn(8, 10)).peak_bytes == 2 * 8 * 500 * 4
+
+
+def test_peak_memory_profiler_method_sees_at_least_the_tensors():
+    model = nn.Sequential(nn.Linear(100, 1000), nn.ReLU(), nn.Linear(1000, 10))
+    x = torch.randn(64, 100)
+    profiled = peak_memory(model, x, cpu_method="profiler")
+    assert profiled.method.startswith("torch.profiler")
+    assert profiled.peak_bytes >= peak_memory(model, x).peak_bytes
+    with pytest.raises(ValueError, match="cpu_method"):
+        peak_memory(model, x, cpu_method="rss")
+
+
 def test_model_bytes_counts_buffers_and_shared_once():
     lin = nn.Linear(3, 3, bias=False)
     model = nn.Sequential(lin, lin, nn.BatchNorm1d(3))
