@@ -26,8 +26,9 @@ def make_groups(groups: Any, n_features: int, weights: Any, partition: bool) -> 
 
 
 def check_params(est: BaseEstimator) -> None:
-    """ValueError naming the first bad common parameter."""
-    check_alpha(est.alpha)
+    """ValueError naming the first bad common parameter (``alpha``, ``tol``, ``max_iter``)."""
+    if hasattr(est, "alpha"):
+        check_alpha(est.alpha)
     if not isinstance(est.tol, numbers.Real) or not est.tol > 0:
         raise ValueError(f"tol: must be a number > 0, got {est.tol!r}")
     if isinstance(est.max_iter, bool) or not isinstance(est.max_iter, numbers.Integral) \

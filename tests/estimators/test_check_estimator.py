@@ -2,6 +2,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from prunekit.estimators import (
     GroupLasso,
+    GroupLassoCV,
     LogisticGroupLasso,
     OverlappingGroupLasso,
     SparseGroupLasso,
@@ -10,6 +11,7 @@ from prunekit.estimators import (
 
 
 @parametrize_with_checks([GroupLasso(), SparseGroupLasso(), TreeGroupLasso(),
-                          OverlappingGroupLasso(), LogisticGroupLasso()])
+                          OverlappingGroupLasso(), LogisticGroupLasso(),
+                          GroupLassoCV(n_alphas=5, cv=3)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
