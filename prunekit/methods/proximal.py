@@ -39,10 +39,15 @@ WEIGHTINGS: dict[str, Callable[[int], float]] = {
 
 @dataclass
 class _Slice:
+    """A member tensor: indices ``flat`` along ``dim``, ``owner[i]`` the channel of
+    ``flat[i]``, ``counts[c]`` the number of indices of channel ``c`` (may be 0)."""
+
     name: str
     param: torch.Tensor
     dim: int
-    index: torch.Tensor  # (channels, k) indices along dim
+    flat: torch.Tensor
+    owner: torch.Tensor
+    counts: torch.Tensor
 
 
 @dataclass
@@ -115,11 +120,16 @@ def _resolve_tensor(model: nn.Module, name: str) -> torch.Tensor | None:
     raise ValueError(f"group member {name!r} is neither a parameter nor a buffer of the model")
 
 
-def _index_tensor(index: Sequence[Sequence[int]], name: str) -> torch.Tensor:
-    lengths = {len(ix) for ix in index}
-    if len(lengths) != 1:
-        raise ValueError(f"member {name!r}: every channel must have the same number of indices")
-    return torch.as_tensor([list(ix) for ix in index], dtype=torch.long)
+def _make_slice(name: str, tensor: torch.Tensor, dim: int,
+                index: Sequence[Sequence[int]]) -> _Slice:
+    counts = torch.as_tensor([len(ix) for ix in index], dtype=torch.long)
+    flat = torch.as_tensor([i for ix in index for i in ix], dtype=torch.long)
+    owner = torch.repeat_interleave(torch.arange(len(index)), counts)
+    if flat.numel() and (int(flat.max()) >= tensor.shape[dim] or int(flat.min()) < 0):
+        raise ValueError(f"member {name!r}: index out of range for dim {dim} of size "
+                         f"{tensor.shape[dim]}")
+    dev = tensor.device
+    return _Slice(name, tensor, dim, flat.to(dev), owner.to(dev), counts)
 
 
 def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) -> list[_Group]:
@@ -135,35 +145,36 @@ def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) 
             tensor = _resolve_tensor(model, m.param)
             if tensor is None:
                 continue
-            index = _index_tensor(m.index, m.param)
-            if index.shape[0] != g.size:
-                raise ValueError(f"group {g.id!r}: member {m.param!r} has {index.shape[0]} "
+            if len(m.index) != g.size:
+                raise ValueError(f"group {g.id!r}: member {m.param!r} has {len(m.index)} "
                                  f"channels, the group has {g.size}")
-            slices.append(_Slice(m.param, tensor, m.dim, index.to(tensor.device)))
-        if not slices:
+            slices.append(_make_slice(m.param, tensor, m.dim, m.index))
+        if not slices or not getattr(g, "prunable", True):
             continue
-        elements = sum(s.index.shape[1] * s.param.numel() // s.param.shape[s.dim] for s in slices)
+        # elements of the largest channel (channels differ only across concat branches)
+        elements = max(int(sum(s.counts[c] * (s.param.numel() // s.param.shape[s.dim])
+                               for s in slices)) for c in range(g.size))
         out.append(_Group(g.id, g.size, slices, elements, float(weigh(elements))))
     return out
 
 
-def _rows(s: _Slice) -> torch.Tensor:
-    """The slice as a (channels, -1) matrix (a copy)."""
-    picked = s.param.detach().index_select(s.dim, s.index.reshape(-1))
-    picked = picked.movedim(s.dim, 0).reshape(s.index.shape[0], -1)
-    return picked
+def _sq_norms(s: _Slice, size: int) -> torch.Tensor:
+    """Σ of squares of the slice, per channel (channels with no index get 0)."""
+    picked = s.param.detach().index_select(s.dim, s.flat).movedim(s.dim, 0)
+    per_index = picked.reshape(s.flat.numel(), -1).pow(2).sum(dim=1)
+    return torch.zeros(size, dtype=per_index.dtype, device=per_index.device).index_add_(
+        0, s.owner, per_index)
 
 
 def channel_norms(group: _Group) -> torch.Tensor:
     """‖w_{g,c}‖₂ per channel over every parameter member slice."""
-    sq = sum(_rows(s).pow(2).sum(dim=1) for s in group.slices)
-    return torch.sqrt(sq)
+    return torch.sqrt(sum(_sq_norms(s, group.size) for s in group.slices))
 
 
 def _scale_slices(group: _Group, scale: torch.Tensor) -> None:
     for s in group.slices:
         full = torch.ones(s.param.shape[s.dim], dtype=s.param.dtype, device=s.param.device)
-        full[s.index] = scale.to(full.dtype).unsqueeze(1).expand_as(s.index)
+        full[s.flat] = scale.to(full.dtype)[s.owner]
         shape = [1] * s.param.ndim
         shape[s.dim] = -1
         s.param.data.mul_(full.view(shape))
@@ -333,7 +344,7 @@ class ProximalGroupLasso:
         for gid, chans in removal.items():
             for s in by_id[gid].slices:
                 key = (s.name, s.dim)
-                counts[key] = counts.get(key, 0) + len(chans) * s.index.shape[1]
+                counts[key] = counts.get(key, 0) + int(s.counts[chans].sum())
         return counts
 
     def current_cost(self, removal: dict[str, list[int]] | None = None) -> float:
