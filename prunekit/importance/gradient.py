@@ -13,7 +13,7 @@ from torch import nn
 from prunekit.importance.calibration import gradient_stats
 from prunekit.importance.context import ImportanceContext
 from prunekit.importance.registry import register
-from prunekit.importance.slices import is_parameter, member_rows, reduce_members
+from prunekit.importance.slices import is_parameter, member_rows, reduce_members, wide
 from prunekit.importance.types import GroupLike, MemberLike
 
 
@@ -33,7 +33,7 @@ def taylor_importance(
     """
     grads = gradient_stats(model, ctx, "taylor")
     parts = reduce_members(
-        model, group, lambda m, rows: (rows * _rows(grads[m.param].mean, m, group)).sum(1),
+        model, group, lambda m, rows: (wide(rows) * _rows(grads[m.param].mean, m, group)).sum(1),
         _has_grad(grads),
     )
     return _sum(parts, group).abs()
@@ -55,7 +55,7 @@ def fisher_importance(
     parts = reduce_members(
         model,
         group,
-        lambda m, rows: (rows.double().pow(2) * _rows(grads[m.param].sq_mean, m, group)).sum(1),
+        lambda m, rows: (wide(rows).pow(2) * _rows(grads[m.param].sq_mean, m, group)).sum(1),
         _has_grad(grads),
     )
     return 0.5 * _sum(parts, group)

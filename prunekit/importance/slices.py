@@ -64,10 +64,18 @@ def member_rows(
     flat = [i for idx in member.index for i in idx]
     owner = [c for c, idx in enumerate(member.index) for _ in idx]
     device = tensor.device
-    positions = torch.as_tensor(flat, dtype=torch.long, device=device)
     moved = tensor.detach().movedim(dim, 0)
-    rows = moved.index_select(0, positions).reshape(len(flat), -1)
+    if flat == list(range(moved.shape[0])):  # the whole dim in order: no gather needed
+        rows = moved.reshape(len(flat), -1)
+    else:
+        positions = torch.as_tensor(flat, dtype=torch.long, device=device)
+        rows = moved.index_select(0, positions).reshape(len(flat), -1)
     return rows, torch.as_tensor(owner, dtype=torch.long, device=device)
+
+
+def wide(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in at least float32 (half precision would overflow or lose sums)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def channel_sum(values: torch.Tensor, owner: torch.Tensor, size: int) -> torch.Tensor:

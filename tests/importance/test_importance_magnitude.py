@@ -71,7 +71,7 @@ def test_normalize_members_gives_each_member_equal_say(convnet):
     slices.append(p["conv2.weight"].detach().transpose(0, 1).flatten(1))
     per_member = [s.double().pow(2).sum(1) for s in slices]
     expected = sum(v / v.mean() for v in per_member).sqrt()
-    assert torch.allclose(scores, expected, rtol=1e-9)
+    assert torch.allclose(scores, expected, rtol=1e-6)
     # a member 1000x larger no longer decides the ranking alone
     with torch.no_grad():
         convnet.conv2.weight.mul_(1000.0)
