@@ -45,6 +45,7 @@ class _Penalty:
     """Shared behaviour; subclasses define ``value`` and ``prox`` (and may override more)."""
 
     alpha: float
+    exact_prox = True  # False where the prox is computed iteratively
 
     def with_alpha(self, alpha: float) -> _Penalty:
         """Copy with another ``alpha`` (groups and their caches are shared)."""
@@ -77,9 +78,11 @@ class _Penalty:
         if scale == 0.0:
             return 0.0
 
+        slack = 0.0 if self.exact_prox else 1e-13 * scale  # iterative prox: near zero
+
         def is_zero(a: float) -> bool:
             z = unit.prox(u, a)
-            return float(np.sqrt(np.sum(z * z))) <= 1e-13 * scale
+            return float(np.sqrt(np.sum(z * z))) <= slack
 
         hi = scale
         while not is_zero(hi):
@@ -323,6 +326,8 @@ class OverlappingGroupLasso(_GroupPenalty):
         self.groups = as_groups(groups, n_features, weights, partition=False)
         self.alpha = check_alpha(alpha)
         self.prox_tol = prox_tol
+
+    exact_prox = False
 
     def prox(self, w: Any, step: float) -> Any:
         return prox_overlap(w, self.alpha, step, self.groups, tol=self.prox_tol)
