@@ -8,13 +8,15 @@ channel ``c`` of a group is its ``c``-th unit in order of first appearance.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from prunekit.graph.atoms import FIXED
+from prunekit.graph.atoms import FIXED, Atoms
 from prunekit.graph.labels import all_atoms
 from prunekit.graph.trace import TraceState, iter_tensors, trace
 from prunekit.graph.types import Group, GroupSet, Member
@@ -45,47 +47,42 @@ def _under(param: str, modules: set[str]) -> bool:
     return any(m == "" or param == m or param.startswith(m + ".") for m in modules)
 
 
-def _active_roots(st: TraceState) -> set[int]:
+def _active_roots(st: TraceState) -> np.ndarray:
     params = set(st.param_names) | set(st.buffer_names)
     chunks = [all_atoms(lab) for tid, lab in st.labels.items() if tid not in params]
     if not chunks:
-        return set()
+        return np.zeros(0, np.int64)
     roots = np.unique(st.uf.find(np.concatenate(chunks)))
-    return set(roots.tolist()) - {FIXED}
+    return roots[roots != FIXED]
 
 
-def _occurrences(st: TraceState, active: set[int]) -> dict[tuple[str, int], np.ndarray]:
+def _occurrences(st: TraceState, active: np.ndarray) -> dict[tuple[str, int], np.ndarray]:
     """``{(param, dim): roots per position}`` for every param dim with a unit."""
     occ = {}
     for name, lab in st.param_labels.items():
         for b in lab.blocks:
             roots = st.uf.find(b.atoms).ravel()
-            live = np.array([r in active for r in roots.tolist()])
+            live = np.isin(roots, active)
             if live.any():
                 occ[(name, b.dims[0])] = np.where(live, roots, FIXED)
     return occ
 
 
 def _clusters(occ: dict[tuple[str, int], np.ndarray]) -> list[list[tuple[str, int]]]:
-    """Param dims grouped by shared units (a small union-find keyed by unit root)."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    """Param dims grouped by shared units (a union-find over unit roots)."""
+    if not occ:
+        return []
+    units = np.unique(np.concatenate([r[r != FIXED] for r in occ.values()]))
+    uf = Atoms()
+    uf.new(units.size)  # unit k is atom k + 1
     for roots in occ.values():
-        units = np.unique(roots[roots != FIXED]).tolist()
-        for u in units[1:]:
-            a, b = find(units[0]), find(u)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
+        ids = np.searchsorted(units, np.unique(roots[roots != FIXED])) + 1
+        if ids.size > 1:
+            uf.union(ids[1:], ids[:1])
     clusters: dict[int, list[tuple[str, int]]] = {}
     for key, roots in occ.items():
-        first = int(roots[roots != FIXED][0])
-        clusters.setdefault(find(first), []).append(key)
+        first = np.searchsorted(units, roots[roots != FIXED][:1]) + 1
+        clusters.setdefault(int(uf.find(first)[0]), []).append(key)
     return [clusters[k] for k in sorted(clusters)]
 
 
@@ -106,22 +103,26 @@ def _sources(st: TraceState, channels: np.ndarray) -> list[tuple[str, int]]:
 
 def _group(st: TraceState, keys: list[tuple[str, int]], occ: dict, taken: set[str]) -> Group:
     channels = np.unique(np.concatenate([occ[k][occ[k] != FIXED] for k in keys]))
-    pos_of = {int(r): c for c, r in enumerate(channels.tolist())}
-    members = []
-    for name, dim in keys:
-        index: list[list[int]] = [[] for _ in channels]
-        for i, r in enumerate(occ[(name, dim)].tolist()):
-            if r != FIXED:
-                index[pos_of[r]].append(i)
-        members.append(Member(name, dim, index))
+    members = [Member(name, dim, _index(occ[(name, dim)], channels)) for name, dim in keys]
     sources = _sources(st, channels)
-    base = sources[0][0] if sources and sources[0][0] else f"{keys[0][0]}:{keys[0][1]}"
+    first = keys[0][0].rsplit(".", 1)[0] if "." in keys[0][0] else keys[0][0]
+    base = sources[0][0] if sources and sources[0][0] else first
     gid, k = base, 1
     while gid in taken:
         k += 1
         gid = f"{base}#{k}"
     taken.add(gid)
     return Group(gid, int(channels.size), members, sources, prunable=channels.size > 1)
+
+
+def _index(roots: np.ndarray, channels: np.ndarray) -> list[list[int]]:
+    """``index[c]``: positions of ``roots`` equal to ``channels[c]``."""
+    pos = np.nonzero(roots != FIXED)[0]
+    ch = np.searchsorted(channels, roots[pos])
+    order = np.argsort(ch, kind="stable")
+    flat = pos[order].tolist()
+    b = [0, *np.cumsum(np.bincount(ch, minlength=channels.size)).tolist()]
+    return [flat[b[i]:b[i + 1]] for i in range(channels.size)]
 
 
 def _shape_attrs(st: TraceState, unit_of: dict[int, tuple[str, int]]) -> dict:
@@ -182,10 +183,22 @@ def build_groups(model: nn.Module, example_inputs: Any, ignore: Iterable[Any] = 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     ignored = resolve_ignore(model, ignore)
+    with _no_gc():  # many small lists: the cyclic GC would rescan the whole trace each time
+        try:
+            st, out = trace(model, example_inputs)
+        except Exception as err:
+            raise ValueError(
+                f"example_inputs do not run through the model: {type(err).__name__}: {err}"
+            ) from err
+        return assemble(st, out, ignored)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
     try:
-        st, out = trace(model, example_inputs)
-    except Exception as err:
-        raise ValueError(
-            f"example_inputs do not run through the model: {type(err).__name__}: {err}"
-        ) from err
-    return assemble(st, out, ignored)
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -192,8 +192,16 @@ def _cut_all(model: nn.Module, cuts: list[Cut]) -> None:
 def _apply(model: nn.Module, cuts: list[Cut], snap: Snapshot,
            sizes: dict[str, dict[str, tuple]]) -> tuple[dict, dict]:
     _cut_all(model, cuts)
-    changed = {c.param.rsplit(".", 1)[0] if "." in c.param else "" for c in cuts}
-    return _fix_attributes(model, changed, snap, sizes)
+    return _fix_attributes(model, _holders(model, {c.param for c in cuts}), snap, sizes)
+
+
+def _holders(model: nn.Module, names: set[str]) -> set[str]:
+    """Every module that holds one of the named tensors (tied weights: all holders)."""
+    wanted = {id(t) for n, t in (*model.named_parameters(), *model.named_buffers())
+              if n in names}
+    return {mname for mname, m in model.named_modules()
+            for t in (*m._parameters.values(), *m._buffers.values())
+            if t is not None and id(t) in wanted}
 
 
 def remove_channels(

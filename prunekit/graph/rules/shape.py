@@ -93,10 +93,13 @@ def propagate(st: Any, func: Any, args: tuple, kwargs: dict, out: Any, lab: Labe
             st.set(o, res)
 
 
-def fix_reporting(st: Any, lab: Label, dims: set[int], op: str, reason: str) -> Label:
+def fix_reporting(st: Any, lab: Label, dims: set[int], op: str, reason: str,
+                  report: bool = True) -> Label:
     """``fix_dims`` that records a skip entry when prunable channels were affected."""
     if not dims:
         return lab
+    if report is False:
+        return fix_dims(st.uf, lab, dims)
     touched = [b.atoms for b in lab.blocks if len(b.dims) == 1 and b.dims[0] in dims]
     if touched and np.any(st.uf.find(np.concatenate([t.ravel() for t in touched])) != 0):
         st.skip(op, reason)
@@ -151,7 +154,7 @@ def getitem(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     lab = st.label(x)
     if lab.blocks:
         lab = fix_reporting(st, lab, _index_dims(tuple(x.shape), idx), "__getitem__",
-                            "channels indexed by constant positions")
+                            "channels indexed by constant positions", not st.is_param(x))
     propagate(st, func, args, kwargs, out, lab)
 
 
@@ -168,7 +171,8 @@ def narrow(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         st.barrier(name, args, kwargs, "index-dependent gather")
         return
     if not trivial:
-        lab = fix_reporting(st, lab, {dim}, name, "channels selected by constant positions")
+        lab = fix_reporting(st, lab, {dim}, name, "channels selected by constant positions",
+                            not st.is_param(x))
     propagate(st, func, args, kwargs, out, lab)
 
 
