@@ -88,7 +88,7 @@ def phase_transition(methods: Sequence[str], config: PhaseConfig, progress: bool
     unknown = [m for m in methods if m not in table]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; known: {sorted(table)}")
-    rates = {name: np.zeros((len(config.ks), len(config.ms))) for name in methods}
+    wins = {name: np.zeros((len(config.ks), len(config.ms)), dtype=int) for name in methods}
     cells = [(i, k, j, m) for i, k in enumerate(config.ks) for j, m in enumerate(config.ms)]
     for i, k, j, m in _progress(cells, progress, "phase transition"):
         for t in range(config.trials):
@@ -99,7 +99,8 @@ def phase_transition(methods: Sequence[str], config: PhaseConfig, progress: bool
             for name in methods:
                 x_hat = np.asarray(table[name](a, y, info))
                 err = np.linalg.norm(x_hat - x) / max(np.linalg.norm(x), 1e-300)
-                rates[name][i, j] += (err < config.success_tol) / config.trials
+                wins[name][i, j] += bool(err < config.success_tol)
+    rates = {name: w / config.trials for name, w in wins.items()}
     return {"config": asdict(config), "methods": list(methods),
             "rates": {k: v.tolist() for k, v in rates.items()},
             "m_at_90": {name: [m_at_level(config.ms, r) for r in rates[name]]
