@@ -7,7 +7,7 @@ from prunekit.apps.greedy import block_mmp, block_omp, cosamp
 from prunekit.apps.models import TreeModel
 from prunekit.apps.operators import make_operator
 from prunekit.apps.phase import PhaseConfig, m_at_level, make_problem, phase_transition
-from prunekit.apps.sensing import RECOVERY, StructureInfo, lasso_recover, recover
+from prunekit.apps.sensing import RECOVERY, StructureInfo, lasso_recover, recover, tree_penalty
 from prunekit.apps.trees import binary_wavelet_tree, is_tree_consistent
 
 
@@ -41,8 +41,6 @@ def test_recovered_tree_supports_are_rooted_subtrees():
 def test_tree_lasso_path_supports_are_rooted():
     """Every stage of the tree-lasso continuation selects a rooted subtree."""
     from prunekit.sparsity import FISTA, Quadratic
-
-    from prunekit.apps.sensing import tree_penalty
 
     parent = binary_wavelet_tree(32)
     info = StructureInfo(n=32, k=6, parent=parent)
