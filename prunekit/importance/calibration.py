@@ -8,7 +8,7 @@ and every hook is removed in a ``finally`` block.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from prunekit.importance.consumers import InputSpec, input_spec
 from prunekit.importance.context import ImportanceContext, batch_loss, call_model
 
 
@@ -47,6 +48,14 @@ class ActStats:
 
 ActTable = dict[tuple[str, int], dict[tuple[int, int], ActStats]]
 """``{(module_name, dim): {(call_index, width): ActStats}}``."""
+
+
+@dataclass
+class Activations:
+    """Statistics of module outputs (every module) and inputs (consuming layers only)."""
+
+    outputs: ActTable
+    inputs: ActTable
 
 
 @contextmanager
@@ -84,8 +93,8 @@ def gradient_stats(
     return ctx.cached("gradients", model, lambda: _gradient_pass(model, ctx, criterion))
 
 
-def activation_stats(model: nn.Module, ctx: ImportanceContext, criterion: str) -> ActTable:
-    """:data:`ActTable` of every module's tensor outputs over the calibration batches.
+def activation_stats(model: nn.Module, ctx: ImportanceContext, criterion: str) -> Activations:
+    """:class:`Activations`: module outputs and consuming layers' inputs, over the batches.
 
     ``dim`` is stored both non-negative and negative; the batch dimension 0 is skipped
     for outputs with two or more dimensions. A module called several times per forward
@@ -120,7 +129,7 @@ def _gradient_pass(
     }
 
 
-def _activation_pass(model: nn.Module, ctx: ImportanceContext, criterion: str) -> ActTable:
+def _activation_pass(model: nn.Module, ctx: ImportanceContext, criterion: str) -> Activations:
     batches = ctx.calibration_batches(criterion)
     recorder = _Recorder()
     names: dict[int, list[str]] = {}
@@ -130,11 +139,12 @@ def _activation_pass(model: nn.Module, ctx: ImportanceContext, criterion: str) -
         modules[id(module)] = module
     with preserved_state(model, need_grad=False) as handles, torch.no_grad():
         for key, module in modules.items():
-            handles.append(module.register_forward_hook(recorder.hook(names[key])))
+            hook = recorder.hook(names[key], input_spec(module))
+            handles.append(module.register_forward_hook(hook))
         for inputs, _ in _progress(batches, ctx, f"{criterion}: activations"):
             recorder.new_batch()
             call_model(model, inputs)
-    return recorder.stats
+    return Activations(recorder.outputs, recorder.inputs)
 
 
 @dataclass
@@ -143,10 +153,13 @@ class _Recorder:
 
     Calls are told apart by their index within a batch (the k-th call of a module in
     every batch is the same call site) and ordered by ``seq``, the position of the call's
-    end among all module calls of the first batch.
+    end among all module calls of the first batch. Outputs are recorded along every dim
+    but the batch; inputs only for consuming layers (see :mod:`.consumers`), along the
+    dim that carries their input features.
     """
 
-    stats: ActTable = field(default_factory=dict)
+    outputs: ActTable = field(default_factory=dict)
+    inputs: ActTable = field(default_factory=dict)
     calls: dict[int, int] = field(default_factory=dict)
     seq: int = 0
 
@@ -154,38 +167,46 @@ class _Recorder:
         self.calls.clear()
         self.seq = 0
 
-    def hook(self, names: list[str]):
-        def record(module: nn.Module, args: object, output: object) -> None:
+    def hook(self, names: list[str], spec: InputSpec | None):
+        def record(module: nn.Module, args: tuple, output: object) -> None:
             call = self.calls.get(id(module), 0)
             self.calls[id(module)] = call + 1
             self.seq += 1
-            if isinstance(output, torch.Tensor) and output.is_floating_point() and output.dim():
-                self._record(names, call, output.detach())
+            if _is_activation(output):
+                a = output.detach()
+                first = 1 if a.dim() >= 2 else 0   # dim 0 is the batch
+                self._record(self.outputs, names, call, a, range(first, a.dim()))
+            if spec is not None and args and _is_activation(args[0]):
+                a = args[0].detach()
+                self._record(self.inputs, names, call, a, [spec.input_dim % a.dim()])
 
         return record
 
-    def _record(self, names: list[str], call: int, a: torch.Tensor) -> None:
+    def _record(self, table: ActTable, names: list[str], call: int, a: torch.Tensor,
+                dims: Iterable[int]) -> None:
         absval, nonpos = a.abs(), (a <= 0)
-        first = 1 if a.dim() >= 2 else 0   # dim 0 is the batch
-        for d in range(first, a.dim()):
+        for d in dims:
             other = [i for i in range(a.dim()) if i != d]
             s_abs = absval.sum(other) if other else absval
             s_np = nonpos.sum(other) if other else nonpos
             for name in names:
-                entry = self._entry(name, d, a.dim(), call, a.shape[d])
+                entry = self._entry(table, (name, d), (name, d - a.dim()), call, a.shape[d])
                 entry.abs_sum += s_abs.to("cpu", torch.float64)
                 entry.nonpos += s_np.to("cpu", torch.float64)
                 entry.count += a.numel() // a.shape[d]
 
-    def _entry(self, name: str, dim: int, ndim: int, call: int, width: int) -> ActStats:
-        pos, neg = (name, dim), (name, dim - ndim)
-        table = self.stats.get(pos) or self.stats.get(neg) or {}
-        self.stats[pos] = self.stats[neg] = table
-        entry = table.get((call, width))
+    def _entry(self, table: ActTable, pos: tuple, neg: tuple, call: int, width: int) -> ActStats:
+        calls = table.get(pos) or table.get(neg) or {}
+        table[pos] = table[neg] = calls
+        entry = calls.get((call, width))
         if entry is None:
             zeros = torch.zeros(width, dtype=torch.float64)
-            entry = table[(call, width)] = ActStats(zeros, zeros.clone(), seq=self.seq)
+            entry = calls[(call, width)] = ActStats(zeros, zeros.clone(), seq=self.seq)
         return entry
+
+
+def _is_activation(x: object) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() > 0
 
 
 def _progress(batches: list, ctx: ImportanceContext, desc: str):

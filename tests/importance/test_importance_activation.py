@@ -102,14 +102,26 @@ def test_hooks_are_removed_when_the_forward_fails(convnet):
     assert_unchanged(convnet, before)
 
 
-def test_unobserved_sources_are_an_error(convnet, images):
+def test_without_sources_the_consumer_input_is_read(convnet):
+    batches = batches_of_images()
+    expected = act1_outputs(convnet, batches).abs().mean(1).double()
     group = conv1_group()
-    group.sources = [("conv2", 1)]                        # 4 wide, group has 6 channels
-    with pytest.raises(ValueError, match="no tensor output of width compatible"):
-        get("apoz")(convnet, group, ImportanceContext(example_inputs=images))
+    group.sources = [("conv2", 1)]                        # 4 wide: incompatible with 6
+    ctx = ImportanceContext(batches=batches)
+    # conv2 consumes the channels (its weight is a member along dim 1): its input is act1's
+    assert torch.allclose(get("activation_mean")(convnet, group, ctx), expected, rtol=1e-5)
+    assert not ctx.notes
+
+
+def test_unobserved_activations_fall_back_or_fail(convnet, images):
+    group = conv1_group()
     group.sources = []
-    with pytest.raises(ValueError, match="sources"):
-        get("activation_mean")(convnet, group, ImportanceContext(example_inputs=images))
+    group.members = [m for m in group.members if m.param != "conv2.weight"]
+    ctx = ImportanceContext(example_inputs=images)
+    assert torch.equal(get("apoz")(convnet, group, ctx), get("l2")(convnet, group, ctx))
+    assert ctx.notes == ["apoz: group 'conv1' has no observed activation; scored by 'l2'"]
+    with pytest.raises(ValueError, match="no activation of group 'conv1'"):
+        get("activation_mean", fallback=None)(convnet, group, ctx)
 
 
 def test_dict_inputs_and_tuple_outputs():

@@ -115,3 +115,27 @@ def test_activations_on_graph_groups_with_a_shared_relu():
     assert torch.allclose(get("activation_mean")(model, group, ctx),
                           inner.mean((0, 2, 3)).double(), rtol=1e-5)
     assert torch.allclose(get("apoz")(model, group, ctx), (inner != 0).double().mean((0, 2, 3)))
+
+
+def test_attention_heads_are_read_at_the_output_projection_input():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(n_layer=1, n_embd=32, n_head=4, vocab_size=50, n_positions=16,
+                                  bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    ids = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(0))
+    groups = graph.build_groups(model, ids).groups
+    heads = [g for g in groups if g.size == 4]
+    assert len(heads) == 1 and not heads[0].sources     # heads exist only inside attention
+    recorded = []
+    proj = model.transformer.h[0].attn.c_proj
+    handle = proj.register_forward_pre_hook(lambda m, args: recorded.append(args[0].detach()))
+    with torch.no_grad():
+        model(ids)
+    handle.remove()
+    expected = recorded[0].abs().mean((0, 1)).reshape(4, 8).mean(1).double()
+    ctx = ImportanceContext(example_inputs=ids)
+    assert torch.allclose(get("activation_mean")(model, heads[0], ctx), expected, rtol=1e-5)
+    assert not ctx.notes
+    scores = score_groups(model, groups, "apoz", ctx)
+    assert all(scores[g.id].shape == (g.size,) for g in groups)
