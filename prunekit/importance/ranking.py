@@ -37,6 +37,7 @@ def rank_channels(
     max_ratio: float = 1.0,
     round_to: int = 1,
     normalize: str = "mean",
+    group_ratios: Mapping[str, float] | None = None,
 ) -> dict[str, list[int]]:
     """Channels to remove per group: ``{group_id: sorted channel indices}``.
 
@@ -58,6 +59,9 @@ def rank_channels(
     normalize
         Per-group normalization for global ranking: ``"mean"``, ``"max"``, ``"rank"``,
         ``"none"``.
+    group_ratios
+        Group id -> its own ratio, overriding ``ratio``; such a group is ranked on its own
+        (layer-wise) also under global ranking, and the global pool is the other groups.
 
     Returns
     -------
@@ -71,17 +75,36 @@ def rank_channels(
     """
     _check_args(ratio, min_keep, max_ratio, round_to)
     scores = {gid: _as_scores(gid, s) for gid, s in scores_by_group.items()}
+    own = _check_group_ratios(group_ratios, scores)
     lower = {gid: _lower_bound(s.numel(), min_keep, max_ratio) for gid, s in scores.items()}
+    pool = {gid: s for gid, s in scores.items() if gid not in own}
     if global_ranking:
         norm = normalizer(normalize)
-        kept = _global_kept({gid: norm(s) for gid, s in scores.items()}, lower, ratio)
+        kept = _global_kept({gid: norm(s) for gid, s in pool.items()}, lower, ratio)
     else:
-        kept = {gid: max(lower[gid], s.numel() - _floor(ratio * s.numel()))
-                for gid, s in scores.items()}
+        kept = {gid: _layer_kept(s.numel(), lower[gid], ratio) for gid, s in pool.items()}
+    kept.update({gid: _layer_kept(scores[gid].numel(), lower[gid], r) for gid, r in own.items()})
     return {
         gid: _lowest(s, s.numel() - _round_kept(s.numel(), kept[gid], lower[gid], round_to))
         for gid, s in scores.items()
     }
+
+
+def _layer_kept(n: int, lower: int, ratio: float) -> int:
+    return max(lower, n - _floor(ratio * n))
+
+
+def _check_group_ratios(
+    group_ratios: Mapping[str, float] | None, scores: Mapping[str, torch.Tensor]
+) -> dict[str, float]:
+    own = dict(group_ratios or {})
+    unknown = sorted(set(own) - set(scores))
+    if unknown:
+        raise ValueError(f"group_ratios names unknown group ids {unknown}")
+    for gid, r in own.items():
+        if not _is_number(r) or not 0 <= r < 1:
+            raise ValueError(f"group_ratios[{gid!r}] must be a number in [0, 1), got {r!r}")
+    return own
 
 
 def _global_kept(

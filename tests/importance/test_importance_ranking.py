@@ -135,3 +135,15 @@ def test_plan_invariants(sizes, ratio, round_to, min_keep, max_ratio, global_ran
             target = math.floor(ratio * n + 1e-9)
             lower = min(n, max(1, min_keep, math.ceil((1 - max_ratio) * n - 1e-9)))
             assert len(removed) == min(target, n - lower)
+
+
+def test_group_ratios_override_per_group():
+    scores = scores_of(10, 10, 10)
+    plan = rank_channels(scores, ratio=0.5, group_ratios={"g1": 0.2, "g2": 0.0})
+    assert [len(plan[g]) for g in ("g0", "g1", "g2")] == [5, 2, 0]
+    plan = rank_channels(scores, global_ranking=True, ratio=0.5, group_ratios={"g1": 0.2})
+    assert len(plan["g1"]) == 2 and len(plan["g0"]) + len(plan["g2"]) == 10
+    with pytest.raises(ValueError, match="unknown group ids \\['nope'\\]"):
+        rank_channels(scores, group_ratios={"nope": 0.1})
+    with pytest.raises(ValueError, match="group_ratios\\['g0'\\]"):
+        rank_channels(scores, group_ratios={"g0": 1.0})
