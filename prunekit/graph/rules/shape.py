@@ -68,7 +68,26 @@ def _run(func: Any, args: tuple, kwargs: dict, shape: tuple[int, ...], block: Bl
             for m in mapped]
 
 
-def propagate(st: Any, func: Any, args: tuple, kwargs: dict, out: Any, lab: Label) -> None:
+def _trailing_ones(shape: tuple[int, ...]) -> int:
+    n = 0
+    for size in reversed(shape):
+        if size != 1:
+            break
+        n += 1
+    return n
+
+
+def _split_off_one(st: Any, in_shape: tuple[int, ...], dim: int,
+                   out_shape: tuple[int, ...], block: Block) -> None:
+    """A reshape that splits a channel dim into ``(1, n)`` (a single attention head of
+    width n) makes the n positions one unit: the head is cut whole or not at all."""
+    lead = _trailing_ones(out_shape[:min(block.dims)]) - _trailing_ones(in_shape[:dim])
+    if lead > 0:
+        st.uf.union_all(block.atoms)
+
+
+def propagate(st: Any, func: Any, args: tuple, kwargs: dict, out: Any, lab: Label,
+              reshape: bool = False) -> None:
     """Run ``func`` on position tensors for every block of ``lab`` (the first argument).
 
     A grid merged back into fewer dims (a channel shuffle's final view) must stay
@@ -86,6 +105,8 @@ def propagate(st: Any, func: Any, args: tuple, kwargs: dict, out: Any, lab: Labe
             block = collapse(st.uf, block, set(block.dims) - {block.dims[longest]})
             read = _run(func, args, kwargs, lab.shape, block) if block is not None else []
         for res, r in zip(results, read):
+            if reshape and r is not None and len(block.dims) == 1:
+                _split_off_one(st, lab.shape, block.dims[0], res.shape, r)
             if res is not None:
                 _merge(st, [res], r)
     for o, res in zip(outs, results):
@@ -115,7 +136,8 @@ def rearrange(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     if name == "torch.Tensor.unfold" and lab.blocks:  # sliding windows: keep that dim whole
         lab = fix_reporting(st, lab, {arg(args, kwargs, 1, "dimension") % x.ndim}, name,
                             "sliding windows over a channel dim")
-    propagate(st, func, args, kwargs, out, lab)
+    reshape = name.rsplit(".", 1)[-1] in ("view", "reshape", "unflatten", "_unsafe_view")
+    propagate(st, func, args, kwargs, out, lab, reshape)
 
 
 def _index_dims(shape: tuple[int, ...], idx: Any) -> set[int]:
