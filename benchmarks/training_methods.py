@@ -1,0 +1,366 @@
+"""Training-time pruning on Fashion-MNIST: prunekit.methods against the incumbents.
+
+In one run, on the same data, epochs and seed (incumbents re-run here):
+
+* LeNet-300-100, unstructured, a chain of compression levels (10×…100× fewer weights),
+  each level followed by the same number of retraining epochs:
+  ``torch.nn.utils.prune`` global magnitude (one-shot per level, CE fine-tuning) against
+  prunekit gradual (cubic) magnitude within the level + distillation from the dense model.
+* LeNet-300-100 lottery ticket at 5 % of the weights (rewind to init) vs random reinit.
+* LeNet-5 (20-50-500-10), structured: proximal group lasso (budget mode and a fixed λ),
+  removal by surgery, fine-tuning; against Torch-Pruning magnitude at matched MACs with
+  the same fine-tuning. Accuracy vs parameters, MACs and *measured* CPU latency.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/training_methods.py            # ~30 min, 1 thread
+    .venv/bin/python benchmarks/training_methods.py --smoke               # seconds, synthetic
+
+Writes ``benchmarks/results/training_methods[_smoke].json`` and ``docs/img/methods_*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from prunekit.methods import (
+    Budget,
+    FitConfig,
+    ProximalGroupLasso,
+    ScheduledMagnitude,
+    evaluate,
+    fit,
+    gradual,
+    lottery_ticket,
+    prunable_weights,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
+console = Console()
+
+
+def lenet_300_100() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100),
+                         nn.ReLU(), nn.Linear(100, 10))
+
+
+def lenet5() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(),
+                         nn.Linear(500, 10))
+
+
+def vgg_small() -> nn.Module:
+    def block(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+    return nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64),
+                         *block(64, 64), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 49, 256),
+                         nn.ReLU(), nn.Linear(256, 10))
+
+
+MODELS = {"lenet300": lenet_300_100, "lenet5": lenet5, "vgg_small": vgg_small}
+
+
+# ---------------------------------------------------------------- data and measurement
+def load_data(args):
+    if args.smoke:
+        gen = torch.Generator().manual_seed(0)
+        proto = torch.rand(10, 1, 28, 28, generator=gen)
+        y = torch.randint(0, 10, (384,), generator=gen)
+        x = (proto[y] + 0.3 * torch.rand(384, 1, 28, 28, generator=gen)).clamp(0, 1)
+        return (x[:256], y[:256]), (x[256:], y[256:])
+    from prunekit.data import load_fashion_mnist
+
+    xtr, ytr, xte, yte = load_fashion_mnist()
+    idx = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(args.seed))
+    idx = idx[: args.train_size]
+    return (xtr[idx], ytr[idx]), (xte, yte)
+
+
+def nonzero_weights(model: nn.Module) -> tuple[int, int]:
+    """(nonzero, total) over Linear/Conv weights, masks applied (ours or torch's)."""
+    nz = tot = 0
+    for name in prunable_weights(model):
+        mod = model.get_submodule(name.rsplit(".", 1)[0])
+        w = mod.weight.detach()
+        nz += int((w != 0).sum())
+        tot += w.numel()
+    return nz, tot
+
+
+def measure(net, test, x_lat, args, **extra) -> dict:
+    from prunekit.measure import count_macs, latency
+
+    net.eval()
+    nz, tot = nonzero_weights(net)
+    stats = latency(net, x_lat, threads=args.threads, warmup=1 if args.smoke else 5,
+                    repeats=args.repeats)
+    return {"accuracy": evaluate(net, test), "nonzero_weights": nz, "weights": tot,
+            "params": sum(p.numel() for p in net.parameters()),
+            "macs": count_macs(net, x_lat[:1]), "latency_ms": stats.median_ms,
+            "latency_iqr_ms": stats.iqr_ms, **extra}
+
+
+# ---------------------------------------------------------------- unstructured
+def _torch_prune_level(model, target, train, cfg, teacher):
+    from torch.nn.utils import prune
+
+    nz, tot = nonzero_weights(model)
+    amount = 1.0 - (1.0 - target) * tot / nz  # torch's amount is relative to what remains
+    targets = [(model.get_submodule(n.rsplit(".", 1)[0]), "weight")
+               for n in prunable_weights(model)]
+    prune.global_unstructured(targets, pruning_method=prune.L1Unstructured,
+                              amount=max(amount, 0.0))
+    fit(model, train, cfg)
+
+
+def _ours_level(model, target, train, cfg, teacher):
+    nz, tot = nonzero_weights(model)
+    current = 1.0 - nz / tot
+    steps = cfg.epochs * (len(train[1]) // cfg.batch_size + 1)
+    schedule = gradual(target, begin=0, end=max(steps // 2, 2), every=max(steps // 20, 1),
+                       initial=current)
+    fit(model, train, replace(cfg, distill_alpha=0.5), teacher=teacher,
+        on_step=ScheduledMagnitude(lambda s: schedule(s - 1) if s > 1 else current))
+    ScheduledMagnitude(lambda s: target)(0, model)  # land exactly on the level
+
+
+UNSTRUCTURED = {"torch.nn.utils.prune global magnitude": _torch_prune_level,
+                "prunekit gradual + distill": _ours_level}
+
+
+def unstructured(dense, train, test, x_lat, args) -> list[dict]:
+    cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False)
+    rows = []
+    for method, level_fn in UNSTRUCTURED.items():
+        model, teacher = copy.deepcopy(dense), copy.deepcopy(dense).eval()
+        for factor in args.levels:
+            torch.manual_seed(args.seed)
+            level_fn(model, 1.0 - 1.0 / factor, train, cfg, teacher)
+            rows.append(measure(model, test, x_lat, args, model="lenet300", method=method,
+                                target_compression=factor))
+            console.log(f"{method} {factor}x: acc {rows[-1]['accuracy']:.4f}")
+    return rows
+
+
+def lottery(train, test, args) -> dict:
+    torch.manual_seed(args.seed)
+    model = lenet_300_100()
+    cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False)
+    res = lottery_ticket(model, train, 1.0 - args.ticket_fraction, rounds=args.ticket_rounds,
+                         config=cfg, rewind_step=0, test=test)
+    return {"model": "lenet300", "fraction": args.ticket_fraction, "rounds": res.rounds,
+            "ticket_accuracy": res.ticket_accuracy, "reinit_accuracy": res.reinit_accuracy}
+
+
+# ---------------------------------------------------------------- structured
+def proximal(dense, train, x_lat, args, budget: float | None, lam: float):
+    from prunekit.graph import build_groups
+
+    model = copy.deepcopy(dense)
+    gs = build_groups(model, x_lat[:2])
+    sgd = torch.optim.SGD(model.parameters(), lr=args.prox_lr, momentum=0.9)
+    opt = ProximalGroupLasso(
+        sgd, model, gs, lam=lam, example_inputs=x_lat[:2],
+        budget=Budget(budget, "macs", dual_lr=args.dual_lr) if budget is not None else None)
+    cfg = FitConfig(epochs=args.prox_epochs, seed=args.seed, progress=False)
+    fit(model, train, cfg, optimizer=opt)
+    opt.finalize()
+    fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
+                                progress=False))
+    return model, {"lam_final": opt.lam, "zero_events": len(opt.events)}
+
+
+def torch_pruning_matched(dense, train, x_lat, args, target_macs: int):
+    """Torch-Pruning magnitude (L2, uniform ratio) with the ratio bisected to match MACs."""
+    import torch_pruning as tp
+
+    from prunekit.measure import count_macs
+
+    def pruned(ratio):
+        m = copy.deepcopy(dense)
+        pruner = tp.pruner.MagnitudePruner(m, x_lat[:1], tp.importance.MagnitudeImportance(p=2),
+                                           pruning_ratio=ratio, ignored_layers=[m[-1]])
+        pruner.step()
+        return m
+
+    lo, hi = 0.0, 0.99
+    for _ in range(4 if args.smoke else 14):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if count_macs(pruned(mid), x_lat[:1]) > target_macs else (lo, mid)
+    model = pruned(hi)
+    fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
+                                progress=False))
+    return model, {"ratio": hi}
+
+
+def structured(name, dense, train, test, x_lat, args) -> list[dict]:
+    rows = [measure(dense, test, x_lat, args, model=name, method="dense")]
+    runs = [("prunekit proximal GL, budget", args.budget, args.lam0),
+            ("prunekit proximal GL, fixed λ", None, args.lam)]
+    for method, budget, lam in runs:  # each followed by Torch-Pruning at the same MACs
+        torch.manual_seed(args.seed)
+        if lam is None:  # default: a fraction of the λ that budget mode ended with
+            lam = args.lam_factor * rows[1]["lam_final"]
+        model, info = proximal(dense, train, x_lat, args, budget, lam)
+        info["lam"] = lam
+        row = measure(model, test, x_lat, args, model=name, method=method, budget=budget, **info)
+        rows.append(row)
+        console.log(f"{method}: acc {row['accuracy']:.4f} MACs {row['macs']}")
+        torch.manual_seed(args.seed)
+        tpm, tinfo = torch_pruning_matched(dense, train, x_lat, args, row["macs"])
+        rows.append(measure(tpm, test, x_lat, args, model=name, matched_to=method,
+                            method="Torch-Pruning magnitude (matched MACs)", **tinfo))
+        console.log(f"Torch-Pruning matched: acc {rows[-1]['accuracy']:.4f}")
+    base = rows[0]
+    for r in rows:
+        r["mac_reduction"] = base["macs"] / r["macs"]
+        r["measured_speedup"] = base["latency_ms"] / r["latency_ms"]
+        r["rho"] = r["measured_speedup"] / r["mac_reduction"]
+    return rows
+
+
+# ---------------------------------------------------------------- output
+def plot(results, suffix, img_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    dense_acc = results["dense"]["lenet300"]["accuracy"]
+    for method in UNSTRUCTURED:
+        pts = [r for r in results["unstructured"] if r["method"] == method]
+        ax.plot([r["weights"] / max(r["nonzero_weights"], 1) for r in pts],
+                [100 * r["accuracy"] for r in pts], "o-", label=method)
+    ax.axhline(100 * dense_acc, ls="--", c="gray", label="dense")
+    ax.set(xscale="log", xlabel="compression (weights / nonzero)", ylabel="test accuracy (%)",
+           title="LeNet-300-100, Fashion-MNIST")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(img_dir / f"methods_unstructured{suffix}.png", dpi=120)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax, label in (("mac_reduction", axes[0], "MAC reduction (theory)"),
+                           ("measured_speedup", axes[1], "measured CPU speedup")):
+        for r in results["structured"]:
+            ax.scatter(r[key], 100 * r["accuracy"], label=r["method"])
+        ax.set(xlabel=label, ylabel="test accuracy (%)", title="LeNet-5, Fashion-MNIST")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(img_dir / f"methods_structured{suffix}.png", dpi=120)
+    plt.close("all")
+
+
+def print_tables(results):
+    t = Table(title="unstructured (LeNet-300-100)")
+    for c in ("method", "target", "compression", "accuracy"):
+        t.add_column(c)
+    for r in results["unstructured"]:
+        t.add_row(r["method"], f"{r['target_compression']}x",
+                  f"{r['weights'] / max(r['nonzero_weights'], 1):.1f}x", f"{r['accuracy']:.4f}")
+    console.print(t)
+    t = Table(title="structured (LeNet-5)")
+    for c in ("method", "params", "MACs", "MAC red.", "latency ms", "speedup", "ρ", "accuracy"):
+        t.add_column(c)
+    for r in results["structured"]:
+        t.add_row(r["method"], str(r["params"]), str(r["macs"]), f"{r['mac_reduction']:.2f}",
+                  f"{r['latency_ms']:.2f}", f"{r['measured_speedup']:.2f}", f"{r['rho']:.2f}",
+                  f"{r['accuracy']:.4f}")
+    console.print(t)
+    lt = results.get("lottery")
+    if lt:
+        console.print(f"lottery at {lt['fraction']:.0%} weights: ticket "
+                      f"{lt['ticket_accuracy']:.4f}, random reinit {lt['reinit_accuracy']:.4f}")
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train-size", type=int, default=20000)
+    p.add_argument("--dense-epochs", type=int, default=4)
+    p.add_argument("--retrain-epochs", type=int, default=2)
+    p.add_argument("--prox-epochs", type=int, default=3)
+    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--prox-lr", type=float, default=0.02)
+    p.add_argument("--lam", type=float, default=None,
+                   help="fixed λ (default: --lam-factor × the budget run's final λ)")
+    p.add_argument("--lam-factor", type=float, default=0.5)
+    p.add_argument("--lam0", type=float, default=0.05)
+    p.add_argument("--dual-lr", type=float, default=0.02)
+    p.add_argument("--budget", type=float, default=0.125)
+    p.add_argument("--levels", type=float, nargs="+", default=[10, 20, 30, 50, 100])
+    p.add_argument("--ticket-fraction", type=float, default=0.05)
+    p.add_argument("--ticket-rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--results-dir", type=Path, default=RESULTS)
+    p.add_argument("--img-dir", type=Path, default=IMG)
+    p.add_argument("--skip", nargs="*", default=[], choices=["unstructured", "lottery",
+                                                             "structured"])
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.dense_epochs = args.retrain_epochs = args.prox_epochs = args.finetune_epochs = 1
+        args.levels, args.ticket_rounds, args.repeats = [10, 20], 1, 3
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(args) -> dict:
+    from prunekit.measure.machine import machine_info
+
+    t0 = time.time()
+    train, test = load_data(args)
+    x_lat = test[0][:16 if args.smoke else 256]
+    results = {"config": vars(args), "machine": machine_info(), "dense": {}}
+    console.log(results["config"])
+    dense = {}
+    for name in ("lenet300", "lenet5"):
+        torch.manual_seed(args.seed)
+        dense[name] = MODELS[name]()
+        fit(dense[name], train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
+                                          progress=False))
+        results["dense"][name] = measure(dense[name], test, x_lat, args, model=name,
+                                         method="dense")
+        console.log(f"dense {name}: {results['dense'][name]['accuracy']:.4f}")
+    results["unstructured"] = ([] if "unstructured" in args.skip
+                               else unstructured(dense["lenet300"], train, test, x_lat, args))
+    results["lottery"] = None if "lottery" in args.skip else lottery(train, test, args)
+    results["structured"] = ([] if "structured" in args.skip
+                             else structured("lenet5", dense["lenet5"], train, test, x_lat, args))
+    results["wall_s"] = time.time() - t0
+    suffix = "_smoke" if args.smoke else ""
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"training_methods{suffix}.json"
+    out.write_text(json.dumps(results, indent=1, default=str))
+    if results["unstructured"] and results["structured"]:
+        args.img_dir.mkdir(parents=True, exist_ok=True)
+        plot(results, suffix, args.img_dir)
+    print_tables(results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""benchmarks/training_methods.py --smoke runs end to end and writes sane JSON and plots."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "training_methods.py"
+
+
+@pytest.mark.slow
+def test_training_methods_smoke(tmp_path):
+    pytest.importorskip("torch_pruning")
+    spec = importlib.util.spec_from_file_location("training_methods_bench", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.main(["--smoke", "--results-dir", str(tmp_path), "--img-dir", str(tmp_path)])
+    saved = json.loads((tmp_path / "training_methods_smoke.json").read_text())
+    assert saved["machine"] and saved["config"]["smoke"] is True
+    for row in res["unstructured"]:
+        assert row["weights"] / row["nonzero_weights"] == pytest.approx(
+            row["target_compression"], rel=0.02)
+    methods = {r["method"] for r in res["structured"]}
+    assert "Torch-Pruning magnitude (matched MACs)" in methods and "dense" in methods
+    for r in res["structured"][1:]:
+        assert r["macs"] < res["structured"][0]["macs"] and r["latency_ms"] > 0
+    assert 0.0 <= res["lottery"]["ticket_accuracy"] <= 1.0
+    assert (tmp_path / "methods_unstructured_smoke.png").stat().st_size > 0
+    assert (tmp_path / "methods_structured_smoke.png").stat().st_size > 0
