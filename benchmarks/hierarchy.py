@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from prunekit.apps.hierarchy import (
     digits_pyramid,
     selection_path,
 )
-from prunekit.apps.reporting import print_table, save_json
+from prunekit.apps.reporting import bench_parser, outputs, print_table, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -198,12 +197,9 @@ def _draw_pyramid(ax, support: set[int]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="200 samples, 3 values of α")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--img", type=Path, default=None,
-                        help=f"folder for PNGs (default {IMG}; smoke runs plot only if given)")
+    parser = bench_parser(__doc__, "200 samples, 3 values of α")
     args = parser.parse_args(argv)
+    out, img = outputs(args, "hierarchy", RESULTS, IMG)
     with threadpool_limits(limits=1):
         results = {name: run(name, args.smoke) for name in ("breast_cancer", "digits")}
     rows = [row for name, res in results.items() for row in summarize(name, res)]
@@ -214,9 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
     save_json(out, {"config": {"split": "stratified 70/30, seed 0", "scale": SCALE,
                                "smoke": args.smoke}, "results": results,
                     "smoke": args.smoke})
-    img = args.img or (None if args.smoke else IMG)
     if img is not None:
-        img.mkdir(parents=True, exist_ok=True)
         plot(results, img)
     print(f"wrote {out}")
     return results

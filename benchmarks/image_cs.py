@@ -22,7 +22,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -32,12 +31,12 @@ from threadpoolctl import threadpool_limits
 
 from prunekit.apps.image import HaarBasis, load_photo, psnr, recover_image, sensing_matrix
 from prunekit.apps.operators import make_operator
-from prunekit.apps.reporting import print_table, save_json
+from prunekit.apps.reporting import bench_parser, outputs, print_table, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
-GRIDS = {"l1": (0.1, 0.03, 0.01), "tree-lasso": (0.1, 0.03, 0.01),
+GRIDS = {"l1": (0.3, 0.1, 0.03), "tree-lasso": (0.03, 0.01, 0.003),
          "cosamp": (0.1, 0.2), "cosamp-tree": (0.1, 0.2)}
 TREE_METHODS = ("tree-lasso", "cosamp-tree")
 
@@ -120,15 +119,12 @@ def plot(res: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="16×16 image, 2 values of m")
+    parser = bench_parser(__doc__, "16×16 image, 2 values of m")
     parser.add_argument("--image", type=int, default=0, help="0: china, 1: flower")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--img", type=Path, default=None,
-                        help=f"folder for PNGs (default {IMG}; smoke runs plot only if given)")
     args = parser.parse_args(argv)
+    out, img = outputs(args, "image_cs", RESULTS, IMG)
     side, level, fractions = (16, 2, (0.25, 0.5)) if args.smoke else \
-        (64, 4, (0.05, 0.1, 0.15, 0.2, 0.3, 0.4))
+        (64, 4, (0.05, 0.1, 0.15, 0.2, 0.3))
     with threadpool_limits(limits=1):
         res = run(side, level, fractions, args.image)
     match = measurements_to_match(res["rows"])
@@ -143,9 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
               "operator": "scrambled partial DCT", "wavelet": "haar", "grids": GRIDS}
     save_json(out, {"config": config, "rows": res["rows"], "match_l1": match,
                     "target": {"saving_ge": 0.4}, "smoke": args.smoke})
-    img = args.img or (None if args.smoke else IMG)
     if img is not None:
-        img.mkdir(parents=True, exist_ok=True)
         plot(res, img)
     print(f"wrote {out}")
     return {"rows": res["rows"], "match_l1": match}

@@ -7,7 +7,7 @@ structured ones (block-OMP, multipath block-OMP, model-based CoSaMP, group lasso
 core). Reports the smallest m with ≥ 90 % success (target: ≤ 1.5·k = 48).
 
 Part 2 — heat maps of success over (m/n, k/n) for plain, block and tree-sparse signals
-(n = 128), each with its structured methods and plain L1 / CoSaMP on the same problems.
+(n = 64, blocks of 4), each with its structured methods and plain L1 / CoSaMP on the same problems.
 
 Usage::
 
@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from prunekit.apps.phase import PhaseConfig, phase_transition
-from prunekit.apps.reporting import print_table, save_json
+from prunekit.apps.reporting import bench_parser, outputs, print_table, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,7 +50,7 @@ def block_curve(smoke: bool) -> dict:
         cfg = PhaseConfig(n=64, structure="block", ks=(16,), ms=(40,), trials=1)
     else:
         cfg = PhaseConfig(n=256, structure="block", ks=(32,),
-                          ms=(32, 36, 40, 44, 48, 56, 64, 80, 96, 112, 128), trials=20)
+                          ms=(32, 36, 40, 44, 48, 56, 64, 80, 96, 128), trials=20)
     start = time.perf_counter()
     res = phase_transition(BLOCK_METHODS, cfg, extra={"sklearn-omp": sklearn_omp})
     res["seconds"] = time.perf_counter() - start
@@ -67,8 +66,8 @@ def heatmaps(smoke: bool) -> dict:
         if smoke:
             cfg = PhaseConfig(n=32, structure=structure, ks=(8,), ms=(24,), trials=1)
         else:
-            cfg = PhaseConfig(n=128, structure=structure, ks=(8, 16, 24, 32),
-                              ms=(16, 24, 32, 40, 48, 64, 80, 96), trials=8)
+            cfg = PhaseConfig(n=64, structure=structure, block_size=4, ks=(4, 8, 12, 16),
+                              ms=(8, 12, 16, 20, 24, 32, 40, 48), trials=6)
         out[structure] = phase_transition(methods, cfg)
         rows = [[name, *out[structure]["m_at_90"][name]] for name in methods]
         print_table(f"{structure}-sparse, n={cfg.n}: m at 90 % success per k",
@@ -76,12 +75,17 @@ def heatmaps(smoke: bool) -> dict:
     return out
 
 
-def plot(block: dict, maps: dict, path: Path) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_curve(block: dict, path: Path) -> None:
+    plt = _pyplot()
     cfg = block["config"]
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for name in block["methods"]:
@@ -93,6 +97,10 @@ def plot(block: dict, maps: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path / "apps_phase_block.png", dpi=110)
     plt.close(fig)
+
+
+def plot_heatmaps(maps: dict, path: Path) -> None:
+    plt = _pyplot()
     cols = max(len(v["methods"]) for v in maps.values())
     fig, axes = plt.subplots(len(maps), cols, figsize=(3 * cols, 2.6 * len(maps)),
                              squeeze=False)
@@ -120,27 +128,29 @@ def plot(block: dict, maps: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny grid, seconds")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--img", type=Path, default=None,
-                        help=f"folder for PNGs (default {IMG}; smoke runs plot only if given)")
+    parser = bench_parser(__doc__, "tiny grid, seconds")
+    parser.add_argument("--part", choices=("curve", "heatmaps", "all"), default="all",
+                        help="curve -> sensing.json, heatmaps -> sensing_heatmaps.json")
     args = parser.parse_args(argv)
+    out, img = outputs(args, "sensing", RESULTS, IMG)
+    result: dict = {"smoke": args.smoke}
     with threadpool_limits(limits=1):
-        block = block_curve(args.smoke)
-        maps = heatmaps(args.smoke)
-    name = "sensing_smoke.json" if args.smoke else "sensing.json"
-    out = args.out or RESULTS / name
-    result = {"block_curve": block, "heatmaps": maps, "smoke": args.smoke,
-              "target": {"m_at_90_le": 1.5 * block["config"]["ks"][0]}}
-    save_json(out, result)
-    img = args.img or (None if args.smoke else IMG)
-    if img is not None:
-        img.mkdir(parents=True, exist_ok=True)
-        plot(block, maps, img)
-    best = {k: v[0] for k, v in block["m_at_90"].items()}
-    print(f"m at 90 % success: {best}  (target <= {result['target']['m_at_90_le']:g})")
-    print(f"wrote {out}")
+        if args.part in ("curve", "all"):
+            block = block_curve(args.smoke)
+            result.update(block_curve=block, target={"m_at_90_le": 1.5 * block["config"]["ks"][0]})
+            save_json(out, result)
+            if img is not None:
+                plot_curve(block, img)
+            best = {k: v[0] for k, v in block["m_at_90"].items()}
+            print(f"m at 90 % success: {best}  (target <= {1.5 * block['config']['ks'][0]:g})")
+        if args.part in ("heatmaps", "all"):
+            maps = heatmaps(args.smoke)
+            result["heatmaps"] = maps
+            save_json(out.with_name(out.stem + "_heatmaps.json"),
+                      {"heatmaps": maps, "smoke": args.smoke})
+            if img is not None:
+                plot_heatmaps(maps, img)
+    print(f"wrote {out.parent}")
     return result
 
 

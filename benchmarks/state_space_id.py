@@ -24,7 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy as np
 from rich.progress import track
 from threadpoolctl import threadpool_limits
 
-from prunekit.apps.reporting import print_table, save_json
+from prunekit.apps.reporting import bench_parser, outputs, print_table, save_json
 from prunekit.apps.ssid import identify_structured, identify_unstructured
 from prunekit.apps.ssid_metrics import (
     align,
@@ -118,12 +117,9 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="one noise level, one seed")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--img", type=Path, default=None,
-                        help=f"folder for PNGs (default {IMG}; smoke runs plot only if given)")
+    parser = bench_parser(__doc__, "one noise level, one seed")
     args = parser.parse_args(argv)
+    out, img = outputs(args, "state_space", RESULTS, IMG)
     noises, lengths, seeds = ((0.05,), (300,), 1) if args.smoke else \
         ((0.0, 0.02, 0.05, 0.1, 0.2), (400, 1000), 4)
     with threadpool_limits(limits=1):
@@ -138,9 +134,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
               "sensors": "2 per node, known placement", "noises": noises, "lengths": lengths,
               "systems_per_cell": seeds, "horizon": 3}
     save_json(out, {"config": config, "rows": rows, "smoke": args.smoke})
-    img = args.img or (None if args.smoke else IMG)
     if img is not None:
-        img.mkdir(parents=True, exist_ok=True)
         plot(shown, img)
     print(f"wrote {out}")
     return rows

@@ -149,9 +149,9 @@ def recover_image(method: str, phi: Array, y: Array, basis: HaarBasis, param: fl
         return lasso_recover(phi, y, _tree_penalty(basis, 0.0), ratios=(param,), refit=False)
     k = max(1, int(param * len(y)))
     if method == "cosamp-tree":
-        return cosamp(phi, y, TreeModel(basis.parent), k, max_iter=20, tol=1e-6).x
+        return cosamp(phi, y, TreeModel(basis.parent), k, max_iter=10, tol=1e-6).x
     if method == "cosamp":
-        return cosamp(phi, y, SparseModel(), k, max_iter=20, tol=1e-6).x
+        return cosamp(phi, y, SparseModel(), k, max_iter=10, tol=1e-6).x
     raise ValueError(f"method must be one of {IMAGE_METHODS}, got {method!r}")
 
 

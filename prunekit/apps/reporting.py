@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Sequence
@@ -56,3 +57,23 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
     return "—" if v is None else str(v)
+
+
+def bench_parser(doc: str, smoke_help: str) -> argparse.ArgumentParser:
+    """The common command line of the apps benchmarks: --smoke, --out, --img."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help=smoke_help)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path")
+    parser.add_argument("--img", type=Path, default=None,
+                        help="folder for PNGs (default docs/img; smoke runs plot only if given)")
+    return parser
+
+
+def outputs(args: argparse.Namespace, stem: str, results: Path, img: Path
+            ) -> tuple[Path, Path | None]:
+    """(JSON path, PNG folder or None): ``<stem>_smoke.json`` in smoke mode."""
+    out = args.out or results / (f"{stem}_smoke.json" if args.smoke else f"{stem}.json")
+    folder = args.img or (None if args.smoke else img)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return out, folder

@@ -39,7 +39,7 @@ from prunekit.apps.operators import MeasurementOperator
 from prunekit.apps.trees import subtree_groups
 
 Array = np.ndarray
-DEFAULT_RATIOS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4)
+DEFAULT_RATIOS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
 
 
 @dataclass(frozen=True)
