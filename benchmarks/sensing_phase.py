@@ -4,7 +4,8 @@ Part 1 — the issue's setting: n = 256, k = 32 nonzeros in 4 blocks of 8, Gauss
 measurements, noiseless; success = relative error < 1e-3; success rate vs m for plain
 methods (scikit-learn's OMP — the incumbent —, our OMP, CoSaMP, L1 on the core) and
 structured ones (block-OMP, multipath block-OMP, model-based CoSaMP, group lasso on the
-core). Reports the smallest m with ≥ 90 % success (target: ≤ 1.5·k = 48).
+core, and its iteratively reweighted version). Reports the smallest m with ≥ 90 %
+success (target: ≤ 1.5·k = 48).
 
 Part 2 — heat maps of success over (m/n, k/n) for plain, block and tree-sparse signals
 (n = 64, blocks of 4), each with its structured methods and plain L1 / CoSaMP on the same problems.
@@ -30,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 BLOCK_METHODS = ["sklearn-omp", "omp", "cosamp", "l1", "block-omp", "block-mmp",
-                 "cosamp-block", "group-lasso"]
+                 "cosamp-block", "group-lasso", "group-lasso-rw"]
 HEATMAPS = {  # structure -> methods drawn as heat maps
     "sparse": ["l1", "cosamp"],
-    "block": ["l1", "group-lasso", "block-mmp", "cosamp-block"],
+    "block": ["l1", "group-lasso", "group-lasso-rw", "block-mmp", "cosamp-block"],
     "tree": ["l1", "tree-lasso", "cosamp-tree"],
 }
 

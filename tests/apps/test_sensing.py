@@ -19,11 +19,11 @@ def test_block_sparse_exact_where_plain_l1_fails():
     """n=128, 2 active blocks of 8 (k=16), m=40 Gaussian measurements, 6 trials."""
     cfg = PhaseConfig(n=128, structure="block", ks=(16,), ms=(40,), trials=6,
                       success_tol=1e-6)
-    res = phase_transition(["l1", "group-lasso", "cosamp-block", "block-mmp"], cfg,
-                           progress=False)
+    methods = ["l1", "group-lasso", "group-lasso-rw", "cosamp-block", "block-mmp"]
+    res = phase_transition(methods, cfg, progress=False)
     rates = {k: v[0][0] for k, v in res["rates"].items()}
     assert rates["l1"] <= 1 / 3                       # plain L1 fails in most trials
-    assert rates["group-lasso"] == 1.0                # group lasso on the core: all exact
+    assert rates["group-lasso"] == 1.0 and rates["group-lasso-rw"] == 1.0   # on the core
     assert rates["cosamp-block"] == 1.0 and rates["block-mmp"] == 1.0
 
 
