@@ -33,13 +33,16 @@ class _Datafit:
     def block_lipschitz(self, X: np.ndarray, groups: Groups) -> np.ndarray:
         """Per group: ``curvature·‖X_g‖₂²/n`` (largest eigenvalue of ``X_gᵀX_g``)."""
         out = np.empty(groups.n_groups)
-        col_sq = np.einsum("ij,ij->j", X, X)
-        for g, idx in enumerate(groups):
-            if len(idx) == 1:
-                out[g] = col_sq[idx[0]]
-            else:
-                Xg = X[:, idx]
-                out[g] = np.linalg.eigvalsh(Xg.T @ Xg)[-1]
+        sizes = groups.sizes
+        for size in np.unique(sizes):  # one batched eigvalsh per group size
+            which = np.flatnonzero(sizes == size)
+            cols = groups.indices[groups.ptr[which][:, None] + np.arange(size)]
+            if size == 1:
+                out[which] = np.einsum("ij,ij->j", X[:, cols[:, 0]], X[:, cols[:, 0]])
+                continue
+            blocks = X[:, cols.ravel()].reshape(X.shape[0], len(which), size).transpose(1, 0, 2)
+            gram = np.matmul(blocks.transpose(0, 2, 1), blocks)  # batched X_gᵀX_g
+            out[which] = np.linalg.eigvalsh(gram)[:, -1]
         return self.curvature * out / X.shape[0]
 
     def coef_shape(self, X: Any, y: Any) -> tuple[int, ...]:

@@ -186,14 +186,19 @@ def _to_index_arrays(groups: Any) -> list[np.ndarray]:
         if isinstance(members, (str, bytes)) or not isinstance(members, Iterable):
             raise ValueError(f"groups[{g}]: expected a list of indices, got "
                              f"{type(members).__name__}")
-        members = list(members)
-        if not members:
+        if not isinstance(members, np.ndarray):
+            members = list(members)
+            flag = next((m for m in members if isinstance(m, bool | np.bool_)), None)
+            if flag is not None:
+                raise ValueError(f"groups[{g}]: non-integer index {flag!r}")
+        arr = np.asarray(members)
+        if arr.size == 0:
             raise ValueError(f"groups[{g}]: empty group")
-        bad = [m for m in members if not _is_int(m)]
-        if bad:
-            raise ValueError(f"groups[{g}]: non-integer index {bad[0]!r}")
-        arr = np.asarray([int(m) for m in members], dtype=np.int64)
-        if len(np.unique(arr)) != len(arr):
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            bad = next((m for m in arr.ravel().tolist() if not _is_int(m)), arr)
+            raise ValueError(f"groups[{g}]: non-integer index {bad!r}")
+        arr = arr.astype(np.int64, copy=False)
+        if arr.size > 1 and len(np.unique(arr)) != arr.size:
             raise ValueError(f"groups[{g}]: repeated index in a group")
         out.append(arr)
     return out

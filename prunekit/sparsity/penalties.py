@@ -334,7 +334,7 @@ class OverlappingGroupLasso(_GroupPenalty):
 
     def overlap_structure(self, n_features: int) -> tuple[Groups, np.ndarray]:
         """Groups (plus zero-weight singletons for free rows) and per-group strengths."""
-        full = _with_free_singletons(self.groups, n_features, partition=False)
+        full = _with_free_singletons(self.groups, n_features)
         return full, self.alpha * full.weights
 
 
@@ -405,7 +405,7 @@ class FrobeniusNuclear(_Spectral):
         return out.reshape(w.shape)
 
 
-def _with_free_singletons(groups: Groups, n_features: int, partition: bool = True) -> Groups:
+def _with_free_singletons(groups: Groups, n_features: int) -> Groups:
     """``groups`` plus a weight-0 singleton for each unpenalized feature (cached)."""
     key = ("free", n_features)
     if key not in groups._cache:
@@ -413,7 +413,8 @@ def _with_free_singletons(groups: Groups, n_features: int, partition: bool = Tru
             raise ValueError(f"groups: built for {groups.n_features} features, "
                              f"data has {n_features}")
         free = _free_rows(groups, n_features)
-        lists = groups.to_lists() + [[int(j)] for j in free]
+        indices = np.concatenate([groups.indices, free]).astype(np.int64)
+        ptr = np.concatenate([groups.ptr, groups.ptr[-1] + 1 + np.arange(len(free))])
         weights = np.concatenate([groups.weights, np.zeros(len(free))])
-        groups._cache[key] = Groups.from_lists(lists, n_features, weights, partition=partition)
+        groups._cache[key] = Groups(indices, ptr.astype(np.int64), weights, n_features)
     return groups._cache[key]

@@ -83,8 +83,10 @@ class BlockProblem:
 
     def ws_rows(self, ws: np.ndarray) -> np.ndarray:
         """Feature indices of the groups in ``ws``."""
-        starts, stops = self.groups.ptr[ws], self.groups.ptr[ws + 1]
-        return np.concatenate([self.groups.indices[a:b] for a, b in zip(starts, stops)])
+        starts = self.groups.ptr[ws]
+        lens = self.groups.ptr[ws + 1] - starts
+        offsets = np.repeat(starts - np.cumsum(lens) + lens, lens)
+        return self.groups.indices[offsets + np.arange(lens.sum())]
 
 
 def _rows2d(a: np.ndarray) -> np.ndarray:
