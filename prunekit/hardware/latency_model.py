@@ -1,0 +1,118 @@
+"""Predict a pruned model's latency from per-layer latencies measured on the target device.
+
+``predict = Σ_layers t_layer(cin, cout) + rest · (β + (1 − β) · a)``
+
+* ``t_layer(cin, cout)`` — the layer (conv / linear) rebuilt at those widths and timed alone
+  on the device; every timing is cached on disk under the device signature, so a layer
+  shape is timed once per machine.
+* ``rest = T_dense − Σ_layers t_layer(dense)`` — the measured remainder (norms,
+  activations, pooling, attention products, Python); it is not all fixed: elementwise ops
+  shrink with the activations, so it scales with ``a``, the fraction of layer output
+  elements kept, and ``β`` is the fixed share (calibrated from one measured pruned model,
+  :meth:`LatencyModel.calibrate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from prunekit.hardware.cache import DiskCache
+from prunekit.hardware.layers import LayerSpec, profile_layers, rebuild
+from prunekit.hardware.signature import DeviceSpec, device_signature
+from prunekit.hardware.timing import place_inputs, place_module, time_placed
+
+LayerTimer = Callable[[LayerSpec, int, int], float]  # (layer, cin, cout) -> ms
+Widths = dict[str, tuple[int, int]]  # layer name -> (cin, cout)
+
+
+def default_layer_timer(spec: DeviceSpec, warmup: int = 1, repeats: int = 5) -> LayerTimer:
+    """Time a layer rebuilt at ``(cin, cout)`` alone on ``spec`` (median ms)."""
+    def timer(layer: LayerSpec, cin: int, cout: int) -> float:
+        module, x = rebuild(layer, cin, cout)
+        return time_placed(place_module(module, spec), place_inputs(x, spec), spec,
+                           warmup, repeats)
+    return timer
+
+
+@dataclass
+class LatencyModel:
+    """Per-layer latency tables plus the measured remainder; see the module docstring.
+
+    Build with :meth:`build`; ``timed`` counts the layer timings that were not cached.
+    """
+
+    layers: list[LayerSpec]
+    timer: LayerTimer
+    cache: DiskCache
+    dense_ms: float = 0.0
+    rest_ms: float = 0.0
+    beta: float = 0.5
+    timed: int = 0
+    save_every: int = 20
+    _unsaved: int = field(default=0, repr=False)
+
+    @classmethod
+    def build(cls, model: nn.Module, inputs: Any, spec: DeviceSpec, dense_ms: float,
+              timer: LayerTimer | None = None, use_cache: bool = True) -> LatencyModel:
+        """Profile the layers of ``model`` on ``inputs`` (timing batch) and fit the rest.
+
+        ``dense_ms`` is the measured latency of the dense model on ``spec``.
+        """
+        cache = DiskCache.open("latency", device_signature(spec), persist=use_cache)
+        lm = cls(profile_layers(model, inputs), timer or default_layer_timer(spec), cache,
+                 dense_ms=float(dense_ms))
+        lm.rest_ms = max(0.0, lm.dense_ms - lm.layers_ms(lm.dense_widths()))
+        lm.flush()
+        return lm
+
+    def dense_widths(self) -> Widths:
+        return {la.name: (la.n_in, la.n_out) for la in self.layers}
+
+    def layer_ms(self, layer: LayerSpec, cin: int, cout: int) -> float:
+        """Cached latency of ``layer`` at ``(cin, cout)``; timed on a cache miss."""
+        key = layer.key(cin, cout)
+        hit = self.cache.entries.get(key)
+        if hit is None:
+            hit = float(self.timer(layer, cin, cout))
+            self.cache.entries[key] = hit
+            self.timed += 1
+            self._unsaved += 1
+            if self._unsaved >= self.save_every:
+                self.flush()
+        return hit
+
+    def layers_ms(self, widths: Widths, names: Iterable[str] | None = None) -> float:
+        """``Σ t_layer`` over ``names`` (default all layers) at ``widths``."""
+        wanted = None if names is None else set(names)
+        return sum(self.layer_ms(la, *widths[la.name]) for la in self.layers
+                   if wanted is None or la.name in wanted)
+
+    def activation_fraction(self, widths: Widths) -> float:
+        """Fraction of layer output elements kept: ``Σ out·cout/n_out / Σ out``."""
+        total = sum(la.out_numel for la in self.layers) or 1
+        return sum(la.out_numel * widths[la.name][1] / la.n_out for la in self.layers) / total
+
+    def rest_at(self, activation_fraction: float) -> float:
+        return self.rest_ms * (self.beta + (1.0 - self.beta) * activation_fraction)
+
+    def predict(self, widths: Widths) -> float:
+        """Predicted latency (ms) of the model with layer widths ``widths``."""
+        return self.layers_ms(widths) + self.rest_at(self.activation_fraction(widths))
+
+    def calibrate(self, widths: Widths, measured_ms: float) -> None:
+        """Fit ``β`` (clipped to [0, 1]) so that ``predict(widths) == measured_ms``."""
+        a = self.activation_fraction(widths)
+        if self.rest_ms <= 0 or a >= 1.0:
+            return
+        share = (measured_ms - self.layers_ms(widths)) / self.rest_ms
+        self.beta = min(1.0, max(0.0, (share - a) / (1.0 - a)))
+
+    def flush(self) -> None:
+        """Write new timings to the disk cache."""
+        if self._unsaved or not self.cache.path.exists():
+            self.cache.save()
+        self._unsaved = 0

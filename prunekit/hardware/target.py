@@ -1,0 +1,322 @@
+"""``prune_to_speedup``: ask for 2× faster on a device, get a model *measured* 2× faster.
+
+1. Trace the coupled groups, score channels (any registered importance).
+2. Find the channel multiple that runs efficiently on the device (cached width probe);
+   every group walks down a ladder of widths on that grid.
+3. Build the latency model (per-layer timings on the device, cached; measured rest).
+4. Greedy path: steps that lose the least importance per predicted millisecond saved,
+   until the prediction passes the target with some margin.
+5. Measured search along the path: cut, time against the dense model in alternating
+   rounds, restore; calibrate the model on the first measurement, then bisect for the
+   shortest prefix whose *measured* speedup meets the target.
+6. Cut the chosen prefix (all or nothing) and verify by measurement. A model measured
+   slower than the dense one is never returned: the cut is undone and the result says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunekit.api import PruneResult
+from prunekit.graph import GroupSet, build_groups
+from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder
+from prunekit.hardware.latency_model import LatencyModel, LayerTimer
+from prunekit.hardware.probe import probe_widths
+from prunekit.hardware.signature import DeviceSpec, device_signature
+from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
+from prunekit.surgery import Plan, SurgeryError, remove_channels
+from prunekit.surgery.state import Snapshot
+
+OVERSHOOT = 1.5  # the greedy path runs on to this multiple of the target (room to search)
+
+
+@dataclass
+class SpeedupResult(PruneResult):
+    """A :class:`~prunekit.api.PruneResult` plus what was measured on the device.
+
+    ``measured_speedup = dense_ms / pruned_ms`` (timed in alternating rounds at the end);
+    ``predicted_ms`` is the latency model's prediction for the returned plan *before* it
+    was measured; ``met`` says whether the measured speedup reached the target; ``notes``
+    explain back-offs; ``search`` lists every measured candidate.
+    """
+
+    target_speedup: float = 1.0
+    measured_speedup: float = 1.0
+    dense_ms: float = 0.0
+    pruned_ms: float = 0.0
+    predicted_ms: float = 0.0
+    met: bool = False
+    multiple: int = 1
+    device: dict[str, Any] = field(default_factory=dict)
+    search: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rho(self) -> float:
+        """Measured speedup ÷ MAC reduction (realized efficiency)."""
+        return self.measured_speedup / self.mac_reduction
+
+
+@dataclass
+class _Search:
+    """State of the measured search along the greedy path."""
+
+    model: nn.Module
+    dense: nn.Module
+    gs: GroupSet
+    alloc: Allocation
+    path: list[tuple[str, int, float]]
+    inputs: Any
+    latency_fn: LatencyFn
+    rounds: int
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def set_prefix(self, i: int) -> None:
+        self.alloc.level = dict.fromkeys(self.alloc.level, 0)
+        for gid, level, _ in self.path[:i]:
+            self.alloc.level[gid] = level
+
+    def predicted(self, i: int) -> float:
+        self.set_prefix(i)
+        return self.alloc.model.predict(self.alloc.widths())
+
+    def measure(self, i: int) -> dict[str, Any]:
+        """Cut prefix ``i``, time it against dense, restore; calibrate on the first one."""
+        if i in self.records:
+            return self.records[i]
+        pred = self.predicted(i)
+        snap = Snapshot.take(self.model)
+        try:
+            remove_channels(self.model, self.gs, self.alloc.removal(), self.inputs)
+            dense_ms, ms = paired_latency(self.dense, self.model, self.latency_fn, self.rounds)
+        except SurgeryError as err:  # all or nothing: the model is already restored
+            self.records[i] = {"prefix": i, "predicted_ms": pred, "speedup": 0.0,
+                               "error": str(err)}
+            return self.records[i]
+        finally:
+            snap.restore()
+        rec = {"prefix": i, "predicted_ms": pred, "measured_ms": ms, "dense_ms": dense_ms,
+               "speedup": dense_ms / ms}
+        if not self.records:
+            self.alloc.model.calibrate(self.alloc.widths(), ms * self.alloc.model.dense_ms
+                                       / dense_ms)
+        self.records[i] = rec
+        return rec
+
+
+def _check(model: Any, target: Any, levels: Any, max_ratio: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(target, bool) or not isinstance(target, Real) or not target > 1:
+        raise ValueError(f"target_speedup must be a number > 1, got {target!r}")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+    if isinstance(max_ratio, bool) or not isinstance(max_ratio, Real) or \
+            not 0 < max_ratio < 1:
+        raise ValueError(f"max_ratio must be in (0, 1), got {max_ratio!r}")
+
+
+def _first_at(search: _Search, goal_ms: float, lo: int = 0) -> int:
+    """First prefix ≥ lo whose prediction is ≤ goal_ms (the path end if none)."""
+    for i in range(lo, len(search.path) + 1):
+        if search.predicted(i) <= goal_ms:
+            return i
+    return len(search.path)
+
+
+def _bisect(search: _Search, target: float, max_measurements: int, tol: float) -> int:
+    """Shortest measured prefix with speedup ≥ target (or the fastest one measured)."""
+    lm = search.alloc.model
+    i = _first_at(search, lm.dense_ms / target)
+    rec = search.measure(i)
+    if target <= rec["speedup"] <= target * (1 + tol):
+        return i
+    lo, hi = (0, i) if rec["speedup"] >= target else (i, None)
+    if hi is None:  # recalibrated model: predict again (still optimistic? aim further)
+        optimism = max(1.0, lm.dense_ms / search.predicted(i) / max(rec["speedup"], 1e-9))
+        j = _first_at(search, lm.dense_ms / (target * optimism), i + 1)
+        if search.measure(j)["speedup"] >= target:
+            hi = j
+        else:
+            lo = j
+    while hi is not None and hi - lo > 1 and len(search.records) < max_measurements:
+        mid = (lo + hi) // 2
+        if search.measure(mid)["speedup"] >= target:
+            hi = mid
+        else:
+            lo = mid
+    if hi is not None:
+        return hi
+    return max(search.records, key=lambda k: search.records[k]["speedup"])
+
+
+def _excluded(model: nn.Module, gs: GroupSet, alloc: Allocation, x: Any) -> list[dict]:
+    """Groups whose first step breaks the forward pass (tested all at once, then alone)."""
+    first = {gid: 1 for gid, lad in alloc.ladders.items() if len(lad.levels) > 1}
+    alloc.level.update(first)
+    removal = alloc.removal()
+    alloc.level.update(dict.fromkeys(first, 0))
+    snap = Snapshot.take(model)
+    try:
+        remove_channels(model, gs, removal, x)
+        return []
+    except SurgeryError:
+        pass
+    finally:
+        snap.restore()
+    bad = []
+    for gid, chans in removal.items():
+        try:
+            remove_channels(model, gs, {gid: chans}, x)
+            snap.restore()
+        except SurgeryError as err:
+            bad.append({"op": err.op, "module": err.module, "group": gid,
+                        "reason": f"group {gid!r} left whole: cutting it fails ({err})"})
+    return bad
+
+
+def prune_to_speedup(
+    model: nn.Module,
+    example_inputs: Any,
+    target_speedup: float,
+    device: str = "cpu",
+    threads: int | None = 2,
+    batch_size: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    importance: Any = "l2",
+    ignore: Iterable[Any] = (),
+    round_to: int | None = None,
+    levels: int = 8,
+    min_keep: int = 1,
+    max_ratio: float = 0.9,
+    calibration: Any = None,
+    latency_fn: LatencyFn | None = None,
+    layer_timer: LayerTimer | None = None,
+    max_measurements: int = 7,
+    rounds: int = 3,
+    tolerance: float = 0.1,
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> SpeedupResult:
+    """Prune ``model`` in place until it is *measured* ``target_speedup``× faster on a device.
+
+    Parameters
+    ----------
+    model, example_inputs
+        As for :func:`prunekit.prune` (the inputs trace the model and check every cut).
+    target_speedup
+        Wanted ``dense latency / pruned latency`` (> 1), measured on ``device``.
+    device, threads, dtype, channels_last
+        How the model will run (:class:`DeviceSpec`): timing and caches use exactly this.
+    batch_size
+        Batch size to time at (the example inputs are repeated); default: theirs.
+    importance, ignore, calibration
+        As for :func:`prunekit.prune` (what to keep; modules left whole).
+    round_to
+        Channel multiple for kept widths; default: the cached width probe's answer.
+    levels
+        About how many widths each group's ladder has (finer = more timings).
+    min_keep, max_ratio
+        Every group keeps at least ``min_keep`` channels and loses at most ``max_ratio``.
+    latency_fn, layer_timer
+        ``latency_fn(model) -> ms`` for whole models and ``layer_timer(layer, cin, cout)``
+        for layers; default: measured on the device. Injected in tests.
+    max_measurements, rounds, tolerance
+        Budget of measured candidates; alternating timing rounds per measurement; a first
+        candidate within ``[target, target · (1 + tolerance)]`` is accepted at once.
+    use_cache
+        Read/write probe and layer timings under ``$PRUNEKIT_CACHE``.
+    progress
+        Called with a short message at each stage (e.g. ``print``).
+
+    Returns
+    -------
+    SpeedupResult
+        ``met`` is False when the target was out of reach (the fastest measured plan is
+        returned) or when even that was not faster than dense (nothing is cut then).
+    """
+    _check(model, target_speedup, levels, max_ratio)
+    say = progress or (lambda msg: None)
+    start = time.perf_counter()
+    spec = DeviceSpec(device, threads, dtype, channels_last)
+    timing_inputs = with_batch(example_inputs, batch_size)
+    latency_fn = latency_fn or model_latency_fn(timing_inputs, spec)
+    say("tracing groups and scoring channels")
+    gs = build_groups(model, example_inputs, ignore)
+    from prunekit.importance import ImportanceContext, score_groups
+    from prunekit.measure import count_macs, count_params
+
+    macs0, params0 = count_macs(model, example_inputs), count_params(model)
+    groups = [g for g in gs.groups if g.prunable and g.size > 1]
+    scores = score_groups(model, groups, importance, calibration or ImportanceContext())
+    multiple = round_to or probe_widths(spec, use_cache=use_cache).multiple
+    dense = copy.deepcopy(model)
+    say(f"measuring the dense model and its layers (width multiple {multiple})")
+    lm = LatencyModel.build(model, timing_inputs, spec, latency_fn(dense), layer_timer,
+                            use_cache)
+    weights = {la.weight for la in lm.layers}
+    lower = {g.id: max(min_keep, math.ceil((1 - max_ratio) * g.size - 1e-9)) for g in groups}
+    ladders = {g.id: make_ladder(g, scores[g.id], weights, multiple, min(lower[g.id], g.size),
+                                 levels) for g in groups}
+    alloc = Allocation(lm, {k: v for k, v in ladders.items() if len(v.levels) > 1})
+    bad = _excluded(model, gs, alloc, example_inputs)
+    alloc = Allocation(lm, {k: v for k, v in alloc.ladders.items()
+                            if k not in {b["group"] for b in bad}})
+    say("greedy allocation by importance per predicted millisecond")
+    path = greedy_path(alloc, lm.dense_ms / (target_speedup * OVERSHOOT))
+    search = _Search(model, dense, gs, alloc, path, example_inputs, latency_fn, rounds)
+    say(f"measured search along a path of {len(path)} steps")
+    best = _bisect(search, float(target_speedup), max_measurements, tolerance)
+    result = _finish(search, best, float(target_speedup), say)
+    result.skipped = gs.skipped + bad
+    result.macs_before, result.params_before = macs0, params0
+    result.macs_after = count_macs(model, example_inputs)
+    result.params_after = count_params(model)
+    result.multiple, result.device = multiple, device_signature(spec)
+    result.seconds = time.perf_counter() - start
+    lm.flush()
+    return result
+
+
+def _finish(search: _Search, best: int, target: float,
+            say: Callable[[str], None]) -> SpeedupResult:
+    """Cut prefix ``best`` for good, verify by measurement, back off if slower than dense."""
+    pred = search.predicted(best)
+    notes: list[str] = []
+    if best == 0:
+        notes = ["no step of the path saves measured time; the model is returned unpruned"]
+        return SpeedupResult(search.model, Plan(groups={}), [], 0, 0, 0, 0, search.gs,
+                             target_speedup=target, dense_ms=search.alloc.model.dense_ms,
+                             pruned_ms=search.alloc.model.dense_ms, predicted_ms=pred,
+                             search=list(search.records.values()), notes=notes)
+    snap = Snapshot.take(search.model)
+    plan = remove_channels(search.model, search.gs, search.alloc.removal(), search.inputs)
+    say("verifying the pruned model against the dense one")
+    dense_ms, ms = paired_latency(search.dense, search.model, search.latency_fn,
+                                  search.rounds)
+    if plan.groups and ms >= dense_ms:
+        snap.restore()
+        notes.append(f"backed off: the best plan measured {dense_ms / ms:.3f}x, not faster "
+                     "than dense; the model is returned unpruned")
+        plan, ms = Plan(groups={}), dense_ms
+    speedup = dense_ms / ms
+    if speedup < target:
+        notes.append(f"target {target:g}x not met: best measured {speedup:.3f}x (path of "
+                     f"{len(search.path)} steps; the rest is in layers that cannot be cut "
+                     "further or in time outside the prunable layers)")
+    return SpeedupResult(search.model, plan, [], 0, 0, 0, 0, search.gs,
+                         target_speedup=target, measured_speedup=speedup, dense_ms=dense_ms,
+                         pruned_ms=ms, predicted_ms=pred, met=speedup >= target,
+                         search=[search.records[k] for k in sorted(search.records)],
+                         notes=notes)

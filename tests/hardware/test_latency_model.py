@@ -1,0 +1,91 @@
+"""Layer profiling, rebuilt layers, cached per-layer timings and the latency prediction."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hw_helpers import REST_MS, fake_latency_fn, fake_layer_ms, resnetish
+
+from prunekit.graph import build_groups
+from prunekit.hardware.latency_model import LatencyModel
+from prunekit.hardware.layers import profile_layers, rebuild
+from prunekit.hardware.signature import DeviceSpec
+from prunekit.surgery import remove_channels
+
+X = torch.randn(1, 3, 16, 16)
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+
+
+def test_profile_layers_records_what_ran():
+    layers = profile_layers(resnetish(), X)
+    names = [la.name for la in layers]
+    assert names == ["stem.0", "a.0", "b.0", "dw.0", "mid.0", "head.2", "head.4"]
+    by = {la.name: la for la in layers}
+    assert by["dw.0"].depthwise and not by["a.0"].depthwise
+    assert by["a.0"].in_shape == (1, 64, 16, 16) and by["a.0"].n_out == 128
+    assert by["head.2"].in_shape == (1, 192) and by["head.2"].kind == "linear"
+    assert by["a.0"].out_numel == 128 * 16 * 16
+
+
+@pytest.mark.parametrize(("name", "cin", "cout"), [("a.0", 24, 40), ("dw.0", 16, 16),
+                                                    ("head.2", 40, 72)])
+def test_rebuilt_layer_has_the_asked_widths(name, cin, cout):
+    layer = {la.name: la for la in profile_layers(resnetish(), X)}[name]
+    module, x = rebuild(layer, cin, cout)
+    out = module(x)
+    assert x.shape[1 if layer.kind == "conv" else -1] == cin
+    assert out.shape[1 if layer.kind == "conv" else -1] == cout
+    if layer.depthwise:
+        assert module.groups == cout
+
+
+def test_equal_layers_share_a_key_and_widths_change_it():
+    layer = profile_layers(resnetish(), X)[1]
+    assert layer.key(16, 32) == layer.key(16, 32) != layer.key(16, 40) != layer.key(24, 32)
+
+
+def _model(dense_ms: float, timer=fake_layer_ms) -> LatencyModel:
+    return LatencyModel.build(resnetish(), X, DeviceSpec("cpu", 2), dense_ms, timer)
+
+
+def test_rest_is_the_measured_remainder_and_dense_prediction_is_exact():
+    lm = _model(100.0)
+    layers_dense = sum(fake_layer_ms(la, la.n_in, la.n_out) for la in lm.layers)
+    assert lm.rest_ms == pytest.approx(100.0 - layers_dense)
+    assert lm.predict(lm.dense_widths()) == pytest.approx(100.0)
+    assert lm.timed == len(lm.layers)
+
+
+def test_prediction_uses_cached_entries_only():
+    _model(100.0).flush()  # first model times every dense layer and saves them
+
+    def boom(layer, cin, cout):
+        raise AssertionError("a cached layer was timed again")
+
+    again = _model(100.0, boom)
+    assert again.timed == 0
+    assert again.predict(again.dense_widths()) == pytest.approx(100.0)
+    widths = again.dense_widths()
+    widths["a.0"] = (32, 48)
+    with pytest.raises(AssertionError, match="timed again"):
+        again.predict(widths)  # a new width is a cache miss: it must be measured
+
+
+def test_prediction_matches_a_cut_model_after_calibration():
+    model = resnetish()
+    dense_fn = fake_latency_fn(X, resnetish(), beta=0.3)
+    lm = LatencyModel.build(model, X, DeviceSpec("cpu", 2), dense_fn(model), fake_layer_ms,
+                            use_cache=False)
+    assert lm.rest_ms == pytest.approx(REST_MS)
+    gs = build_groups(model, X)
+    remove_channels(model, gs, {"a.0": list(range(48)), "head.2": list(range(128))}, X)
+    widths = {la.name: (la.n_in, la.n_out) for la in profile_layers(model, X)}
+    measured = dense_fn(model)
+    assert lm.predict(widths) != pytest.approx(measured)  # β = 0.5 is a guess
+    lm.calibrate(widths, measured)
+    assert lm.beta == pytest.approx(0.3)
+    assert lm.predict(widths) == pytest.approx(measured)

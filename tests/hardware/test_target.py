@@ -1,0 +1,118 @@
+"""prune_to_speedup with injected deterministic timers: meets, misses, backs off."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hw_helpers import fake_latency_fn, fake_layer_ms, resnetish
+
+from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder
+from prunekit.hardware.latency_model import LatencyModel
+from prunekit.hardware.layers import profile_layers
+from prunekit.hardware.signature import DeviceSpec
+from prunekit.hardware.target import SpeedupResult, prune_to_speedup
+from prunekit.measure import count_macs
+
+X = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+
+
+def _run(model, target, **kwargs):
+    kwargs.setdefault("latency_fn", fake_latency_fn(X, resnetish()))
+    return prune_to_speedup(model, X, target, layer_timer=fake_layer_ms, round_to=8,
+                            **kwargs)
+
+
+@pytest.fixture(scope="module")
+def met(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PRUNEKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    model = resnetish()
+    yield model, _run(model, 2.0)
+    mp.undo()
+
+
+def test_meets_the_target_by_measurement_on_hardware_widths(met):
+    model, res = met
+    dense = resnetish()
+    assert isinstance(res, SpeedupResult) and res.met and not res.notes
+    assert 2.0 <= res.measured_speedup <= 2.0 * 1.3  # toy ladders are coarse (8 steps)
+    fn = fake_latency_fn(X, dense)
+    assert res.measured_speedup == pytest.approx(fn(dense) / fn(model))
+    assert res.macs_after == count_macs(model, X) < res.macs_before
+    assert res.rho == pytest.approx(res.measured_speedup * res.macs_after / res.macs_before)
+    for la in profile_layers(model, X):  # every cut width is on the hardware grid
+        dense_la = {d.name: d for d in profile_layers(dense, X)}[la.name]
+        if la.n_out != dense_la.n_out:
+            assert la.n_out % 8 == 0
+    assert model(X).shape == dense(X).shape
+    assert res.search and res.search[0]["predicted_ms"] > 0
+
+
+def test_prediction_of_the_returned_plan_is_close_to_the_measurement(met):
+    res = met[1]
+    assert res.predicted_ms == pytest.approx(res.pruned_ms, rel=0.10)
+
+
+def test_the_plan_replays_on_a_fresh_model(met):
+    from prunekit.surgery import apply_plan
+
+    model, res = met
+    fresh = apply_plan(resnetish(), res.plan, X)
+    assert torch.allclose(fresh(X), model(X), atol=1e-5)
+
+
+def test_unreachable_target_returns_the_fastest_measured_plan_and_says_so():
+    model = resnetish()
+    res = _run(model, 50.0, max_ratio=0.5)
+    assert not res.met and any("not met" in n for n in res.notes)
+    assert 1.0 < res.measured_speedup < 50.0
+    assert res.measured_speedup == pytest.approx(max(r["speedup"] for r in res.search))
+
+
+def test_backs_off_when_every_cut_model_measures_slower():
+    model, dense = resnetish(), resnetish()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    n_dense = sum(p.numel() for p in dense.parameters())
+    slower = lambda m: 10.0 if sum(p.numel() for p in m.parameters()) == n_dense else 12.0  # noqa: E731
+    res = _run(model, 2.0, latency_fn=slower)
+    assert not res.met and res.measured_speedup == 1.0 and not res.plan.groups
+    assert any("backed off" in n for n in res.notes)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_greedy_only_cuts_groups_that_save_time():
+    model = resnetish()
+    layers = profile_layers(model, X)
+    costly = {"head.4"}  # only group "head.2" (its input) touches it
+    timer = lambda la, cin, cout: (1e-3 * cin * cout if la.name in costly else 1.0)  # noqa: E731
+    dense_ms = sum(timer(la, la.n_in, la.n_out) for la in layers)
+    lm = LatencyModel.build(model, X, DeviceSpec(), dense_ms, timer, use_cache=False)
+    from prunekit.graph import build_groups
+
+    gs = build_groups(model, X)
+    weights = {la.weight for la in lm.layers}
+    ladders = {g.id: make_ladder(g, g.channel_norms(model), weights, 8, 1, 8)
+               for g in gs.groups}
+    alloc = Allocation(lm, ladders)
+    path = greedy_path(alloc, 0.0)
+    assert path and {gid for gid, _, _ in path} == {"head.2"}
+    assert [p[2] for p in path] == sorted((p[2] for p in path), reverse=True)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"target_speedup": 1.0}, "target_speedup"),
+                                               ({"target_speedup": "2"}, "target_speedup"),
+                                               ({"levels": 1}, "levels"),
+                                               ({"max_ratio": 1.0}, "max_ratio")])
+def test_rejects_bad_arguments(kwargs, field):
+    args = {"target_speedup": 2.0, **kwargs}
+    with pytest.raises(ValueError, match=field):
+        prune_to_speedup(resnetish(), X, **args)
+    with pytest.raises(TypeError, match="nn.Module"):
+        prune_to_speedup("model", X, 2.0)
