@@ -13,8 +13,12 @@ In one run, on the same data, epochs and seed (incumbents re-run here):
 
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/training_methods.py            # ~30 min, 1 thread
+    nice -n 10 .venv/bin/python benchmarks/training_methods.py            # 1 thread
     .venv/bin/python benchmarks/training_methods.py --smoke               # seconds, synthetic
+    # or in two parallel halves, then merged:
+    ... training_methods.py --skip structured --tag a
+    ... training_methods.py --skip unstructured lottery --tag b
+    ... training_methods.py --merge benchmarks/results/training_methods_{a,b}.json
 
 Writes ``benchmarks/results/training_methods[_smoke].json`` and ``docs/img/methods_*.png``.
 """
@@ -255,7 +259,9 @@ def plot(results, suffix, img_dir):
     for key, ax, label in (("mac_reduction", axes[0], "MAC reduction (theory)"),
                            ("measured_speedup", axes[1], "measured CPU speedup")):
         for r in results["structured"]:
-            ax.scatter(r[key], 100 * r["accuracy"], label=r["method"])
+            label = r["method"] + (f" @ {r['matched_to']}" if r.get("matched_to") else "")
+            marker = "s" if "Torch-Pruning" in r["method"] else "o"
+            ax.scatter(r[key], 100 * r["accuracy"], label=label, marker=marker)
         ax.set(xlabel=label, ylabel="test accuracy (%)", title="LeNet-5, Fashion-MNIST")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -290,7 +296,7 @@ def parse(argv=None):
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--train-size", type=int, default=20000)
+    p.add_argument("--train-size", type=int, default=15000)
     p.add_argument("--dense-epochs", type=int, default=4)
     p.add_argument("--retrain-epochs", type=int, default=2)
     p.add_argument("--prox-epochs", type=int, default=3)
@@ -307,6 +313,9 @@ def parse(argv=None):
     p.add_argument("--ticket-fraction", type=float, default=0.05)
     p.add_argument("--ticket-rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--tag", default="", help="suffix of the output files")
+    p.add_argument("--merge", nargs="+", type=Path, default=None,
+                   help="merge these result JSON files (runs with complementary --skip)")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--img-dir", type=Path, default=IMG)
     p.add_argument("--skip", nargs="*", default=[], choices=["unstructured", "lottery",
@@ -320,6 +329,8 @@ def parse(argv=None):
 
 def main(argv=None) -> dict:
     args = parse(argv)
+    if args.merge:
+        return merge(args.merge, args)
     before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
@@ -337,7 +348,9 @@ def _run(args) -> dict:
     results = {"config": vars(args), "machine": machine_info(), "dense": {}}
     console.log(results["config"])
     dense = {}
-    for name in ("lenet300", "lenet5"):
+    needed = (["lenet300"] if {"unstructured", "lottery"} - set(args.skip) else []) + (
+        ["lenet5"] if "structured" not in args.skip else [])
+    for name in needed:
         torch.manual_seed(args.seed)
         dense[name] = MODELS[name]()
         fit(dense[name], train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
@@ -351,7 +364,11 @@ def _run(args) -> dict:
     results["structured"] = ([] if "structured" in args.skip
                              else structured("lenet5", dense["lenet5"], train, test, x_lat, args))
     results["wall_s"] = time.time() - t0
-    suffix = "_smoke" if args.smoke else ""
+    return _write(results, args)
+
+
+def _write(results: dict, args) -> dict:
+    suffix = ("_smoke" if args.smoke else "") + (f"_{args.tag}" if args.tag else "")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"training_methods{suffix}.json"
     out.write_text(json.dumps(results, indent=1, default=str))
@@ -359,7 +376,22 @@ def _run(args) -> dict:
         args.img_dir.mkdir(parents=True, exist_ok=True)
         plot(results, suffix, args.img_dir)
     print_tables(results)
+    console.print(f"wrote {out}")
     return results
+
+
+def merge(paths: list[Path], args) -> dict:
+    """Combine the JSON of runs made with complementary ``--skip`` (run in parallel)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    merged = {"config": [p["config"] for p in parts], "machine": parts[0]["machine"],
+              "dense": {}, "unstructured": [], "lottery": None, "structured": [],
+              "wall_s": max(p["wall_s"] for p in parts)}
+    for p in parts:
+        merged["dense"].update(p["dense"])
+        merged["unstructured"] += p["unstructured"]
+        merged["structured"] += p["structured"]
+        merged["lottery"] = merged["lottery"] or p["lottery"]
+    return _write(merged, args)
 
 
 if __name__ == "__main__":
