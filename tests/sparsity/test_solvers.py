@@ -178,3 +178,33 @@ def test_bad_data(solver):
         solver.solve(X, y, Quadratic(), pen, w0=np.zeros(3))
     with pytest.raises(ValueError, match="y: Logistic"):
         solver.solve(X, y, Logistic(), pen)
+
+
+class _Underestimated(Quadratic):
+    """Claims a Lipschitz constant 1000× too small: only backtracking can save FISTA."""
+
+    def lipschitz(self, X):
+        return super().lipschitz(X) / 1000
+
+
+def test_fista_backtracking_recovers_from_bad_lipschitz():
+    X, y = _quad_problem(0)
+    pen = GroupLasso(GROUPS, 0.1)
+    ref = BlockCD(tol=1e-10).solve(X, y, Quadratic(), pen)
+    res = FISTA(tol=1e-9, max_iter=5000).solve(X, y, _Underestimated(), pen)
+    assert res.converged and rel_gap(res.objective, ref.objective) < 1e-9
+    with np.errstate(all="ignore"):  # without backtracking the iterates blow up
+        bad = FISTA(tol=1e-9, max_iter=200, backtracking=False).solve(X, y, _Underestimated(),
+                                                                      pen)
+    assert not np.isfinite(bad.objective) or bad.objective > 10 * ref.objective
+
+
+def test_fista_adaptive_restart_needs_fewer_iterations():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 12))  # well conditioned: momentum overshoots without restart
+    y = X @ rng.standard_normal(12)
+    pen = GroupLasso(GROUPS, 0.01)
+    fast = FISTA(tol=1e-9, max_iter=20000, check_every=1).solve(X, y, Quadratic(), pen)
+    slow = FISTA(tol=1e-9, max_iter=20000, check_every=1, restart=False).solve(
+        X, y, Quadratic(), pen)
+    assert fast.converged and fast.n_iter < slow.n_iter

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from .. import _backend as B
-from .._kernels import bcd_epoch_logistic, bcd_epoch_multinomial, bcd_epoch_quadratic
 from .._validation import check_problem, require
 from .anderson import Anderson
 from .blocks import BlockProblem
@@ -28,17 +27,25 @@ _PENALTY_NEEDS = ("block_structure",)
 _DATAFIT_NEEDS = ("bcd_kind", "block_lipschitz", "value", "raw_grad")
 
 
+# The kernels are imported on first use: numba's import alone costs seconds, and
+# `import prunekit.sparsity` should stay cheap.
 def _epoch_quadratic(prob: BlockProblem, state: np.ndarray, ws: np.ndarray) -> None:
+    from .._kernels import bcd_epoch_quadratic
+
     bcd_epoch_quadratic(prob.X, state, prob.w, ws, prob.groups.indices, prob.groups.ptr,
                         prob.l2, prob.l1, prob.lips, prob.n)
 
 
 def _epoch_logistic(prob: BlockProblem, state: np.ndarray, ws: np.ndarray) -> None:
+    from .._kernels import bcd_epoch_logistic
+
     bcd_epoch_logistic(prob.X, prob.y, state, prob.w, ws, prob.groups.indices,
                        prob.groups.ptr, prob.l2, prob.l1, prob.lips, prob.n)
 
 
 def _epoch_multinomial(prob: BlockProblem, state: np.ndarray, ws: np.ndarray) -> None:
+    from .._kernels import bcd_epoch_multinomial
+
     bcd_epoch_multinomial(prob.X, prob.y, state, prob.w, ws, prob.groups.indices,
                           prob.groups.ptr, prob.l2, prob.l1, prob.lips, prob.n)
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from .._kernels import sgl_subdiff
 from ..groups import Groups
 
 
@@ -47,6 +46,8 @@ class BlockProblem:
 
     def kkt(self, xw: np.ndarray, datafit: Any, ws: np.ndarray | None = None) -> np.ndarray:
         """KKT violation of every group (or of the groups in ``ws``)."""
+        from .._kernels import sgl_subdiff  # lazy: numba is slow to import
+
         raw = datafit.raw_grad(self.y, xw)
         if ws is None:
             ws = np.arange(self.groups.n_groups)
