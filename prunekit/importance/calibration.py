@@ -29,7 +29,13 @@ class GradStats:
     """
 
     mean: torch.Tensor
-    sq_mean: torch.Tensor
+    _sq_mean: torch.Tensor | None = None
+
+    @property
+    def sq_mean(self) -> torch.Tensor:
+        if self._sq_mean is None:  # a single batch: the mean *is* the batch gradient
+            self._sq_mean = self.mean * self.mean
+        return self._sq_mean
 
 
 @dataclass
@@ -109,24 +115,36 @@ def _gradient_pass(
     batches = ctx.calibration_batches(criterion)
     named = [(n, p) for n, p in model.named_parameters(remove_duplicate=False)]
     unique = {id(p): p for _, p in named if p.is_floating_point()}
-    sums = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in unique.items()}
-    squares = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in unique.items()}
+    sums: dict[int, torch.Tensor] = {}
+    squares: dict[int, torch.Tensor] = {}
     with preserved_state(model, need_grad=True), torch.enable_grad():
         for inputs, target in _progress(batches, ctx, f"{criterion}: gradients"):
             for p in unique.values():
                 p.grad = None
             batch_loss(ctx, call_model(model, inputs), target).backward()
-            for k, p in unique.items():
-                if p.grad is not None:
-                    grad = p.grad.detach().float()
-                    sums[k] += grad
-                    squares[k] += grad * grad
+            _accumulate_grads(unique, sums, squares, single=len(batches) == 1)
     n = len(batches)
-    return {
-        name: GradStats(sums[id(p)] / n, squares[id(p)] / n)
-        for name, p in named
-        if id(p) in unique
-    }
+    stats = {}
+    for k, p in unique.items():
+        mean = sums[k].div_(n) if k in sums else torch.zeros_like(p, dtype=torch.float32)
+        sq_mean = squares[k].div_(n) if k in squares else None
+        stats[k] = GradStats(mean, sq_mean)
+    return {name: stats[id(p)] for name, p in named if id(p) in unique}
+
+
+def _accumulate_grads(params: dict, sums: dict, squares: dict, single: bool) -> None:
+    """Add each ``p.grad`` (now owned by us: ``p.grad`` is reset per batch) to the sums."""
+    for k, p in params.items():
+        if p.grad is None:
+            continue
+        grad = p.grad.detach().float()
+        if k not in sums:
+            sums[k] = grad
+            if not single:   # one batch: the square of the mean is computed on demand
+                squares[k] = grad * grad
+        else:
+            sums[k] += grad
+            squares[k].addcmul_(grad, grad)
 
 
 def _activation_pass(model: nn.Module, ctx: ImportanceContext, criterion: str) -> Activations:

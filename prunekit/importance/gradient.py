@@ -13,8 +13,8 @@ from torch import nn
 from prunekit.importance.calibration import gradient_stats
 from prunekit.importance.context import ImportanceContext
 from prunekit.importance.registry import register
-from prunekit.importance.slices import is_parameter, member_rows, reduce_members, wide
-from prunekit.importance.types import GroupLike, MemberLike
+from prunekit.importance.slices import is_parameter, reduce_members, wide
+from prunekit.importance.types import GroupLike
 
 
 @register("taylor")
@@ -33,8 +33,7 @@ def taylor_importance(
     """
     grads = gradient_stats(model, ctx, "taylor")
     parts = reduce_members(
-        model, group, lambda m, rows: (wide(rows) * _rows(grads[m.param].mean, m, group)).sum(1),
-        _has_grad(grads),
+        model, group, lambda m, w: wide(w) * grads[m.param].mean, _has_grad(grads)
     )
     return _sum(parts, group).abs()
 
@@ -55,14 +54,10 @@ def fisher_importance(
     parts = reduce_members(
         model,
         group,
-        lambda m, rows: (wide(rows).pow(2) * _rows(grads[m.param].sq_mean, m, group)).sum(1),
+        lambda m, w: wide(w).pow(2) * grads[m.param].sq_mean,
         _has_grad(grads),
     )
     return 0.5 * _sum(parts, group)
-
-
-def _rows(tensor: torch.Tensor, member: MemberLike, group: GroupLike) -> torch.Tensor:
-    return member_rows(tensor, member, group.size)[0]
 
 
 def _has_grad(grads: dict):

@@ -33,7 +33,7 @@ def l1_importance(
     same say whatever its width or scale (a 4608-wide next-layer slice would otherwise
     drown a 1-wide BatchNorm scale).
     """
-    parts = reduce_members(model, group, lambda _, rows: wide(rows).abs().sum(1))
+    parts = reduce_members(model, group, lambda _, w: wide(w).abs())
     return _sum_members(parts, group, normalize_members)
 
 
@@ -52,7 +52,7 @@ def l2_importance(
     drives to zero. With ``normalize_members=True`` the squared norms of each member are
     divided by their mean over channels before summing (see :func:`l1_importance`).
     """
-    parts = reduce_members(model, group, lambda _, rows: wide(rows).pow(2).sum(1))
+    parts = reduce_members(model, group, lambda _, w: wide(w).pow(2))
     return _sum_members(parts, group, normalize_members).sqrt()
 
 
@@ -74,7 +74,7 @@ def bn_scale_importance(
     scored by ``fallback`` (default ``"l2"``) and a note is added to ``ctx.notes``; with
     ``fallback=None`` it is an error.
     """
-    parts = reduce_members(model, group, lambda _, rows: wide(rows).abs().sum(1), _is_norm_scale)
+    parts = reduce_members(model, group, lambda _, w: wide(w).abs(), _is_norm_scale)
     if parts:
         return torch.stack(parts).sum(0)
     if fallback is None or fallback == "bn_scale":

@@ -9,7 +9,9 @@ criterion is a one-line reduction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,35 +44,26 @@ def owner_module(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     return model.get_submodule(prefix), attr
 
 
-def member_rows(
-    tensor: torch.Tensor, member: MemberLike, size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Slices of ``tensor`` owned by the channels of ``member``.
+def member_channels(values: torch.Tensor, member: MemberLike, size: int) -> torch.Tensor:
+    """``out[c] = Σ_{i ∈ index[c]} Σ_{other dims} values[..., i, ...]`` for ``member``.
 
-    Returns
-    -------
-    rows : Tensor, shape (n_indices, k)
-        ``tensor`` with ``member.dim`` moved first, restricted to the indices of all
-        channels (in channel order) and flattened to one row per index.
-    owner : Tensor of int64, shape (n_indices,)
-        The channel each row belongs to.
+    ``values`` has the shape of the member's tensor (e.g. ``w²`` or ``w·g``). It is first
+    summed over every dim but ``member.dim`` — one pass, no copy of slices — and the
+    per-index sums are then gathered into channels. Float64 on the CPU.
 
     Raises
     ------
     ValueError
         If ``member.index`` does not have ``size`` entries or an index is out of range.
     """
-    dim = _check_member(tensor, member, size)
-    flat = [i for idx in member.index for i in idx]
-    owner = [c for c, idx in enumerate(member.index) for _ in idx]
-    device = tensor.device
-    moved = tensor.detach().movedim(dim, 0)
-    if flat == list(range(moved.shape[0])):  # the whole dim in order: no gather needed
-        rows = moved.reshape(len(flat), -1)
-    else:
-        positions = torch.as_tensor(flat, dtype=torch.long, device=device)
-        rows = moved.index_select(0, positions).reshape(len(flat), -1)
-    return rows, torch.as_tensor(owner, dtype=torch.long, device=device)
+    values = values.reshape(values.shape or (1,))
+    dim = _check_member(values, member, size)
+    other = [d for d in range(values.dim()) if d != dim]
+    per_index = values.sum(other) if other else values
+    flat, owner = _parse_index(member, size, per_index.shape[0])
+    per_index = per_index.detach().to("cpu", torch.float64)
+    out = torch.zeros(size, dtype=torch.float64)
+    return out.index_add_(0, torch.from_numpy(owner), per_index[torch.from_numpy(flat)])
 
 
 def wide(t: torch.Tensor) -> torch.Tensor:
@@ -79,11 +72,7 @@ def wide(t: torch.Tensor) -> torch.Tensor:
 
 
 def channel_sum(values: torch.Tensor, owner: torch.Tensor, size: int) -> torch.Tensor:
-    """Sum per-row ``values`` into their channels: ``out[c] = Σ_{r: owner[r]=c} values[r]``.
-
-    Returned on the CPU in float64 so that scores from members on different devices and
-    dtypes add exactly and rank without float16 ties.
-    """
+    """``out[c] = Σ_{r: owner[r]=c} values[r]``, in float64 on the CPU."""
     values = values.detach().to("cpu", torch.float64)
     out = torch.zeros(size, dtype=torch.float64)
     return out.index_add_(0, owner.cpu(), values)
@@ -100,21 +89,22 @@ def is_parameter(model: nn.Module, member: MemberLike) -> bool:
 def reduce_members(
     model: nn.Module,
     group: GroupLike,
-    row_fn: Callable[[MemberLike, torch.Tensor], torch.Tensor],
+    value_fn: Callable[[MemberLike, torch.Tensor], torch.Tensor],
     select: Callable[[nn.Module, MemberLike], bool] = is_parameter,
 ) -> list[torch.Tensor]:
     """Per-member channel vectors of the members for which ``select(model, member)`` holds.
 
-    ``row_fn(member, rows)`` reduces the member's rows (see :func:`member_rows`) to one
-    value per row; the values are summed into channels. The result lists one float64
-    vector of shape ``(group.size,)`` per selected member. By default only parameters are
-    selected: buffers such as BatchNorm running statistics are not weights.
+    ``value_fn(member, tensor)`` maps the member's tensor to elementwise values of the
+    same shape (``|w|``, ``w²``, ``w·g`` ...), which :func:`member_channels` sums per
+    channel. The result lists one float64 vector of shape ``(group.size,)`` per selected
+    member. By default only parameters are selected: buffers such as BatchNorm running
+    statistics are not weights.
     """
     out = []
     for member in group.members:
         if select(model, member):
-            rows, owner = member_rows(resolve_tensor(model, member.param), member, group.size)
-            out.append(channel_sum(row_fn(member, rows), owner, group.size))
+            tensor = resolve_tensor(model, member.param).detach()
+            out.append(member_channels(value_fn(member, tensor), member, group.size))
     return out
 
 
@@ -123,14 +113,21 @@ def _check_member(tensor: torch.Tensor, member: MemberLike, size: int) -> int:
         raise ValueError(
             f"member {member.param!r} has {len(member.index)} index lists, group size is {size}"
         )
-    ndim = max(tensor.dim(), 1)
+    ndim = tensor.dim()
     if not -ndim <= member.dim < ndim:
         raise ValueError(f"member {member.param!r}: dim {member.dim} out of range ({ndim}-D)")
-    dim = member.dim % ndim
-    extent = tensor.shape[dim] if tensor.dim() else 1
-    bad = [i for idx in member.index for i in idx if not 0 <= i < extent]
-    if bad:
+    return member.dim % ndim
+
+
+def _parse_index(member: MemberLike, size: int, extent: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(flat indices, owning channel of each)`` as int64 arrays, range-checked."""
+    lengths = np.fromiter(map(len, member.index), dtype=np.int64, count=size)
+    flat = np.fromiter(chain.from_iterable(member.index), dtype=np.int64,
+                       count=int(lengths.sum()))
+    if flat.size and (flat.min() < 0 or flat.max() >= extent):
+        bad = flat[(flat < 0) | (flat >= extent)][0]
         raise ValueError(
-            f"member {member.param!r}: index {bad[0]} out of range for dim {dim} of size {extent}"
+            f"member {member.param!r}: index {bad} out of range for dim {member.dim} "
+            f"of size {extent}"
         )
-    return dim
+    return flat, np.repeat(np.arange(size, dtype=np.int64), lengths)
