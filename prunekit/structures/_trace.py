@@ -112,51 +112,42 @@ def _node_kind(node: Any) -> str:
 def skip_structure(out: torch.Tensor, inp: torch.Tensor) -> tuple[bool, bool]:
     """(has a mixing-free path with an addition, has a path through a mixing op).
 
-    Walks the autograd graph from ``out.grad_fn`` down to ``inp``'s node with a memoized
-    DFS; every node gets the set of path kinds by which it reaches ``inp``:
-    ``pure`` (no add yet), ``add`` (mixing-free, through an addition), ``mix``.
+    Walks the autograd graph from ``out.grad_fn`` down to ``inp``'s node (iterative
+    post-order DFS, memoized); every node gets the set of path kinds by which it reaches
+    ``inp``: ``pure`` (no add yet), ``add`` (mixing-free, through an addition), ``mix``.
+    No reference to the graph survives the call (a kept graph would pin the parameters'
+    gradient accumulators with their old shapes and break a later surgery).
     """
     target = inp.grad_fn
     memo: dict[Any, frozenset[str]] = {}
-
-    def is_target(node: Any) -> bool:
-        if target is not None:
-            return node is target
-        return getattr(node, "variable", None) is inp
-
-    def visit(node: Any) -> frozenset[str]:
-        if node is None:
-            return frozenset()
-        if node in memo:
-            return memo[node]
-        if is_target(node):
+    stack: list[tuple[Any, bool]] = [(out.grad_fn, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node is None or (node in memo and not expanded):
+            continue
+        if target is not None and node is target or getattr(node, "variable", None) is inp:
             memo[node] = frozenset({"pure"})
-            return memo[node]
-        memo[node] = frozenset()  # graphs are DAGs; this guards odd cycles only
-        reach: set[str] = set()
-        for child, _ in getattr(node, "next_functions", ()):
-            reach |= visit(child)
-        kind = _node_kind(node)
-        if reach and _MIXING.search(kind):
-            reach = {"mix"}
-        elif "pure" in reach and _ADD.search(kind):
-            reach = (reach - {"pure"}) | {"add"}
-        memo[node] = frozenset(reach)
-        return memo[node]
-
-    reach = _iterative_visit(visit, out.grad_fn)
+            continue
+        children = [c for c, _ in getattr(node, "next_functions", ()) if c is not None]
+        if not expanded:
+            memo[node] = frozenset()  # placeholder until the children are done
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if c not in memo)
+            continue
+        memo[node] = _combine(node, [memo.get(c, frozenset()) for c in children])
+    reach = memo.get(out.grad_fn, frozenset())
+    memo.clear()
     return "add" in reach, "mix" in reach
 
 
-def _iterative_visit(visit: Any, root: Any) -> frozenset[str]:
-    import sys
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20_000))
-    try:
-        return visit(root)
-    finally:
-        sys.setrecursionlimit(limit)
+def _combine(node: Any, child_reach: list[frozenset[str]]) -> frozenset[str]:
+    reach: set[str] = set().union(*child_reach) if child_reach else set()
+    kind = _node_kind(node)
+    if reach and _MIXING.search(kind):
+        return frozenset({"mix"})
+    if "pure" in reach and _ADD.search(kind):
+        return frozenset((reach - {"pure"}) | {"add"})
+    return frozenset(reach)
 
 
 def trace_candidates(model: nn.Module, example_inputs: Any) -> dict[str, Trace]:

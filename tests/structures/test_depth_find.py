@@ -17,14 +17,14 @@ def names(model, inputs):
 def test_resnet18_identity_blocks_only():
     m = torchvision.models.resnet18()
     # first block of layer2..4 has a downsampling shortcut: not removable
-    assert names(m, torch.randn(1, 3, 64, 64)) == [
+    assert names(m, torch.randn(1, 3, 32, 32)) == [
         "layer1.0", "layer1.1", "layer2.1", "layer3.1", "layer4.1"]
 
 
 def test_mobilenet_v2_inverted_residuals_with_skip():
     m = torchvision.models.mobilenet_v2()
     expected = [i for i, f in enumerate(m.features) if getattr(f, "use_res_connect", False)]
-    got = names(m, torch.randn(1, 3, 64, 64))
+    got = names(m, torch.randn(1, 3, 32, 32))
     assert got == [f"features.{i}" for i in expected] and len(got) == 10
 
 
@@ -73,3 +73,21 @@ def test_find_blocks_leaves_model_unchanged():
     find_blocks(m, torch.randn(2, 3, 32, 32))
     assert m.training and all(mod.training for mod in m.modules())
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # BN stats too
+
+
+def test_no_autograd_graph_survives_tracing():
+    # a surviving graph would pin the parameters' gradient accumulators with their old
+    # shapes, and training after a width cut (param.data replaced) would fail
+    import gc
+
+    m, x = ResMLP(), torch.randn(3, 4)
+    gc.disable()
+    try:
+        find_blocks(m, x)
+        fc1, fc2 = m.blocks[0].fc1, m.blocks[0].fc2
+        fc1.weight.data, fc1.bias.data = fc1.weight.data[:5].clone(), fc1.bias.data[:5].clone()
+        fc2.weight.data = fc2.weight.data[:, :5].clone()
+        m(x).sum().backward()
+    finally:
+        gc.enable()
+    assert fc1.weight.grad.shape == (5, 8)

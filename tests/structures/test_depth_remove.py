@@ -22,7 +22,7 @@ from prunekit.structures import (
 def test_zeroed_residual_branch_is_free_to_remove():
     torch.manual_seed(0)
     m = torchvision.models.resnet18().eval()
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         for name in ("layer1.1", "layer3.1"):  # BN after the last conv -> branch output 0
             m.get_submodule(name).bn2.weight.zero_()
@@ -49,7 +49,7 @@ def test_removing_a_live_block_changes_outputs():
 
 def test_mobilenet_v2_remove_and_run():
     m = torchvision.models.mobilenet_v2().eval()
-    x = torch.randn(1, 3, 64, 64)
+    x = torch.randn(1, 3, 32, 32)
     n_before = len(m.features)
     plan = remove_blocks(m, ["features.5", "features.16"], x)
     assert len(m.features) == n_before - 2
