@@ -81,7 +81,11 @@ class LinearGroupRegressor(RegressorMixin, BaseEstimator):
         self.coef_ = np.asarray(res.coef, dtype=np.float64)
         self.intercept_ = float(y_mean - x_mean @ self.coef_) if self.fit_intercept else 0.0
         set_fit_attributes(self, penalty, res)
+        self._post_fit(penalty)
         return self
+
+    def _post_fit(self, penalty: Any) -> None:
+        """Hook for subclasses that expose more of the solution."""
 
     def predict(self, X: Any) -> np.ndarray:
         """``Xβ + b``."""

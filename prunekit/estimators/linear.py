@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..sparsity import ADMM, FISTA, BlockCD, Groups
 from ..sparsity import GroupLasso as _GroupLassoPenalty
 from ..sparsity import OverlappingGroupLasso as _OverlapPenalty
 from ..sparsity import SparseGroupLasso as _SparseGroupPenalty
 from ..sparsity import TreeGroupLasso as _TreePenalty
+from ..sparsity.latent import latent_collapse, latent_design
 from ..sparsity.penalties import check_alpha
 from ._base import LinearGroupRegressor
 
@@ -111,22 +114,63 @@ class TreeGroupLasso(GroupLasso):
 
 
 class OverlappingGroupLasso(GroupLasso):
-    """``alpha·Σ_g w_g ‖β_g‖₂`` over arbitrary overlapping groups.
+    """Group Lasso over arbitrary overlapping groups, in one of two senses.
 
-    A feature is zero as soon as one group containing it is zero. Solved by consensus
-    ADMM (each group owns a copy of its variables); ``max_iter`` counts ADMM iterations
-    and ``stop_crit_`` is the final relative residual.
+    ``latent=False`` (default): ``alpha·Σ_g w_g ‖β_g‖₂`` — a feature is zero as soon as
+    one group containing it is zero (the support is an intersection of group
+    complements). Solved by consensus ADMM (each group owns a copy of its variables);
+    ``max_iter`` counts ADMM iterations and ``stop_crit_`` is the final relative residual.
+
+    ``latent=True``: the latent norm of Jacob et al. (2009),
+    ``min Σ_g w_g‖v_g‖₂ s.t. Σ_g v_g = β, supp(v_g) ⊂ g`` — the support is a *union* of
+    groups. Solved as a disjoint Group Lasso on duplicated columns by block CD;
+    ``latent_coef_`` holds the copies ``v`` (concatenated in group order).
     """
 
     partition = False
 
     def __init__(self, groups: Any = None, alpha: float = 1.0, weights: Any = None,
                  fit_intercept: bool = True, tol: float = 1e-8, max_iter: int = 10_000,
-                 warm_start: bool = False):
+                 warm_start: bool = False, latent: bool = False):
         super().__init__(groups, alpha, weights, fit_intercept, tol, max_iter, warm_start)
+        self.latent = latent
 
     def _penalty(self, groups: Groups) -> Any:
+        if self.latent:
+            return _LatentPenalty(groups, self.alpha)
         return _OverlapPenalty(groups, self.alpha)
 
     def _solver(self) -> Any:
+        if self.latent:
+            return _LatentSolver(BlockCD(tol=self.tol, max_iter=min(self.max_iter, 1000)))
         return ADMM(tol=self.tol, max_iter=self.max_iter)
+
+    def _post_fit(self, penalty: Any) -> None:
+        if self.latent:
+            self.latent_coef_ = penalty.v
+
+
+class _LatentPenalty:
+    """Marker holding the groups of a latent fit; ``group_support`` reads the copies."""
+
+    def __init__(self, groups: Groups, alpha: float):
+        self.groups, self.alpha = groups, check_alpha(alpha)
+        self.v = None
+
+    def group_support(self, w: Any) -> Any:
+        norms = np.add.reduceat(self.v ** 2, self.groups.ptr[:-1])
+        return norms > 0
+
+
+class _LatentSolver:
+    """Solve the duplicated problem with ``inner``; return ``w = Σ_g v_g``."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def solve(self, X: Any, y: Any, datafit: Any, penalty: _LatentPenalty, w0: Any = None):
+        Xd, dup = latent_design(X, penalty.groups)
+        res = self.inner.solve(Xd, y, datafit, _GroupLassoPenalty(dup, penalty.alpha))
+        penalty.v = res.coef
+        res.coef = latent_collapse(res.coef, penalty.groups)
+        return res

@@ -11,7 +11,8 @@ from prunekit.estimators import (
 
 
 @parametrize_with_checks([GroupLasso(), SparseGroupLasso(), TreeGroupLasso(),
-                          OverlappingGroupLasso(), LogisticGroupLasso(),
+                          OverlappingGroupLasso(), OverlappingGroupLasso(latent=True),
+                          LogisticGroupLasso(),
                           GroupLassoCV(n_alphas=5, cv=3)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

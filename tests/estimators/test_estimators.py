@@ -40,6 +40,24 @@ REGRESSORS = {
 
 
 @pytest.mark.parametrize("seed", range(3))
+def test_latent_overlap_objective_matches_cvxpy(seed):
+    X, y = regression(seed)
+    est = OverlappingGroupLasso(OVERLAP, alpha=0.1, latent=True, tol=1e-10).fit(X, y)
+    v, ptr = est.latent_coef_, np.cumsum([0] + [len(g) for g in OVERLAP])
+    latent = sum(np.linalg.norm(v[a:b]) for a, b in zip(ptr[:-1], ptr[1:]))
+    r = y - X @ est.coef_ - est.intercept_
+    ours = r @ r / (2 * len(y)) + 0.1 * latent
+    _, _, ref = solve_reference(X, y, "quadratic", 0.1, OVERLAP, fit_intercept=True,
+                                latent=True)
+    assert rel_gap(ours, ref) < 1e-6
+    # the support is a union of selected groups
+    support = set(np.flatnonzero(est.coef_).tolist())
+    union = set().union(*[OVERLAP[g] for g in est.selected_groups_]) if len(
+        est.selected_groups_) else set()
+    assert support <= union
+
+
+@pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("name", REGRESSORS)
 def test_regressor_objective_matches_cvxpy(name, seed):
     make, groups, kw = REGRESSORS[name]
