@@ -92,3 +92,13 @@ def tv_vision_transformer(m: nn.Module, ctx: Ctx) -> None:
     proj = getattr(m, "conv_proj", None)
     if proj is not None and isinstance(getattr(m, "hidden_dim", None), int):
         m.hidden_dim = proj.out_channels
+
+
+@register("WindowAttention", "ShiftedWindowAttention", "ShiftedWindowAttentionV2")
+def window_attention(m: nn.Module, ctx: Ctx) -> None:
+    """Swin: the relative position bias table has one column per head."""
+    table = getattr(m, "relative_position_bias_table", None)
+    if table is not None:
+        m.num_heads = table.shape[-1]
+    if isinstance(getattr(m, "head_dim", None), int) and _rows(m, "qkv") is not None:
+        m.num_heads = _rows(m, "qkv") // (3 * m.head_dim)

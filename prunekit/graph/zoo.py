@@ -1,0 +1,130 @@
+"""A model zoo for coverage checks: torchvision, timm and Hugging Face models built from
+configs with random weights and small inputs (nothing is downloaded).
+
+Used by the coverage tests and ``benchmarks/coverage.py``; handy to check a new rule.
+The optional packages are imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+# torchvision models with more than ~50M parameters: built by the full coverage run
+# (benchmark, PRUNEKIT_ZOO=full), left out of the default test run to keep CI short.
+LARGE = frozenset({
+    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+    "vgg19_bn", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14", "regnet_y_16gf",
+    "regnet_y_32gf", "regnet_y_128gf", "regnet_x_32gf", "regnet_x_16gf", "convnext_base",
+    "convnext_large", "efficientnet_v2_l", "efficientnet_v2_m", "swin_b", "swin_v2_b",
+    "wide_resnet101_2", "wide_resnet50_2", "resnext101_32x8d", "resnext101_64x4d",
+    "resnet152", "efficientnet_b7", "efficientnet_b6", "maxvit_t", "convnext_small",
+    "swin_s", "swin_v2_s", "regnet_x_8gf", "resnet101", "efficientnet_b5",
+})
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A buildable model: ``build()`` -> module, ``inputs()`` -> example inputs."""
+
+    name: str
+    family: str
+    build: Callable[[], nn.Module]
+    inputs: Callable[[], Any]
+    large: bool = False
+
+
+def _tv_spec(name: str) -> tuple[dict[str, Any], int]:
+    if name.startswith("vit_h"):
+        return {"image_size": 56}, 56
+    if name.startswith("vit"):
+        return {"image_size": 64}, 64
+    if name.startswith("inception"):
+        return {"aux_logits": False, "init_weights": False}, 75
+    if name == "googlenet":
+        return {"aux_logits": False, "init_weights": False}, 64
+    if name.startswith("maxvit"):
+        return {}, 224
+    return {}, 64
+
+
+def torchvision_models() -> list[ZooModel]:
+    """Every classification model of ``torchvision.models.list_models``, small inputs."""
+    import torchvision
+
+    out = []
+    for name in torchvision.models.list_models(module=torchvision.models):
+        kwargs, size = _tv_spec(name)
+
+        def build(name: str = name, kwargs: dict = kwargs) -> nn.Module:
+            return torchvision.models.get_model(name, num_classes=10, **kwargs)
+
+        out.append(ZooModel(f"torchvision/{name}", "torchvision", build,
+                            lambda size=size: torch.randn(1, 3, size, size), name in LARGE))
+    return out
+
+
+TIMM = {
+    "resnet50": {}, "efficientnet_b0": {}, "vit_small_patch16_224": {"img_size": 64},
+    "deit_tiny_patch16_224": {"img_size": 64}, "mixer_b16_224": {"img_size": 64},
+    "convnext_tiny": {}, "swin_tiny_patch4_window7_224": {"img_size": 64, "window_size": 2},
+}
+
+
+def timm_models() -> list[ZooModel]:
+    """The timm models named in issue 3, at 64x64."""
+    out = []
+    for name, kwargs in TIMM.items():
+        def build(name: str = name, kwargs: dict = kwargs) -> nn.Module:
+            import timm
+
+            return timm.create_model(name, pretrained=False, num_classes=10, **kwargs)
+
+        out.append(ZooModel(f"timm/{name}", "timm", build,
+                            lambda: torch.randn(1, 3, 64, 64), name == "mixer_b16_224"))
+    return out
+
+
+def _ids() -> torch.Tensor:
+    return torch.randint(0, 100, (1, 8), generator=torch.Generator().manual_seed(0))
+
+
+def _hf(kind: str) -> nn.Module:
+    import transformers as tf
+
+    small = {"num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+             "hidden_size": 32}
+    if kind == "bert":
+        return tf.BertForSequenceClassification(tf.BertConfig(
+            vocab_size=100, max_position_embeddings=64, **small))
+    if kind == "gpt2":
+        return tf.GPT2LMHeadModel(tf.GPT2Config(
+            vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=64,
+            bos_token_id=0, eos_token_id=0))
+    if kind == "llama":
+        return tf.LlamaForCausalLM(tf.LlamaConfig(
+            vocab_size=100, max_position_embeddings=64, num_key_value_heads=2,
+            bos_token_id=0, eos_token_id=0, pad_token_id=0, **small))
+    return tf.ViTForImageClassification(tf.ViTConfig(
+        image_size=32, patch_size=8, num_labels=3, **small))
+
+
+def hf_models() -> list[ZooModel]:
+    """Hugging Face BERT, GPT-2, Llama (grouped-query attention) and ViT from tiny configs."""
+    ids = {"input_ids": _ids()}
+    inputs = {
+        "bert": lambda: {**ids, "attention_mask": torch.ones(1, 8, dtype=torch.long)},
+        "gpt2": lambda: dict(ids), "llama": lambda: dict(ids),
+        "vit": lambda: {"pixel_values": torch.randn(1, 3, 32, 32)},
+    }
+    return [ZooModel(f"hf/{k}", "hf", lambda k=k: _hf(k), v) for k, v in inputs.items()]
+
+
+def all_models(include_large: bool = False) -> list[ZooModel]:
+    """torchvision + timm + Hugging Face models (large ones only when asked)."""
+    models = torchvision_models() + timm_models() + hf_models()
+    return [m for m in models if include_large or not m.large]
