@@ -121,6 +121,7 @@ def measure(net, test, x_lat, args, **extra) -> dict:
 def _torch_prune_level(model, target, train, cfg, teacher):
     from torch.nn.utils import prune
 
+    cfg = replace(cfg, distill_alpha=0.0)
     nz, tot = nonzero_weights(model)
     amount = 1.0 - (1.0 - target) * tot / nz  # torch's amount is relative to what remains
     targets = [(model.get_submodule(n.rsplit(".", 1)[0]), "weight")
@@ -136,7 +137,7 @@ def _ours_level(model, target, train, cfg, teacher):
     steps = cfg.epochs * (len(train[1]) // cfg.batch_size + 1)
     schedule = gradual(target, begin=0, end=max(steps // 2, 2), every=max(steps // 20, 1),
                        initial=current)
-    fit(model, train, replace(cfg, distill_alpha=0.5), teacher=teacher,
+    fit(model, train, replace(cfg, distill_alpha=cfg.distill_alpha), teacher=teacher,
         on_step=ScheduledMagnitude(lambda s: schedule(s - 1) if s > 1 else current))
     ScheduledMagnitude(lambda s: target)(0, model)  # land exactly on the level
 
@@ -146,7 +147,8 @@ UNSTRUCTURED = {"torch.nn.utils.prune global magnitude": _torch_prune_level,
 
 
 def unstructured(dense, train, test, x_lat, args) -> list[dict]:
-    cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False)
+    cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False,
+                    distill_alpha=args.distill_alpha)  # only the prunekit method distills
     rows = []
     for method, level_fn in UNSTRUCTURED.items():
         model, teacher = copy.deepcopy(dense), copy.deepcopy(dense).eval()
@@ -297,11 +299,12 @@ def parse(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--train-size", type=int, default=15000)
-    p.add_argument("--dense-epochs", type=int, default=4)
+    p.add_argument("--dense-epochs", type=int, default=10)
     p.add_argument("--retrain-epochs", type=int, default=2)
     p.add_argument("--prox-epochs", type=int, default=3)
     p.add_argument("--finetune-epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--distill-alpha", type=float, default=0.5)
     p.add_argument("--prox-lr", type=float, default=0.02)
     p.add_argument("--lam", type=float, default=None,
                    help="fixed λ (default: --lam-factor × the budget run's final λ)")

@@ -23,8 +23,10 @@ def test_training_methods_smoke(tmp_path):
             row["target_compression"], rel=0.02)
     methods = {r["method"] for r in res["structured"]}
     assert "Torch-Pruning magnitude (matched MACs)" in methods and "dense" in methods
-    for r in res["structured"][1:]:
-        assert r["macs"] < res["structured"][0]["macs"] and r["latency_ms"] > 0
+    dense, budget, tp_budget = res["structured"][:3]
+    assert budget["macs"] < 0.2 * dense["macs"]  # budget 0.125 of the weight MACs
+    assert tp_budget["macs"] == pytest.approx(budget["macs"], rel=0.25)  # matched (coarse)
+    assert all(r["latency_ms"] > 0 for r in res["structured"])
     assert 0.0 <= res["lottery"]["ticket_accuracy"] <= 1.0
     assert (tmp_path / "methods_unstructured_smoke.png").stat().st_size > 0
     assert (tmp_path / "methods_structured_smoke.png").stat().st_size > 0
