@@ -82,7 +82,7 @@ def incumbent_l1(xtr, ytr, xte, yte, cs) -> list[dict]:
 
 def run(name: str, smoke: bool) -> dict:
     xtr, xte, ytr, yte, h, _ = load(name, smoke)
-    n_alpha = 3 if smoke else 16
+    n_alpha = 3 if smoke else 12
     base = alpha_max(xtr, ytr) * np.geomspace(1.0, 3e-3, n_alpha)
     paths = {}
     with warnings.catch_warnings():

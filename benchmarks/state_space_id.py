@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     out, img = outputs(args, "state_space", RESULTS, IMG)
     noises, lengths, seeds = ((0.05,), (300,), 1) if args.smoke else \
-        ((0.0, 0.02, 0.05, 0.1, 0.2), (400, 1000), 4)
+        ((0.0, 0.02, 0.05, 0.1, 0.2), (400, 1000), 3)
     with threadpool_limits(limits=1):
         rows = sweep(noises, lengths, seeds)
     shown = [r for r in rows if r["method"] != "_seconds"]

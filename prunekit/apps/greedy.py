@@ -163,7 +163,9 @@ def cosamp(a: Array | MeasurementOperator, y: Array, model: Model, k: int,
     """Model-based CoSaMP with model size ``k`` (entries, groups or tree nodes).
 
     Iterate: Ω = supp M_2k(Aᵀ r);  T = Ω ∪ supp(x);  b = argmin_{supp ⊆ T} ‖y − A b‖;
-    x = M_k(b);  r = y − A x; finally refit least squares on supp(x).
+    S = supp M_k(b);  x = argmin_{supp ⊆ S} ‖y − A x‖ (the least-squares refit on the
+    pruned support, as in subspace pursuit);  r = y − A x. Stops when ‖r‖ ≤ tol·‖y‖
+    or x stops changing.
     """
     op = as_operator(a)
     y = _check_y(op, y)
