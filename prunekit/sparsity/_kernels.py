@@ -15,7 +15,12 @@ try:  # numba is optional: without it the loops below run as ordinary Python
     from numba import njit as _njit
 
     HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
+except Exception as exc:  # noqa: BLE001 - a broken numba install must not break prunekit
+    import warnings
+
+    if not isinstance(exc, ImportError):
+        warnings.warn(f"numba failed to import ({exc!r}); using the slow pure-Python "
+                      "kernels", RuntimeWarning, stacklevel=2)
     HAVE_NUMBA = False
 
 
