@@ -1,0 +1,45 @@
+"""The depth / transformer benchmarks' smoke modes run and write sane JSON (never rot)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_minilm_smoke(tmp_path):
+    out = tmp_path / "minilm.json"
+    _load("minilm").main(["--smoke", "--kinds", "heads", "layers", "combined",
+                          "--no-torch-pruning", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert data["machine"]["torch"] and data["dense"]["n"] == 40
+    rows = {r["plan"]: r for r in data["plans"]}
+    assert rows["heads"]["status"].startswith("infeasible")  # heads are ~1/3 of the MACs
+    layers = rows["layers"]
+    assert layers["layers_removed"] >= 1 and layers["mac_speedup_theory"] > 1.3
+    assert 0.0 <= layers["after"]["recall_at_1"] <= 1.0
+    assert -1.0 <= rows["combined"]["after"]["mean_cosine"] <= 1.0
+
+
+def test_causal_lm_smoke(tmp_path):
+    out = tmp_path / "causal.json"
+    _load("causal_lm").main(["--smoke", "--models", "gpt2", "llama", "--no-torch-pruning",
+                             "--out", str(out)])
+    rows = {r["model"]: r for r in json.loads(out.read_text())["rows"]}
+    for r in rows.values():
+        p = r["pruned"]
+        assert p["generate_ok"] and p["cache_matches_no_cache"] and p["tied"]
+        assert p["config_consistent"] and p["config"]["num_hidden_layers"] == 2
+        assert p["kv_cache_elements"] < r["dense"]["kv_cache_elements"]
+        assert r["params_after"] < r["params_before"]
+    llama = rows["llama"]["pruned"]["config"]
+    assert llama["num_attention_heads"] % llama["num_key_value_heads"] == 0  # GQA kept
