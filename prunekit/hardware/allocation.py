@@ -45,12 +45,20 @@ def _order(group: Group, scores: torch.Tensor) -> tuple[list[int], int]:
     return [c for c in ranked if c not in protected] + sorted(protected), len(protected)
 
 
+def group_multiple(size: int, multiple: int) -> int:
+    """``multiple``, halved until a group of ``size`` channels holds two of them (a
+    48-channel group on a device that likes 64 can still lose channels, in 16s)."""
+    while multiple > 1 and size < 2 * multiple:
+        multiple //= 2
+    return multiple
+
+
 def make_ladder(group: Group, scores: torch.Tensor, weights: set[str], multiple: int,
                 lower: int, levels: int) -> GroupLadder:
     """Ladder of ``group`` given its channel scores (higher = keep)."""
     order, n_protected = _order(group, scores)
     floor = min(group.size, max(lower, n_protected))
-    ladder = width_levels(group.size, multiple, floor, levels)
+    ladder = width_levels(group.size, group_multiple(group.size, multiple), floor, levels)
     s = scores.to(torch.float64)
     norm = s / s.mean() if float(s.mean()) > 0 else torch.ones_like(s)
     cost = [0.0, *torch.cumsum(norm[order], 0).tolist()]

@@ -70,11 +70,12 @@ def with_batch(inputs: Any, batch_size: int | None) -> Any:
 
 
 def time_placed(module: nn.Module, inputs: Any, spec: DeviceSpec, warmup: int = 2,
-                repeats: int = 7) -> float:
-    """Median latency (ms) of a module and inputs *already placed* for ``spec``."""
+                repeats: int = 7, stat: str = "median_ms") -> float:
+    """Latency (ms) of a module and inputs *already placed* for ``spec``: the median, or
+    ``stat="min_ms"`` for small comparisons on a busy machine (load only adds time)."""
     stats = latency(module, inputs, device=spec.device, threads=spec.threads,
                     warmup=warmup, repeats=repeats)
-    return stats.median_ms
+    return float(getattr(stats, stat))
 
 
 def model_latency_fn(inputs: Any, spec: DeviceSpec, warmup: int = 3,

@@ -1,0 +1,263 @@
+"""Realized speedup: dense vs prunekit (``target_speedup``) vs Torch-Pruning, measured.
+
+For every (model, batch size, target) the script
+
+* prunes a copy with :func:`prunekit.hardware.prune_to_speedup` (hardware widths from the
+  cached probe, measured latency model, measured search; prune time includes all of it);
+* prunes another copy with Torch-Pruning's ``MagnitudePruner`` (L2 magnitude,
+  ``round_to=8``, classifier ignored), its channel ratio bisected so that its MACs match
+  ours (``tp_prune_s`` is one pruning run, ``tp_match_s`` the whole bisection);
+* times dense, prunekit and Torch-Pruning in alternating rounds on the same inputs, on the
+  same device, and reports MAC reduction (theory), measured speedup and
+  ``ρ = measured speedup / MAC reduction``, plus our latency model's prediction error.
+
+Results (with machine, load average, versions) go to
+``benchmarks/results/realized_speedup[_smoke].json``; a plot to ``docs/img/speedup_cpu.png``.
+
+Usage::
+
+    nice -n 5 .venv/bin/python benchmarks/realized_speedup.py              # full CPU grid
+    .venv/bin/python benchmarks/realized_speedup.py --smoke                # seconds
+    .venv/bin/python benchmarks/realized_speedup.py --models resnet50 --batches 1 --targets 2
+    .venv/bin/python benchmarks/realized_speedup.py --device cuda          # fp16 channels_last,
+                                                                           # batch 256 and 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from prunekit.hardware import DeviceSpec, prune_to_speedup
+from prunekit.hardware.timing import model_latency_fn, with_batch
+from prunekit.measure import count_macs
+from prunekit.measure.machine import machine_info
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MODELS = ("resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121", "vit_b_16")
+CPU_BATCHES, CUDA_BATCHES = (1, 32), (256, 1)
+TARGETS = (2.0, 3.0)
+
+
+class Tiny(nn.Module):
+    """Smoke-mode model: two conv blocks and a classifier (seconds to prune)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+def build(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """Model with random weights (no downloads) and one example image."""
+    torch.manual_seed(0)
+    if name == "tiny":
+        return Tiny().eval(), torch.randn(1, 3, 32, 32)
+    import torchvision
+
+    return torchvision.models.get_model(name, weights=None).eval(), torch.randn(1, 3, 224, 224)
+
+
+def _classifier(model: nn.Module) -> nn.Module:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+
+def _tp_once(model: nn.Module, x: torch.Tensor, ratio: float) -> nn.Module:
+    import torch_pruning as tp
+
+    pruned = copy.deepcopy(model)
+    heads = {m: m.num_heads for m in pruned.modules() if isinstance(m, nn.MultiheadAttention)}
+    pruner = tp.pruner.MagnitudePruner(
+        pruned, x, importance=tp.importance.MagnitudeImportance(p=2), pruning_ratio=ratio,
+        round_to=8, ignored_layers=[_classifier(pruned)], num_heads=heads)
+    pruner.step()
+    if hasattr(pruned, "hidden_dim") and hasattr(pruned, "conv_proj"):  # torchvision ViT
+        pruned.hidden_dim = pruned.conv_proj.out_channels
+    return pruned
+
+
+def tp_matched(model: nn.Module, x: torch.Tensor, macs_goal: int,
+               steps: int = 8) -> tuple[nn.Module, dict[str, Any]]:
+    """Torch-Pruning at the channel ratio whose MACs are closest above-or-at ``macs_goal``."""
+    start, lo, hi, best = time.perf_counter(), 0.0, 0.95, None
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        cand = _tp_once(model, x, mid)
+        if count_macs(cand, x) <= macs_goal:
+            hi, best = mid, (mid, cand)
+        else:
+            lo = mid
+    ratio, pruned = best if best else (hi, _tp_once(model, x, hi))
+    t0 = time.perf_counter()
+    _tp_once(model, x, ratio)
+    return pruned, {"tp_ratio": ratio, "tp_prune_s": time.perf_counter() - t0,
+                    "tp_match_s": t0 - start}
+
+
+def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dict[str, float]:
+    """Median latency (ms) per model over ``rounds`` rounds in rotating order."""
+    names, samples = list(models), {n: [] for n in models}
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            samples[n].append(fn(models[n]))
+    return {n: statistics.median(v) for n, v in samples.items()}
+
+
+def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
+            console: Console) -> dict[str, Any]:
+    dense, x = build(name)
+    row: dict[str, Any] = {"model": name, "batch": batch, "target": target}
+    t0 = time.perf_counter()
+    ours = copy.deepcopy(dense)
+    res = prune_to_speedup(ours, x, target, device=spec.device, threads=spec.threads,
+                           batch_size=batch, dtype=spec.dtype, channels_last=spec.channels_last,
+                           levels=args.levels, rounds=args.rounds, round_to=args.round_to,
+                           progress=lambda m: console.log(f"{name} b{batch} {target}x: {m}"))
+    row.update(prune_s=time.perf_counter() - t0, met=res.met, notes=res.notes,
+               multiple=res.multiple, predicted_ms=res.predicted_ms,
+               own_measured_speedup=res.measured_speedup, search=res.search)
+    macs0, macs_ours = count_macs(dense, x), count_macs(ours, x)
+    models = {"dense": dense, "prunekit": ours}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tp_model, tp_info = tp_matched(dense, x, macs_ours, args.tp_steps)
+        row.update(tp_info, tp_macs_ratio=macs0 / count_macs(tp_model, x))
+        models["torch_pruning"] = tp_model
+    except Exception as exc:  # an incumbent failing on a model is a result
+        row["tp_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    fn = model_latency_fn(with_batch(x, batch), spec, warmup=args.warmup, repeats=args.repeats)
+    ms = timed_round_robin(models, fn, args.final_rounds)
+    row.update(ms=ms, macs_ratio=macs0 / macs_ours)
+    row["speedup"] = ms["dense"] / ms["prunekit"]
+    row["rho"] = row["speedup"] / row["macs_ratio"]
+    row["prediction_error"] = res.predicted_ms / (ms["prunekit"] * res.dense_ms / ms["dense"]) - 1
+    if "torch_pruning" in ms:
+        row["tp_speedup"] = ms["dense"] / ms["torch_pruning"]
+        row["tp_rho"] = row["tp_speedup"] / row["tp_macs_ratio"]
+    return row
+
+
+def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="realized speedup (measured) — prunekit vs Torch-Pruning (matched MACs)")
+    for col in ("model", "batch", "target", "MAC red.", "speedup", "ρ", "pred err",
+                "prune s", "TP speedup", "TP ρ", "TP s", "met"):
+        table.add_column(col, justify="right")
+    f = lambda v, p=2: "—" if v is None else f"{v:.{p}f}"  # noqa: E731
+    for r in rows:
+        table.add_row(r["model"], str(r["batch"]), f"{r['target']:g}x", f(r["macs_ratio"]),
+                      f(r["speedup"]), f(r["rho"]), f"{r['prediction_error']:+.1%}",
+                      f(r["prune_s"], 0), f(r.get("tp_speedup")), f(r.get("tp_rho")),
+                      f(r.get("tp_prune_s"), 1), "yes" if r["met"] else "no")
+    console.print(table)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['model']}\nb{r['batch']} {r['target']:g}x" for r in rows]
+    pos = range(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4))
+    ax.bar([p - 0.2 for p in pos], [r["speedup"] for r in rows], 0.4, label="prunekit")
+    ax.bar([p + 0.2 for p in pos], [r.get("tp_speedup", 0) for r in rows], 0.4,
+           label="Torch-Pruning (same MACs)")
+    ax.scatter(list(pos), [r["target"] for r in rows], marker="_", s=400, c="k", label="target")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xticks(list(pos), labels, fontsize=7)
+    ax.set_ylabel("measured speedup vs dense")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--smoke", action="store_true", help="tiny model, one config, seconds")
+    p.add_argument("--models", nargs="*", default=list(MODELS))
+    p.add_argument("--batches", nargs="*", type=int)
+    p.add_argument("--targets", nargs="*", type=float, default=list(TARGETS))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--levels", type=int, default=8)
+    p.add_argument("--round-to", type=int, help="channel multiple (default: width probe)")
+    p.add_argument("--rounds", type=int, default=3, help="ABBA rounds per search measurement")
+    p.add_argument("--final-rounds", type=int, default=6)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--tp-steps", type=int, default=8)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--plot", type=Path)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.models, args.batches, args.targets = ["tiny"], [1], [1.5]
+        args.rounds, args.final_rounds, args.repeats, args.tp_steps = 1, 2, 3, 4
+        args.levels, args.round_to = 4, 8
+    return args
+
+
+def _spec(args: argparse.Namespace) -> tuple[DeviceSpec, list[int]]:
+    if torch.device(args.device).type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda but CUDA is not available on this machine")
+        return (DeviceSpec(args.device, args.threads, torch.float16, channels_last=True),
+                args.batches or list(CUDA_BATCHES))
+    return DeviceSpec(args.device, args.threads), args.batches or list(CPU_BATCHES)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parse(argv)
+    spec, batches = _spec(args)
+    console = Console(width=150)
+    out = args.out or RESULTS / ("realized_speedup_smoke.json" if args.smoke else
+                                 f"realized_speedup_{torch.device(args.device).type}.json")
+    doc: dict[str, Any] = {"machine": machine_info(), "load_avg_start": os.getloadavg(),
+                           "device": {"device": spec.device, "threads": spec.threads,
+                                      "dtype": str(spec.dtype),
+                                      "channels_last": spec.channels_last},
+                           "config": {k: str(v) if isinstance(v, Path) else v
+                                      for k, v in vars(args).items()},
+                           "rows": []}
+    import torch_pruning
+
+    doc["machine"]["torch_pruning"] = torch_pruning.__version__
+    for name in args.models:
+        for batch in batches:
+            for target in args.targets:
+                doc["rows"].append(run_one(name, batch, target, spec, args, console))
+                doc["load_avg_end"] = os.getloadavg()
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(doc, indent=1, default=str))
+    print_table(doc["rows"], console)
+    if not args.smoke or args.plot:
+        plot(doc["rows"], args.plot or ROOT / "docs" / "img" /
+             f"speedup_{torch.device(args.device).type}.png")
+    console.print(f"wrote {out}")
+    return doc
+
+
+if __name__ == "__main__":
+    main()

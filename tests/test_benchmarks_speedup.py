@@ -1,0 +1,39 @@
+"""The realized-speedup benchmark's smoke mode runs end to end (no timing asserts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "realized_speedup.py"
+
+
+@pytest.fixture
+def bench():
+    spec = importlib.util.spec_from_file_location("realized_speedup", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_smoke_writes_rows_with_measurements(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "speedup.json"
+    doc = bench.main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["machine"]["torch"] and saved["machine"]["torch_pruning"]
+    assert saved["device"]["threads"] == 2 and len(saved["load_avg_start"]) == 3
+    (row,) = saved["rows"]
+    assert row["model"] == "tiny" and row["target"] == 1.5 and row["multiple"] == 8
+    assert set(row["ms"]) == {"dense", "prunekit", "torch_pruning"}, row.get("tp_error")
+    # on a busy machine the search may (rightly) back off; either way it says so
+    assert row["macs_ratio"] > 1.0 if row["met"] else (row["macs_ratio"] >= 1.0
+                                                        and row["notes"])
+    assert row["tp_macs_ratio"] > 1.0
+    assert row["rho"] == pytest.approx(row["speedup"] / row["macs_ratio"])
+    assert row["speedup"] == pytest.approx(row["ms"]["dense"] / row["ms"]["prunekit"])
+    assert row["prune_s"] > 0 and row["own_measured_speedup"] >= 1.0
+    assert doc["rows"][0]["model"] == "tiny"
