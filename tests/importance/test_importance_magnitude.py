@@ -130,3 +130,18 @@ def test_bad_members_are_reported(convnet):
         get("l2")(convnet, Group("g", 6, [Member("conv1.weight", 7, idx)]), None)
     with pytest.raises(ValueError, match="no parameter members"):
         get("l2")(convnet, Group("g", 6, [Member("bn1.running_mean", 0, idx)]), None)
+
+
+def test_permuted_and_partial_indices(convnet):
+    """Channel c owns index[c], in any order; an empty list (one side of a concat) owns none."""
+    order = [5, 0, 3, 1, 4, 2]
+    partial = [[4], [], [0, 1], [], [2], [3, 5]]
+    group = Group("g", 6, [Member("conv1.weight", 0, [[i] for i in order]),
+                           Member("conv2.weight", 1, partial)])
+    w1, w2 = convnet.conv1.weight.detach(), convnet.conv2.weight.detach()
+    expected = torch.stack([
+        torch.linalg.norm(torch.cat([w1[order[c]].flatten()] +
+                                    [w2[:, i].flatten() for i in partial[c]]))
+        for c in range(6)
+    ])
+    assert torch.allclose(get("l2")(convnet, group, None), expected.double(), rtol=1e-6)
