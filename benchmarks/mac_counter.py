@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from prunekit.measure import count_macs, mac_profile
+from prunekit.measure import MacProfile, mac_profile
 from prunekit.measure.machine import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -86,7 +86,7 @@ def _ptflops(model: torch.nn.Module, x: torch.Tensor, backend: str) -> int:
 
 
 COUNTERS: dict[str, Callable[[torch.nn.Module, torch.Tensor], int]] = {
-    "prunekit": count_macs,
+    "prunekit": lambda m, x: mac_profile(m, x),
     "flop_counter": _flop_counter,
     "fvcore": lambda m, x: _fvcore(m, x, matched=False),
     "fvcore_matched": lambda m, x: _fvcore(m, x, matched=True),
@@ -107,11 +107,13 @@ def measure_model(name: str, resolution: int) -> dict[str, object]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                row["counts"][counter] = fn(model, x)
+                value = fn(model, x)
+            if isinstance(value, MacProfile):
+                row["prunekit_by_op"], value = value.by_op, value.total
+            row["counts"][counter] = value
         except Exception as exc:  # a reference tool failing is a result, not a crash
             row["errors"][counter] = f"{type(exc).__name__}: {str(exc)[:200]}"
         row["seconds"][counter] = round(time.perf_counter() - start, 3)
-    row["prunekit_by_op"] = mac_profile(model, x).by_op
     ours = row["counts"].get("prunekit")
     row["rel_diff"] = {
         k: (v - ours) / ours for k, v in row["counts"].items() if ours and k != "prunekit"
@@ -170,15 +172,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         names = args.models or torchvision.models.list_models(module=torchvision.models)
         plan = {n: 299 if n == "inception_v3" else 224 for n in names}
     console = Console()
-    rows = [measure_model(n, r) for n, r in track(plan.items(), description="counting",
-                                                   console=console)]
-    print_table(rows, console)
-    result = {"machine": machine_info(), "config": {"smoke": args.smoke, "batch": 1,
-              "tolerance": TOLERANCE}, "summary": summarize(rows), "models": rows}
-    console.print_json(data=result["summary"])
     out = args.out or RESULTS / ("mac_counter_smoke.json" if args.smoke else "mac_counter.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    config = {"smoke": args.smoke, "batch": 1, "tolerance": TOLERANCE, "models": plan}
+    rows: list[dict] = []
+    for name, resolution in track(plan.items(), description="counting", console=console):
+        rows.append(measure_model(name, resolution))
+        result = {"machine": machine_info(), "config": config, "summary": summarize(rows),
+                  "models": rows}
+        out.write_text(json.dumps(result, indent=1))  # after every model: partial runs count
+    print_table(rows, console)
+    console.print_json(data=result["summary"])
     console.print(f"wrote {out}")
     return result
 

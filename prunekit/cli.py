@@ -1,0 +1,230 @@
+"""The ``prunekit`` command: a thin typer layer over :mod:`prunekit.recipes` and friends.
+
+``prunekit demo`` · ``prunekit prune MODEL --recipe R.yaml`` · ``prunekit bench MODEL``
+· ``prunekit report RUN_DIR``. Each run is saved atomically under ``runs/<timestamp>/``.
+Bad input (unknown model, unreadable weights, recipe typo, missing dataset) prints one line
+``error: <what is wrong and how to fix it>`` and exits with status 2, leaving nothing under
+``runs/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Structured pruning that is measured to be faster.")
+err_console = Console(stderr=True, highlight=False)
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="where runs/<timestamp>/ goes")]
+JsonOut = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="hide progress bars")]
+Threads = Annotated[int, typer.Option(help="CPU threads while timing", min=1)]
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn input errors into ``error: …`` on stderr and exit status 2."""
+    from prunekit.recipes.schema import RecipeError
+    from prunekit.recipes.specs import SpecError
+
+    try:
+        yield
+    except (SpecError, RecipeError, ValueError, FileNotFoundError, TypeError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _log(enabled: bool) -> Any:
+    return (lambda message: err_console.print(f"[dim]›[/] {message}")) if enabled else (
+        lambda message: None)
+
+
+def _summary(result: Any, files: dict[str, Path], run_dir: Path) -> dict[str, Any]:
+    c = result.comparison
+    return {"run": str(run_dir), **c.ratios(), "params_dense": c.params_dense,
+            "params_pruned": c.params_pruned, "macs_dense": c.macs_dense,
+            "macs_pruned": c.macs_pruned, "latency_ms_dense": c.latency_dense.median_ms,
+            "latency_ms_pruned": c.latency_pruned.median_ms, "energy_source": c.energy_source,
+            "files": {k: str(run_dir / Path(v).name) for k, v in files.items()}}
+
+
+def _finish(job: Any, result: Any, runs_dir: Path, as_json: bool) -> None:
+    """Save the run atomically, then print the tables (or the JSON summary)."""
+    from prunekit.recipes.runner import save_job
+    from prunekit.recipes.runs import new_run
+    from prunekit.report import print_report
+
+    with new_run(runs_dir) as run:
+        files = save_job(result, job, run.path)
+    summary = _summary(result, files, run.final)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, default=str))
+        return
+    print_report(result.report, Console())
+    Console().print(f"saved [bold]{run.final}[/] (open {run.final / 'report.html'})")
+
+
+@app.command()
+def demo(
+    epochs: Annotated[int, typer.Option(help="dense training epochs", min=1)] = 8,
+    prox_epochs: Annotated[int, typer.Option(help="proximal group-lasso epochs", min=1)] = 6,
+    finetune_epochs: Annotated[int, typer.Option(help="fine-tuning epochs", min=0)] = 4,
+    target_macs: Annotated[float, typer.Option(help="fraction of MACs to keep")] = 0.4,
+    repeats: Annotated[int, typer.Option(help="timed passes per model", min=2)] = 30,
+    threads: Threads = 2,
+    seed: int = 0,
+    runs_dir: RunsDir = Path("runs"),
+    as_json: JsonOut = False,
+    no_progress: NoProgress = False,
+) -> None:
+    """Train a small CNN on digits, prune it with proximal group lasso, measure, report."""
+    from prunekit.demo import DemoConfig, run_demo
+
+    with user_errors():
+        config = DemoConfig(epochs=epochs, prox_epochs=prox_epochs,
+                            finetune_epochs=finetune_epochs, target_macs=target_macs,
+                            threads=threads, repeats=repeats, seed=seed)
+        job, result = run_demo(config, progress=not no_progress, log=_log(not as_json))
+        _finish(job, result, runs_dir, as_json)
+
+
+def _resolve(model: str, weights: Path | None, data: str | None, recipe: Any) -> Any:
+    """Model, weights, dataset and a forward check — all before anything is written."""
+    from prunekit.recipes.specs import (
+        build_model,
+        check_forward,
+        example_inputs,
+        load_dataset,
+        load_weights,
+    )
+
+    spec = build_model(model)
+    if weights is not None:
+        load_weights(spec.model, weights)
+    shape = "x".join(map(str, spec.default_shape))
+    dataset = load_dataset(data or f"random:{shape}")
+    check_forward(spec, example_inputs(spec, dataset, 1, recipe.seed))
+    return spec, dataset
+
+
+@app.command()
+def prune(
+    model: Annotated[str, typer.Argument(help="torchvision:NAME, timm:NAME, hf:CONFIG.json "
+                                              "or file.py:factory")],
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe (default: one-shot, "
+                                                     "keep 50% of MACs)")] = None,
+    weights: Annotated[Path | None, typer.Option(help=".safetensors or torch.save "
+                                                      "state dict")] = None,
+    data: Annotated[str | None, typer.Option(help="digits, fashion-mnist[:PATH] or "
+                                                  "random:3x224x224")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    as_json: JsonOut = False,
+    no_progress: NoProgress = False,
+) -> None:
+    """Prune MODEL with a recipe; fine-tune, measure and save the run."""
+    from prunekit.recipes.runner import Job, job_config, run_job
+    from prunekit.recipes.schema import load_recipe, parse_recipe
+
+    with user_errors():
+        rec = load_recipe(recipe) if recipe is not None else parse_recipe({})
+        spec, dataset = _resolve(model, weights, data, rec)
+        config = job_config(model, dataset.spec, rec, weights=weights and str(weights),
+                            recipe_file=recipe and str(recipe))
+        job = Job(spec, dataset, rec, title=f"prunekit prune {model}", config=config,
+                  progress=not no_progress)
+        result = run_job(job, _log(not as_json))
+        _finish(job, result, runs_dir, as_json)
+
+
+def _bench_report(spec: Any, dense: Any, pruned: Any, inputs: Any, eval_fn: Any,
+                  options: dict[str, Any]) -> dict[str, Any]:
+    from prunekit.measure import compare
+    from prunekit.report import build_report, layer_stats
+
+    comparison = compare(dense, pruned, inputs, eval_fn=eval_fn, **options)
+    return build_report(f"prunekit bench {spec.spec}", comparison,
+                        layer_stats(dense, pruned, inputs), None, {"bench": options})
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Argument(help="the dense model spec (as for prune)")],
+    pruned: Annotated[Path | None, typer.Option(help="a run directory from `prunekit prune` "
+                                                     "(default: the model against itself)")
+                      ] = None,
+    weights: Annotated[Path | None, typer.Option(help="dense weights")] = None,
+    data: Annotated[str | None, typer.Option(help="dataset spec")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    repeats: Annotated[int, typer.Option(min=2)] = 30,
+    device: str = "cpu",
+    threads: Threads = 2,
+    runs_dir: RunsDir = Path("runs"),
+    as_json: JsonOut = False,
+) -> None:
+    """Measure dense vs pruned: parameters, MACs (theory), latency, ρ, memory, energy."""
+    import copy
+
+    import prunekit
+    from prunekit.recipes.runs import new_run
+    from prunekit.recipes.schema import parse_recipe
+    from prunekit.recipes.specs import SpecError, build_model, example_inputs
+    from prunekit.report import print_report, write_report
+
+    with user_errors():
+        spec, dataset = _resolve(model, weights, data, parse_recipe({}))
+        other = copy.deepcopy(spec.model)
+        if pruned is not None:
+            if not (pruned / "model").is_dir():
+                raise SpecError(f"{str(pruned)!r} is not a prunekit run (no model/ inside); "
+                                f"give a directory written by `prunekit prune`")
+            other = prunekit.load(pruned / "model", lambda: build_model(model).model)
+        inputs = example_inputs(spec, dataset, batch_size)
+        options = {"device": device, "threads": threads, "repeats": repeats}
+        eval_fn = None
+        if dataset.labeled:
+            from prunekit.methods import evaluate
+
+            eval_fn = lambda m: evaluate(m, dataset.test)  # noqa: E731
+        report = _bench_report(spec, spec.model, other, inputs, eval_fn, options)
+        with new_run(runs_dir) as run:
+            write_report(run.path, report)
+        if as_json:
+            typer.echo(json.dumps({"run": str(run.final), **report["comparison"]}, default=str))
+        else:
+            print_report(report, Console())
+            Console().print(f"saved [bold]{run.final}[/]")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a runs/<timestamp> directory")],
+    as_json: JsonOut = False,
+) -> None:
+    """Show a saved run and re-render its plots and report.html."""
+    from prunekit.report import load_report, print_report, render_run
+
+    with user_errors():
+        data = load_report(run_dir)
+        written = render_run(run_dir)
+        if as_json:
+            typer.echo(json.dumps(data, default=str))
+        else:
+            print_report(data, Console())
+            Console().print(f"rendered [bold]{written['html']}[/]")
+
+
+def main() -> None:
+    """Entry point of the ``prunekit`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

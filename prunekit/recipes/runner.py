@@ -1,0 +1,200 @@
+"""Run a recipe: prune → fine-tune → measure → report, then save it as a run directory.
+
+The dense model is never modified: it is deep-copied and the copy is pruned. Methods are a
+registry (``PRUNE_METHODS``) of ``fn(model, example, job, log) -> (plan, curves)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunekit.recipes.schema import Recipe, RecipeError
+from prunekit.recipes.specs import Dataset, ModelSpec, example_inputs
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Job:
+    """Everything a run needs; ``config`` is saved as ``config.json``."""
+
+    model: ModelSpec
+    data: Dataset
+    recipe: Recipe
+    title: str = "prunekit run"
+    config: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class JobResult:
+    """The dense and pruned models, the plan, the comparison and the report data."""
+
+    dense: nn.Module
+    pruned: nn.Module
+    plan: Any
+    comparison: Any
+    report: dict[str, Any]
+
+
+def _fit_config(job: Job, epochs: int, lr: float, batch_size: int, optimizer: str) -> Any:
+    from prunekit.methods import FitConfig
+
+    return FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                     seed=job.recipe.seed, progress=job.progress)
+
+
+def _one_shot(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, dict]:
+    """``prunekit.prune`` with the recipe's importance, target and rounding."""
+    import prunekit
+
+    r = job.recipe
+    log(f"pruning ({r.importance} importance, target {r.target.model_dump(exclude_none=True)})")
+    result = prunekit.prune(model, example, ratio=r.target.ratio, target_macs=r.target.macs,
+                            importance=r.importance, round_to=r.round_to, ignore=r.ignore)
+    for skipped in result.skipped:
+        log(f"left whole: {skipped.get('module') or skipped.get('op')}: {skipped.get('reason')}")
+    return result.plan, {}
+
+
+class _PathRecorder:
+    """``on_step`` callback of proximal training: λ, MAC fraction and channels kept."""
+
+    def __init__(self, opt: Any, every: int) -> None:
+        self.opt, self.every = opt, every
+        self.total = sum(g.size for g in opt.groups)
+        self.steps: list[int] = []
+        self.series: dict[str, list[float]] = {"MACs kept (fraction)": [],
+                                               "channels kept (fraction)": [], "λ": []}
+
+    def __call__(self, step: int, model: nn.Module) -> None:
+        if step % self.every:
+            return
+        zeros = self.opt.zero_groups()
+        zero = sum(len(c) for c in zeros.values())
+        self.steps.append(step)
+        self.series["MACs kept (fraction)"].append(self.opt.current_cost(zeros) /
+                                                   self.opt.dense_cost)
+        self.series["channels kept (fraction)"].append(1 - zero / self.total)
+        self.series["λ"].append(self.opt.lam)
+
+    def curve(self) -> dict[str, Any]:
+        lam = self.series.pop("λ")
+        top = max(lam, default=1.0) or 1.0
+        self.series["λ / max λ"] = [v / top for v in lam]
+        return {"x": self.steps, "xlabel": "optimizer step", "log_x": False,
+                "series": self.series, "lambda": lam}
+
+
+def _proximal(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, dict]:
+    """Proximal group-lasso training to a MAC budget, then removal of the zero groups."""
+    from prunekit.graph import build_groups
+    from prunekit.methods import Budget, ProximalGroupLasso, fit
+
+    r, s = job.recipe, job.recipe.schedule
+    if not job.data.labeled:
+        raise RecipeError(f"method proximal_group_lasso trains the model, but dataset "
+                          f"{job.data.spec!r} has no labels: use digits or fashion-mnist, "
+                          f"or method: prune")
+    groups = build_groups(model, example, ignore=r.ignore)
+    inner = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=0.9)
+    opt = ProximalGroupLasso(inner, model, groups, lam=s.lam, weights=s.weights,
+                             budget=Budget(fraction=r.target.macs, dual_lr=s.dual_lr),
+                             example_inputs=example)
+    steps = s.epochs * -(-len(job.data.train[0]) // s.batch_size)
+    recorder = _PathRecorder(opt, max(1, steps // 25))
+    log(f"proximal group lasso: {len(opt.groups)} groups, λ₀={s.lam:g}, budget "
+        f"{r.target.macs:.0%} of MACs, {s.epochs} epochs")
+    fit(model, job.data.train, _fit_config(job, s.epochs, s.lr, s.batch_size, "sgd"),
+        optimizer=opt, on_step=recorder)
+    plan = opt.finalize(example)
+    return plan, {"regularization_path": recorder.curve()}
+
+
+PRUNE_METHODS: dict[str, Callable[[nn.Module, Any, Job, Log], tuple[Any, dict]]] = {
+    "prune": _one_shot,
+    "proximal_group_lasso": _proximal,
+}
+
+
+def _accuracy(data: Dataset) -> Callable[[nn.Module], float] | None:
+    if not data.labeled:
+        return None
+    from prunekit.methods import evaluate
+
+    return lambda model: evaluate(model, data.test)
+
+
+def _compression_point(label: str, macs_dense: int, model: nn.Module, example: Any,
+                       accuracy: float) -> dict[str, Any]:
+    from prunekit.measure import count_macs
+
+    return {"compression": macs_dense / max(count_macs(model, example), 1), "accuracy": accuracy,
+            "label": label, "series": "this run"}
+
+
+def run_job(job: Job, log: Log = lambda message: None) -> JobResult:
+    """Prune a copy of ``job.model.model`` per the recipe, fine-tune, measure and report."""
+    from prunekit.measure import compare, count_macs
+    from prunekit.methods import fit
+    from prunekit.report import build_report, layer_stats
+
+    r = job.recipe
+    torch.manual_seed(r.seed)
+    dense = job.model.model
+    example = example_inputs(job.model, job.data, 1, r.seed)
+    pruned = copy.deepcopy(dense)
+    plan, curves = PRUNE_METHODS[r.method](pruned, example, job, log)
+    accuracy, points = _accuracy(job.data), []
+    if accuracy is not None:
+        macs_dense = count_macs(dense, example)
+        points = [_compression_point("dense", macs_dense, dense, example, accuracy(dense)),
+                  _compression_point("cut", macs_dense, pruned, example, accuracy(pruned))]
+    if r.finetune.epochs and job.data.labeled:
+        f = r.finetune
+        log(f"fine-tuning {f.epochs} epochs ({f.optimizer}, lr {f.lr:g})")
+        fit(pruned, job.data.train, _fit_config(job, f.epochs, f.lr, f.batch_size, f.optimizer))
+        points.append(_compression_point("fine-tuned", macs_dense, pruned, example,
+                                         accuracy(pruned)))
+    m = r.measure
+    timing = example_inputs(job.model, job.data, m.batch_size, r.seed)
+    log(f"measuring dense vs pruned ({m.device}, {m.threads} threads, batch {m.batch_size})")
+    comparison = compare(dense, pruned, timing, eval_fn=accuracy, device=m.device,
+                         threads=m.threads, repeats=m.repeats, measure_energy=m.energy)
+    if points:
+        curves["accuracy_vs_compression"] = points
+    report = build_report(job.title, comparison, layer_stats(dense, pruned, example), plan,
+                          job.config, curves)
+    return JobResult(dense, pruned, plan, comparison, report)
+
+
+def save_job(result: JobResult, job: Job, directory: str | Path) -> dict[str, Path]:
+    """Write config, plan, pruned weights (``prunekit.save``) and the report into a run dir."""
+    import prunekit
+    from prunekit.report import write_report
+
+    directory = Path(directory)
+    (directory / "config.json").write_text(json.dumps(job.config, indent=1, default=str))
+    plan = result.plan
+    (directory / "plan.json").write_text(plan.to_json() if hasattr(plan, "to_json") else
+                                         json.dumps(plan, indent=1))
+    prunekit.save(result.pruned, directory / "model", plan=plan)
+    written = write_report(directory, result.report)
+    return {"config": directory / "config.json", "plan": directory / "plan.json",
+            "model": directory / "model", **written}
+
+
+def job_config(model_spec: str, data_spec: str, recipe: Recipe, **extra: Any) -> dict[str, Any]:
+    """The JSON saved as ``config.json``: specs, the validated recipe, versions."""
+    import prunekit
+
+    return {"model": model_spec, "data": data_spec, "recipe": recipe.model_dump(),
+            "prunekit": prunekit.__version__, "torch": torch.__version__, **extra}
