@@ -66,3 +66,20 @@ def nary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         return
     labels = [st.label(t) for t in ops]
     st.set(out, broadcast_union(st, labels, tuple(out.shape)))
+
+
+FACTORIES = (
+    "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "zeros", "ones", "empty",
+    "full", "arange", "linspace", "logspace", "eye", "rand", "randn", "randint", "randperm",
+    "tensor", "as_tensor", "from_numpy", "tril_indices", "triu_indices", "empty_strided",
+    "scalar_tensor", "get_device", "is_floating_point", "is_complex", "numel", "dim", "size",
+    "stride", "data_ptr", "element_size", "nelement", "item", "tolist", "__len__",
+    "__bool__", "__int__", "__float__", "__index__", "__format__", "__repr__", "shape",
+    "dtype", "device", "is_cuda", "ndim", "grad", "is_leaf",
+)
+
+
+@rule(*FACTORIES)
+def factory(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+    """New constants (their size is fixed by the call) and metadata queries: no coupling;
+    a constant that later meets channels fixes them there."""
