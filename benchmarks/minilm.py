@@ -201,11 +201,11 @@ def distill(student: nn.Module, setup: Setup) -> dict[str, float]:
         with torch.no_grad():
             t_hidden = setup.dense(**b)[0]
         s_hidden = student(**b)[0]
-        losses.append(_distill_loss(s_hidden, t_hidden, b["attention_mask"]))
+        loss = _distill_loss(s_hidden, t_hidden, b["attention_mask"])
         opt.zero_grad()
-        losses[-1].backward()
+        loss.backward()
         opt.step()
-        losses[-1] = float(losses[-1])
+        losses.append(float(loss.detach()))
     student.eval()
     return {"loss_first": losses[0], "loss_last": sum(losses[-10:]) / len(losses[-10:])}
 
