@@ -245,7 +245,8 @@ def run_plan(setup: Setup, kind: str, target: float, dense_ms: float,
                layers_removed=shape[0], heads_removed_per_layer=shape[1],
                ffn_removed_per_layer=shape[2], prune_s=prune_s, latency_ms=ms,
                measured_speedup=dense_ms / ms, **_theory(setup, model))
-    row["before"] = evaluate(model, setup, reference)
+    if not a.skip_before:
+        row["before"] = evaluate(model, setup, reference)
     row["distill"] = distill(model, setup)
     row["after"] = evaluate(model, setup, reference)
     return row
@@ -324,6 +325,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--distill-batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--no-torch-pruning", action="store_true")
+    p.add_argument("--skip-before", action="store_true", help="no Recall@1 before distill")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
     if a.smoke:
@@ -341,7 +343,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dense_eval = wordnet_retrieval(setup.dense, setup.tokenizer, setup.data, max_length=args.seq)
     dense_ms = measure_ms(setup.dense, setup)
     console.print(f"dense: Recall@1 {dense_eval.recall_at_1:.4f}, {dense_ms:.1f} ms")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    result = {"benchmark": "minilm", "machine": machine_info(), "config": _jsonable(vars(args)),
+              "load_note": _load_note(), "dense": {"recall_at_1": dense_eval.recall_at_1,
+                                                   "latency_ms": dense_ms, "n": dense_eval.n},
+              "plans": rows, "complete": False}
     for target in args.targets:
         for kind in args.kinds:
             console.print(f"[bold]{kind} @ {target}x[/bold]")
@@ -349,10 +355,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if not args.no_torch_pruning and kind in ("ffn", "heads") and "latency_ms" in rows[-1]:
                 shape = (0, rows[-1]["heads_removed_per_layer"], rows[-1]["ffn_removed_per_layer"])
                 rows[-1]["torch_pruning"] = torch_pruning_ffn(setup, shape, dense_eval.embeddings)
-    result = {"benchmark": "minilm", "machine": machine_info(), "config": _jsonable(vars(args)),
-              "load_note": _load_note(), "dense": {"recall_at_1": dense_eval.recall_at_1,
-                                                   "latency_ms": dense_ms, "n": dense_eval.n},
-              "plans": rows, "seconds": time.perf_counter() - t0}
+            result["seconds"] = time.perf_counter() - t0
+            _write(result, args)  # after every plan: a long run leaves partial results
+    result["complete"] = True
+    result["load_note_end"] = _load_note().replace("at start", "at end")
     _write(result, args)
     print_table(result)
     return result
@@ -387,6 +393,7 @@ def print_table(result: dict) -> None:
             t.add_row(r["plan"], f"{r['target']}x", r["status"], *[""] * 7)
             continue
         tp = r.get("torch_pruning", {})
+        before = r.get("before", {}).get("recall_at_1")
         tp_s = (f"{tp['before']['recall_at_1']:.3f} / "
                 f"{result['dense']['latency_ms'] / tp['latency_ms']:.2f}x"
                 if "before" in tp else tp.get("status", ""))
@@ -394,7 +401,7 @@ def print_table(result: dict) -> None:
         t.add_row(r["plan"], f"{r['target']}x",
                   f"{r['layers_removed']}/{r['heads_removed_per_layer']}/"
                   f"{r['ffn_removed_per_layer']}", f"{r['measured_speedup']:.2f}x",
-                  f"{r['mac_speedup_theory']:.2f}x", f"{r['before']['recall_at_1']:.3f}",
+                  f"{r['mac_speedup_theory']:.2f}x", "-" if before is None else f"{before:.3f}",
                   f"{after:.3f}", f"{100 * after / max(dense, 1e-9):.0f}%",
                   f"{r['after']['mean_cosine']:.3f}", tp_s)
     console.print(t)
