@@ -150,6 +150,7 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     row.update(ms=ms, macs_ratio=macs0 / macs_ours)
     row["speedup"] = ms["dense"] / ms["prunekit"]
     row["rho"] = row["speedup"] / row["macs_ratio"]
+    row["within_10pct"] = abs(row["speedup"] / target - 1) <= 0.1
     row["prediction_error"] = res.predicted_ms / (ms["prunekit"] * res.dense_ms / ms["dense"]) - 1
     if "torch_pruning" in ms:
         row["tp_speedup"] = ms["dense"] / ms["torch_pruning"]
@@ -210,6 +211,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--tp-steps", type=int, default=8)
     p.add_argument("--out", type=Path)
+    p.add_argument("--append", action="store_true", help="add rows to an existing --out")
     p.add_argument("--plot", type=Path)
     args = p.parse_args(argv)
     if args.smoke:
@@ -241,6 +243,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            "config": {k: str(v) if isinstance(v, Path) else v
                                       for k, v in vars(args).items()},
                            "rows": []}
+    if args.append and out.exists():
+        doc["rows"] = json.loads(out.read_text())["rows"]
     import torch_pruning
 
     doc["machine"]["torch_pruning"] = torch_pruning.__version__

@@ -12,6 +12,7 @@ the measured search bisects over.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class GroupLadder:
     levels: list[int]                # allowed kept widths, descending, levels[0] = size
     cost: list[float]                # cost[k] = Σ normalized score of the first k removed
     counts: dict[tuple[str, int], list[int]]  # (weight, dim) -> indices removed after k
+    multiple: int = 1                # channel multiple of the aligned widths
 
 
 def _order(group: Group, scores: torch.Tensor) -> tuple[list[int], int]:
@@ -45,12 +47,21 @@ def _order(group: Group, scores: torch.Tensor) -> tuple[list[int], int]:
     return [c for c in ranked if c not in protected] + sorted(protected), len(protected)
 
 
-def group_multiple(size: int, multiple: int) -> int:
-    """``multiple``, halved until a group of ``size`` channels holds two of them (a
-    48-channel group on a device that likes 64 can still lose channels, in 16s)."""
+def group_multiple(size: int, multiple: int, per_channel: int = 1) -> int:
+    """Channel multiple for a group: tensor widths are ``per_channel`` indices per channel
+    (e.g. 12 for an embedding dim shared by 12 heads), so ``multiple / gcd(multiple,
+    per_channel)`` channels already give aligned widths; then halved until the group holds
+    two of it (a 48-channel group on a device that likes 64 still loses channels in 16s)."""
+    multiple //= math.gcd(multiple, max(per_channel, 1))
     while multiple > 1 and size < 2 * multiple:
         multiple //= 2
     return multiple
+
+
+def _per_channel(group: Group, weights: set[str]) -> int:
+    """Indices per channel in the group's layer weights (1 when they differ)."""
+    sizes = {len(idx) for m in group.members if m.param in weights for idx in m.index if idx}
+    return sizes.pop() if len(sizes) == 1 else 1
 
 
 def make_ladder(group: Group, scores: torch.Tensor, weights: set[str], multiple: int,
@@ -58,7 +69,8 @@ def make_ladder(group: Group, scores: torch.Tensor, weights: set[str], multiple:
     """Ladder of ``group`` given its channel scores (higher = keep)."""
     order, n_protected = _order(group, scores)
     floor = min(group.size, max(lower, n_protected))
-    ladder = width_levels(group.size, group_multiple(group.size, multiple), floor, levels)
+    mult = group_multiple(group.size, multiple, _per_channel(group, weights))
+    ladder = width_levels(group.size, mult, floor, levels)
     s = scores.to(torch.float64)
     norm = s / s.mean() if float(s.mean()) > 0 else torch.ones_like(s)
     cost = [0.0, *torch.cumsum(norm[order], 0).tolist()]
@@ -67,7 +79,17 @@ def make_ladder(group: Group, scores: torch.Tensor, weights: set[str], multiple:
         if m.param in weights:
             sizes = [len(m.index[c]) for c in order]
             counts[(m.param, m.dim)] = [0, *torch.cumsum(torch.tensor(sizes), 0).tolist()]
-    return GroupLadder(group, order, ladder, cost, counts)
+    return GroupLadder(group, order, ladder, cost, counts, mult)
+
+
+def refine(ladder: GroupLadder, level: int) -> int:
+    """Insert every aligned width between ``levels[level - 1]`` and ``levels[level]`` into
+    the ladder (finer steps where a coarse one overshoots); returns how many were added."""
+    hi, lo = ladder.levels[level - 1], ladder.levels[level]
+    first = (hi - 1) // ladder.multiple * ladder.multiple
+    extra = [w for w in range(first, lo, -ladder.multiple) if lo < w < hi]
+    ladder.levels[level:level] = extra
+    return len(extra)
 
 
 @dataclass

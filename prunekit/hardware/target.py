@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from torch import nn
 
 from prunekit.api import PruneResult
 from prunekit.graph import GroupSet, build_groups
-from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder
+from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder, refine
 from prunekit.hardware.latency_model import LatencyModel, LayerTimer
 from prunekit.hardware.probe import probe_widths
 from prunekit.hardware.signature import DeviceSpec, device_signature
@@ -80,6 +81,7 @@ class _Search:
     latency_fn: LatencyFn
     rounds: int
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    calibrated: bool = False
 
     def set_prefix(self, i: int) -> None:
         self.alloc.level = dict.fromkeys(self.alloc.level, 0)
@@ -107,7 +109,8 @@ class _Search:
             snap.restore()
         rec = {"prefix": i, "predicted_ms": pred, "measured_ms": ms, "dense_ms": dense_ms,
                "speedup": dense_ms / ms}
-        if not self.records:
+        if not self.calibrated:
+            self.calibrated = True
             self.alloc.model.calibrate(self.alloc.widths(), ms * self.alloc.model.dense_ms
                                        / dense_ms)
         self.records[i] = rec
@@ -160,6 +163,31 @@ def _bisect(search: _Search, target: float, max_measurements: int, tol: float) -
     return max(search.records, key=lambda k: search.records[k]["speedup"])
 
 
+def _refine(search: _Search, best: int, target: float, tol: float,
+            budget: int) -> tuple[_Search, int]:
+    """When the last step overshoots (speedup > target · (1 + tol)), split it into every
+    aligned width in between and bisect those by measurement."""
+    rec = search.records.get(best)
+    if not best or rec is None or not target * (1 + tol) < rec["speedup"]:
+        return search, best
+    gid, level, _ = search.path[best - 1]
+    added = refine(search.alloc.ladders[gid], level)
+    if not added:
+        return search, best
+    path = search.path[:best - 1] + [(gid, level - 1 + j, math.nan)
+                                     for j in range(1, added + 2)]
+    fine = dataclasses.replace(search, path=path, records={})
+    lo, hi = best - 1, best + added
+    fine.records[hi] = {**rec, "prefix": hi}
+    while hi - lo > 1 and budget > 0:
+        mid, budget = (lo + hi) // 2, budget - 1
+        if fine.measure(mid)["speedup"] >= target:
+            hi = mid
+        else:
+            lo = mid
+    return fine, hi
+
+
 def _excluded(model: nn.Module, gs: GroupSet, alloc: Allocation, x: Any) -> list[dict]:
     """Groups whose first step breaks the forward pass (tested all at once, then alone)."""
     first = {gid: 1 for gid, lad in alloc.ladders.items() if len(lad.levels) > 1}
@@ -204,6 +232,7 @@ def prune_to_speedup(
     latency_fn: LatencyFn | None = None,
     layer_timer: LayerTimer | None = None,
     max_measurements: int = 7,
+    refine_measurements: int = 3,
     rounds: int = 3,
     tolerance: float = 0.1,
     use_cache: bool = True,
@@ -232,9 +261,11 @@ def prune_to_speedup(
     latency_fn, layer_timer
         ``latency_fn(model) -> ms`` for whole models and ``layer_timer(layer, cin, cout)``
         for layers; default: measured on the device. Injected in tests.
-    max_measurements, rounds, tolerance
-        Budget of measured candidates; alternating timing rounds per measurement; a first
-        candidate within ``[target, target · (1 + tolerance)]`` is accepted at once.
+    max_measurements, refine_measurements, rounds, tolerance
+        Budget of measured candidates (and of extra ones to split a last step that
+        overshoots the target by more than ``tolerance``); alternating timing rounds per
+        measurement; a first candidate within ``[target, target · (1 + tolerance)]`` is
+        accepted at once.
     use_cache
         Read/write probe and layer timings under ``$PRUNEKIT_CACHE``.
     progress
@@ -278,7 +309,12 @@ def prune_to_speedup(
     search = _Search(model, dense, gs, alloc, path, example_inputs, latency_fn, rounds)
     say(f"measured search along a path of {len(path)} steps")
     best = _bisect(search, float(target_speedup), max_measurements, tolerance)
+    coarse = [search.records[k] for k in sorted(search.records)]
+    search, best = _refine(search, best, float(target_speedup), tolerance, refine_measurements)
+    fine = [{**search.records[k], "refined": True} for k in sorted(search.records)
+            if search.records[k] not in coarse]
     result = _finish(search, best, float(target_speedup), say)
+    result.search = coarse + fine
     result.skipped = gs.skipped + bad
     result.macs_before, result.params_before = macs0, params0
     result.macs_after = count_macs(model, example_inputs)

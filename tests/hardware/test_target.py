@@ -116,3 +116,14 @@ def test_rejects_bad_arguments(kwargs, field):
         prune_to_speedup(resnetish(), X, **args)
     with pytest.raises(TypeError, match="nn.Module"):
         prune_to_speedup("model", X, 2.0)
+
+
+def test_group_multiple_and_refined_ladders():
+    from prunekit.hardware.allocation import GroupLadder, group_multiple, refine
+
+    assert group_multiple(3072, 64) == 64
+    assert group_multiple(64, 8, per_channel=12) == 2  # 12 indices per channel: 2 give 24
+    assert group_multiple(48, 64) == 16
+    lad = GroupLadder(None, [], [64, 48, 32], [], {}, multiple=4)
+    assert refine(lad, 1) == 3 and lad.levels == [64, 60, 56, 52, 48, 32]
+    assert refine(lad, 1) == 0  # already as fine as the multiple allows
