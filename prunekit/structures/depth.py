@@ -241,9 +241,15 @@ def _has_tensor(o: Any) -> bool:
     return first_tensor(o) is not None
 
 
-def apply_depth_plan(model: nn.Module, plan: DepthPlan | dict, example_inputs: Any) -> DepthPlan:
-    """Replay a plan on a freshly built model of the original architecture (used to
-    reload a pruned model): removes the same blocks by their original names."""
+def apply_depth_plan(model: nn.Module, plan: DepthPlan | dict,
+                     example_inputs: Any = None) -> DepthPlan:
+    """Replay a plan on a freshly built model of the original architecture (to reload a
+    pruned model): removes the same blocks by their original positions.
+
+    With ``example_inputs`` the blocks are re-traced and the model forward-checked (all
+    or nothing); without, the containers are cut by the recorded positions and the
+    dependents fixed, with no forward pass (what a loader without inputs can do).
+    """
     if isinstance(plan, dict):
         plan = DepthPlan.from_dict(plan)
     for cname, info in plan.containers.items():
@@ -251,7 +257,19 @@ def apply_depth_plan(model: nn.Module, plan: DepthPlan | dict, example_inputs: A
         if n != info["old_len"]:
             raise ValueError(f"plan: container {cname!r} holds {n} blocks, plan expects "
                              f"{info['old_len']}")
-    return remove_blocks(model, plan.removed, example_inputs)
+    if example_inputs is not None:
+        return remove_blocks(model, plan.removed, example_inputs)
+    chosen = [Block(f"{c}.{k}" if c else k, c, k, i, (), 0)
+              for c, info in plan.containers.items()
+              for i, k in enumerate(model.get_submodule(c)._modules) if i not in info["kept"]]
+    snapshots = _delete(model, chosen)
+    try:
+        apply_fixers(model, [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
+                             for c, s in snapshots.items()])
+    except Exception:
+        _restore(model, snapshots)
+        raise
+    return plan
 
 
 def merge_plans(plans: Sequence[DepthPlan]) -> DepthPlan:

@@ -76,3 +76,14 @@ def test_hf_too_many_layers_untouched(ids):
         prune_depth(m, ids, n_blocks=9)
     assert m.config.num_hidden_layers == 4 and len(m.model.layers) == 4
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_plan_replay_on_fresh_hf_model_without_inputs(ids):
+    from prunekit.structures import apply_depth_plan
+
+    m, fresh = tiny_hf("gpt2"), tiny_hf("gpt2")  # same seed: same weights
+    plan = prune_depth(m, ids, n_blocks=2).plan
+    apply_depth_plan(fresh, plan.to_dict())
+    assert fresh.config.n_layer == 2 and layer_idx_values(fresh, "gpt2") == [0, 1]
+    with torch.no_grad():
+        assert torch.equal(fresh(**ids).logits, m(**ids).logits)

@@ -130,3 +130,16 @@ def test_user_arguments_not_mutated():
     n = len(blocks)
     remove_blocks(m, names, x, blocks=blocks)
     assert len(blocks) == n and isinstance(m.blocks, nn.ModuleList)
+
+
+def test_replay_without_inputs_matches():
+    torch.manual_seed(0)
+    m, fresh = ResMLP(n=5).eval(), ResMLP(n=5).eval()
+    fresh.load_state_dict(m.state_dict())
+    x = torch.randn(6, 4)
+    plan = remove_blocks(m, ["blocks.1", "blocks.3"], x)
+    apply_depth_plan(fresh, plan.to_dict())
+    with torch.no_grad():
+        assert torch.equal(fresh(x), m(x))
+    with pytest.raises(ValueError, match="plan expects 5"):
+        apply_depth_plan(ResMLP(n=4), plan)
