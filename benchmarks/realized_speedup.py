@@ -126,9 +126,11 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
             console: Console) -> dict[str, Any]:
     dense, x = build(name)
     row: dict[str, Any] = {"model": name, "batch": batch, "target": target}
+    fn = model_latency_fn(with_batch(x, batch), spec, warmup=args.warmup, repeats=args.repeats)
     t0 = time.perf_counter()
     ours = copy.deepcopy(dense)
     res = prune_to_speedup(ours, x, target, device=spec.device, threads=spec.threads,
+                           latency_fn=fn,
                            batch_size=batch, dtype=spec.dtype, channels_last=spec.channels_last,
                            levels=args.levels, rounds=args.rounds, round_to=args.round_to,
                            progress=lambda m: console.log(f"{name} b{batch} {target}x: {m}"))
@@ -145,13 +147,15 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
         models["torch_pruning"] = tp_model
     except Exception as exc:  # an incumbent failing on a model is a result
         row["tp_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-    fn = model_latency_fn(with_batch(x, batch), spec, warmup=args.warmup, repeats=args.repeats)
     ms = timed_round_robin(models, fn, args.final_rounds)
     row.update(ms=ms, macs_ratio=macs0 / macs_ours)
     row["speedup"] = ms["dense"] / ms["prunekit"]
     row["rho"] = row["speedup"] / row["macs_ratio"]
     row["within_10pct"] = abs(row["speedup"] / target - 1) <= 0.1
-    row["prediction_error"] = res.predicted_ms / (ms["prunekit"] * res.dense_ms / ms["dense"]) - 1
+    rescaled = ms["prunekit"] * res.model_dense_ms / ms["dense"]  # on the model's dense time
+    row["prediction_error"] = res.predicted_ms / rescaled - 1
+    first = next((r for r in res.search if "prediction_error" in r), None)
+    row["first_prediction_error"] = first and first["prediction_error"]  # before calibration
     if "torch_pruning" in ms:
         row["tp_speedup"] = ms["dense"] / ms["torch_pruning"]
         row["tp_rho"] = row["tp_speedup"] / row["tp_macs_ratio"]
@@ -160,13 +164,15 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="realized speedup (measured) — prunekit vs Torch-Pruning (matched MACs)")
-    for col in ("model", "batch", "target", "MAC red.", "speedup", "ρ", "pred err",
+    for col in ("model", "batch", "target", "MAC red.", "speedup", "ρ", "pred err", "1st err",
                 "prune s", "TP speedup", "TP ρ", "TP s", "met"):
         table.add_column(col, justify="right")
     f = lambda v, p=2: "—" if v is None else f"{v:.{p}f}"  # noqa: E731
     for r in rows:
         table.add_row(r["model"], str(r["batch"]), f"{r['target']:g}x", f(r["macs_ratio"]),
                       f(r["speedup"]), f(r["rho"]), f"{r['prediction_error']:+.1%}",
+                      "—" if r["first_prediction_error"] is None else
+                      f"{r['first_prediction_error']:+.1%}",
                       f(r["prune_s"], 0), f(r.get("tp_speedup")), f(r.get("tp_rho")),
                       f(r.get("tp_prune_s"), 1), "yes" if r["met"] else "no")
     console.print(table)

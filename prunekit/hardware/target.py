@@ -45,9 +45,10 @@ class SpeedupResult(PruneResult):
     """A :class:`~prunekit.api.PruneResult` plus what was measured on the device.
 
     ``measured_speedup = dense_ms / pruned_ms`` (timed in alternating rounds at the end);
-    ``predicted_ms`` is the latency model's prediction for the returned plan *before* it
-    was measured; ``met`` says whether the measured speedup reached the target; ``notes``
-    explain back-offs; ``search`` lists every measured candidate.
+    ``predicted_ms`` is the (calibrated) latency model's prediction for the returned plan,
+    relative to its own dense time ``model_dense_ms``; ``met`` says whether the measured
+    speedup reached the target; ``notes`` explain back-offs and misses; ``search`` lists
+    every measured candidate (with its prediction error).
     """
 
     target_speedup: float = 1.0
@@ -55,6 +56,7 @@ class SpeedupResult(PruneResult):
     dense_ms: float = 0.0
     pruned_ms: float = 0.0
     predicted_ms: float = 0.0
+    model_dense_ms: float = 0.0
     met: bool = False
     multiple: int = 1
     device: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +110,9 @@ class _Search:
         finally:
             snap.restore()
         rec = {"prefix": i, "predicted_ms": pred, "measured_ms": ms, "dense_ms": dense_ms,
-               "speedup": dense_ms / ms}
+               "speedup": dense_ms / ms, "calibrated": self.calibrated,
+               # the prediction's error, measured time rescaled to the model's dense time
+               "prediction_error": pred / (ms * self.alloc.model.dense_ms / dense_ms) - 1}
         if not self.calibrated:
             self.calibrated = True
             self.alloc.model.calibrate(self.alloc.widths(), ms * self.alloc.model.dense_ms
@@ -320,6 +324,7 @@ def prune_to_speedup(
     result.macs_after = count_macs(model, example_inputs)
     result.params_after = count_params(model)
     result.multiple, result.device = multiple, device_signature(spec)
+    result.model_dense_ms = lm.dense_ms
     result.seconds = time.perf_counter() - start
     lm.flush()
     return result
