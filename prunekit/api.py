@@ -83,11 +83,11 @@ def _check_args(model: Any, ratio: Any, target_macs: Any, round_to: Any, min_kee
         raise ValueError(f"max_ratio must be in (0, 1], got {max_ratio!r}")
 
 
-def _scores(model: nn.Module, gs: GroupSet, importance: Any, ctx: Any) -> dict:
+def _scores(model: nn.Module, gs: GroupSet, importance: Any, ctx: Any, x: Any) -> dict:
     from prunekit.importance import ImportanceContext, score_groups
 
     groups = [g for g in gs.groups if g.prunable]
-    return score_groups(model, groups, importance, ctx or ImportanceContext())
+    return score_groups(model, groups, importance, ctx or ImportanceContext(example_inputs=x))
 
 
 def _keep_members(gs: GroupSet, removal: dict[str, list[int]],
@@ -224,7 +224,7 @@ def prune(
     _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
     gs = build_groups(model, example_inputs, ignore)
     macs0, params0 = count_macs(model, example_inputs), count_params(model)
-    scores = _scores(model, gs, importance, calibration)
+    scores = _scores(model, gs, importance, calibration, example_inputs)
     opts = {"global_ranking": global_ranking, "min_keep": min_keep, "max_ratio": max_ratio,
             "round_to": round_to}
     bad: list[dict[str, Any]] = []

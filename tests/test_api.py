@@ -124,3 +124,11 @@ def test_groups_that_break_the_model_are_left_whole_and_reported():
     assert m.c.out_channels == 32 and m.stem.out_channels == 8
     assert any(s.get("group") == "c" and "left whole" in s["reason"] for s in res.skipped)
     assert m(X).shape == (2, 5)
+
+
+@pytest.mark.parametrize("importance", ["taylor", "activation_mean", "bn_scale",
+                                        {"l2": 0.5, "taylor": 0.5}])
+def test_data_driven_importance_uses_the_example_inputs(importance):
+    m = Net().eval()
+    res = prunekit.prune(m, X, ratio=0.5, importance=importance)
+    assert res.plan.n_removed > 0 and m(X).shape == (2, 5)
