@@ -96,3 +96,15 @@ def test_data_criteria_without_data_say_so():
     model = ConvNet()
     with pytest.raises(ValueError, match="needs data"):
         get("taylor")(model, conv1_group(), ImportanceContext())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_scores_equal_cpu_scores(convnet, images):
+    groups = [conv1_group()]
+    cpu = {n: score_groups(convnet, groups, n, ImportanceContext(example_inputs=images))
+           for n in available()}
+    model, x = convnet.cuda(), images.cuda()
+    for name, expected in cpu.items():
+        got = score_groups(model, groups, name, ImportanceContext(example_inputs=x))
+        assert got["conv1"].device.type == "cpu"
+        assert torch.allclose(got["conv1"], expected["conv1"], rtol=1e-3, atol=1e-6), name
