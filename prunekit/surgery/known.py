@@ -102,3 +102,44 @@ def window_attention(m: nn.Module, ctx: Ctx) -> None:
         m.num_heads = table.shape[-1]
     if isinstance(getattr(m, "head_dim", None), int) and _rows(m, "qkv") is not None:
         m.num_heads = _rows(m, "qkv") // (3 * m.head_dim)
+
+
+def _width(m: nn.Module, path: str) -> int | None:
+    """Embedding dim / out channels of the child at dotted ``path`` (None if absent)."""
+    for part in path.split("."):
+        m = getattr(m, part, None)
+        if m is None:
+            return None
+    w = getattr(m, "weight", None)
+    if w is None:
+        return None
+    return w.shape[1] if isinstance(m, nn.Embedding) else w.shape[0]
+
+
+@register("BertEmbeddings", "RobertaEmbeddings")
+def bert_embeddings(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
+    return {"hidden_size": _width(m, "word_embeddings")}
+
+
+@register("ViTEmbeddings")
+def vit_embeddings(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
+    return {"hidden_size": _width(m, "patch_embeddings.projection")}
+
+
+@register("LlamaModel", "MistralModel", "Qwen2Model")
+def llama_model(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
+    return {"hidden_size": _width(m, "embed_tokens")}
+
+
+@register("GPT2Model")
+def gpt2_model(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
+    return {"n_embd": _width(m, "wte")}
+
+
+@register("ViTAttention", "DeiTAttention")
+def vit_attention(m: nn.Module, ctx: Ctx) -> dict[str, Any] | None:
+    """transformers >= 5 ViT: ``num_attention_heads`` + ``head_dim`` + ``q_proj``."""
+    if isinstance(getattr(m, "head_dim", None), int) and _rows(m, "q_proj") is not None:
+        m.num_attention_heads = _rows(m, "q_proj") // m.head_dim
+        return {"num_attention_heads": m.num_attention_heads}
+    return None

@@ -21,8 +21,9 @@ def test_heads_and_ffn_pruned(name):
     model, res = check(MODELS[name])
     cfg = model.config
     heads = getattr(cfg, "num_attention_heads", None) if name != "hf/gpt2" else cfg.n_head
-    if name != "hf/vit":
-        assert heads == 2, res.plan.config
+    assert heads == 2, res.plan.config
+    hidden = cfg.n_embd if name == "hf/gpt2" else cfg.hidden_size
+    assert hidden == 16, res.plan.config
     widths = _ffn(model)
     assert widths and all(2 * w <= w0 for w, w0 in zip(widths, _ffn(MODELS[name].build())))
     if name == "hf/llama":
