@@ -67,27 +67,34 @@ def run(side: int, level: int, fractions: tuple[float, ...], image: int) -> dict
 
 
 def measurements_to_match(rows: list[dict]) -> list[dict]:
-    """For each L1 point, the m at which the best tree method reaches L1's PSNR."""
+    """For each L1 point, the m at which the best tree method reaches L1's PSNR.
+
+    When the tree methods already beat it at the smallest m of the grid, the true m is
+    below the grid: ``m_tree`` is that smallest m and ``bound`` is "at most" (so the
+    saving is a lower bound).
+    """
     ms = sorted({r["m"] for r in rows})
     tree = [max(r["psnr"] for r in rows if r["m"] == m and r["method"] in TREE_METHODS)
             for m in ms]
     out = []
     for r in (r for r in rows if r["method"] == "l1"):
-        m_needed = _interp_m(ms, tree, r["psnr"])
+        m_needed, bound = _interp_m(ms, tree, r["psnr"])
+        saving = None if m_needed is None else 1 - m_needed / r["m"]
         out.append({"m_l1": r["m"], "psnr_l1": r["psnr"], "m_tree": m_needed,
-                    "saving": None if m_needed is None else 1 - m_needed / r["m"]})
+                    "bound": bound, "saving": saving})
     return out
 
 
-def _interp_m(ms: list[int], psnrs: list[float], target: float) -> float | None:
-    """Smallest m (linear interpolation) where the curve first reaches ``target``."""
+def _interp_m(ms: list[int], psnrs: list[float], target: float
+              ) -> tuple[float | None, str | None]:
+    """First m (linear interpolation) where the curve reaches ``target``, and its kind."""
     if psnrs[0] >= target:
-        return float(ms[0]) if len(ms) == 1 else None   # below the grid: unknown
+        return float(ms[0]), "at most"
     for j in range(1, len(ms)):
         if psnrs[j] >= target:
             t = (target - psnrs[j - 1]) / (psnrs[j] - psnrs[j - 1])
-            return float(ms[j - 1] + t * (ms[j] - ms[j - 1]))
-    return None
+            return float(ms[j - 1] + t * (ms[j] - ms[j - 1])), "interpolated"
+    return None, None
 
 
 def plot(res: dict, path: Path) -> None:
@@ -132,8 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
                 ["m", *GRIDS], [[m, *[r["psnr"] for r in res["rows"] if r["m"] == m]]
                                 for m in sorted({r["m"] for r in res["rows"]})])
     print_table("measurements the tree methods need for plain L1's PSNR",
-                ["m (L1)", "PSNR L1", "m (tree)", "saving"],
-                [[r["m_l1"], r["psnr_l1"], r["m_tree"], r["saving"]] for r in match])
+                ["m (L1)", "PSNR L1", "m (tree)", "", "saving"],
+                [[r["m_l1"], r["psnr_l1"], r["m_tree"], r["bound"], r["saving"]]
+                 for r in match])
     out = args.out or RESULTS / ("image_cs_smoke.json" if args.smoke else "image_cs.json")
     config = {"side": side, "level": level, "fractions": fractions, "image": args.image,
               "operator": "scrambled partial DCT", "wavelet": "haar", "grids": GRIDS}
