@@ -30,6 +30,8 @@ from prunekit.hardware.signature import DeviceSpec, device_signature
 from prunekit.hardware.timing import place_module, place_tensor, time_placed
 
 CANDIDATES = (1, 2, 4, 8, 16, 32, 64)
+MIN_SAMPLES = 3  # a candidate needs this many multiples in the probed range (per op)
+DEFAULT_RANGE = {"cpu": (96, 160), "cuda": (64, 320)}  # 64 is a candidate on CUDA only
 WidthTimer = Callable[[str, int], float]  # (op, width) -> ms
 
 
@@ -67,7 +69,7 @@ def choose_multiple(times_by_op: dict[str, dict[int, float]], min_gain: float = 
     for m in candidates:
         on = [p[w] for p in pens for w in p if w % m == 0]
         off = [p[w] for p in pens for w in p if w % m]
-        if on and off:
+        if len(on) >= MIN_SAMPLES * len(pens) and off:
             gains[m] = sum(off) / len(off) - sum(on) / len(on)
     best = max(gains.values(), default=0.0)
     if best < min_gain:
@@ -81,7 +83,7 @@ def _probe_op(op: str, width: int, spec: DeviceSpec, batch: int) -> tuple[nn.Mod
         return nn.Conv2d(width, width, 3, padding=1, bias=False), torch.randn(batch, width,
                                                                                14, 14)
     if op == "linear":
-        return nn.Linear(width, width), torch.randn(batch * 64, width)
+        return nn.Linear(width, width), torch.randn(batch * 256, width)
     raise ValueError(f"unknown probe op {op!r}")
 
 
@@ -95,7 +97,7 @@ def default_width_timer(spec: DeviceSpec, batch: int = 1, repeats: int = 7) -> W
     return timer
 
 
-def probe_widths(spec: DeviceSpec | None = None, lo: int = 96, hi: int = 160,
+def probe_widths(spec: DeviceSpec | None = None, lo: int | None = None, hi: int | None = None,
                  ops: Sequence[str] = ("conv3x3", "linear"), min_gain: float = 0.02,
                  timer: WidthTimer | None = None, use_cache: bool = True) -> WidthProfile:
     """Find the channel multiple that runs efficiently on ``spec`` (cached on disk).
@@ -105,13 +107,16 @@ def probe_widths(spec: DeviceSpec | None = None, lo: int = 96, hi: int = 160,
     spec
         Target device (default: CPU, 2 threads, float32).
     lo, hi
-        Probed widths ``lo..hi`` inclusive (should hold several multiples of 64).
+        Probed widths ``lo..hi`` inclusive; a candidate multiple needs 3 multiples in the
+        range (default 96..160 on CPU, 64..320 on CUDA).
     timer
         ``timer(op, width) -> ms``; injected in tests, default times real layers.
     use_cache
         Read and write ``$PRUNEKIT_CACHE`` (the cache key includes the probe settings).
     """
     spec = spec or DeviceSpec()
+    default_lo, default_hi = DEFAULT_RANGE[spec.torch_device.type]
+    lo, hi = lo or default_lo, hi or default_hi
     if not 1 <= lo < hi:
         raise ValueError(f"probe needs 1 <= lo < hi, got lo={lo}, hi={hi}")
     cache = DiskCache.open("widths", device_signature(spec), persist=use_cache)

@@ -149,3 +149,10 @@ def test_width_levels_invariants(n, multiple, lower, levels):
     assert all(a > b for a, b in zip(out, out[1:]))
     assert all(w % multiple == 0 and w >= lower for w in out[1:])
     assert len(out) <= levels
+
+
+def test_a_candidate_needs_three_multiples_in_the_range():
+    times = {"conv3x3": {w: 5.0 + w for w in range(96, 161)}}
+    times["conv3x3"][128] = 1.0  # one lucky width must not decide "64"
+    multiple, gains = choose_multiple(times)
+    assert 64 not in gains and multiple != 64
