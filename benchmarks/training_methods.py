@@ -186,7 +186,8 @@ def proximal(dense, train, x_lat, args, budget: float | None, lam: float):
     opt.finalize()
     fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
                                 progress=False))
-    return model, {"lam_final": opt.lam, "zero_events": len(opt.events)}
+    return model, {"lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
+                   "zero_events": len(opt.events)}
 
 
 def torch_pruning_matched(dense, train, x_lat, args, target_macs: int):
@@ -219,7 +220,7 @@ def structured(name, dense, train, test, x_lat, args) -> list[dict]:
     for method, budget, lam in runs:  # each followed by Torch-Pruning at the same MACs
         torch.manual_seed(args.seed)
         if lam is None:  # default: a fraction of the λ that budget mode ended with
-            lam = args.lam_factor * rows[1]["lam_final"]
+            lam = args.lam_factor * (rows[1]["lam_at_budget"] or rows[1]["lam_final"])
         model, info = proximal(dense, train, x_lat, args, budget, lam)
         info["lam"] = lam
         row = measure(model, test, x_lat, args, model=name, method=method, budget=budget, **info)
@@ -307,10 +308,10 @@ def parse(argv=None):
     p.add_argument("--distill-alpha", type=float, default=0.5)
     p.add_argument("--prox-lr", type=float, default=0.02)
     p.add_argument("--lam", type=float, default=None,
-                   help="fixed λ (default: --lam-factor × the budget run's final λ)")
+                   help="fixed λ (default: --lam-factor × λ when the budget run met its budget)")
     p.add_argument("--lam-factor", type=float, default=0.5)
-    p.add_argument("--lam0", type=float, default=0.05)
-    p.add_argument("--dual-lr", type=float, default=0.02)
+    p.add_argument("--lam0", type=float, default=0.002)
+    p.add_argument("--dual-lr", type=float, default=0.01)
     p.add_argument("--budget", type=float, default=0.125)
     p.add_argument("--levels", type=float, nargs="+", default=[10, 20, 30, 50, 100])
     p.add_argument("--ticket-fraction", type=float, default=0.05)

@@ -64,9 +64,12 @@ class Budget:
     """Budget mode: keep ``fraction`` of the dense cost (``kind`` = "macs" or "params").
 
     λ follows dual ascent on the constraint ``cost(w) ≤ B`` in log space,
-    ``log λ ← log λ + dual_lr·clip(cost/B − 1, −1, 1)``, every ``every`` steps, clamped
-    to ``[lam_min, lam_max]`` (the clip bounds how fast λ moves, because the cost reacts
-    with a lag: channels reach zero some steps after λ is large enough).
+    ``log λ ← log λ + dual_lr·min(cost/B − 1, 1)`` while over budget and
+    ``log λ ← log λ − dual_lr`` once it is met, every ``every`` steps, clamped to
+    ``[lam_min, lam_max]``. The clip bounds how fast λ rises, because the cost reacts with
+    a lag (channels reach zero some steps after λ is large enough); the full-rate decrease
+    stops the shrinking of the surviving channels once the budget is met (the budget
+    guard keeps the cost from dropping below ``B``, so the plain dual step would be ~0).
     ``fraction=0.25`` asks for 4× fewer MACs.
     """
 
@@ -99,6 +102,7 @@ class _State:
     seen: dict[str, set[int]] = field(default_factory=dict)
     events: list[ZeroEvent] = field(default_factory=list)
     lam_history: list[float] = field(default_factory=list)
+    lam_at_budget: float | None = None
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -356,7 +360,11 @@ class ProximalGroupLasso:
 
     def _dual_update(self) -> None:
         ratio = self.current_cost() / (self.budget.fraction * self.dense_cost)
-        gap = min(max(ratio - 1.0, -1.0), 1.0)
+        # over budget: raise λ (clipped); met: lower it at the full rate, so the channels
+        # that survive stop being shrunk and recover during the rest of training
+        gap = min(ratio - 1.0, 1.0) if ratio > 1.0 else -1.0
+        if ratio <= 1.0 and self.state.lam_at_budget is None:
+            self.state.lam_at_budget = self.lam
         lam = max(self.lam, self.budget.lam_min) * math.exp(self.budget.dual_lr * gap)
         self.lam = min(max(lam, self.budget.lam_min), self.budget.lam_max)
         self.state.lam_history.append(self.lam)
