@@ -74,9 +74,9 @@ def _finish(job: Any, result: Any, runs_dir: Path, as_json: bool) -> None:
 
 @app.command()
 def demo(
-    epochs: Annotated[int, typer.Option(help="dense training epochs", min=1)] = 8,
-    prox_epochs: Annotated[int, typer.Option(help="proximal group-lasso epochs", min=1)] = 6,
-    finetune_epochs: Annotated[int, typer.Option(help="fine-tuning epochs", min=0)] = 4,
+    epochs: Annotated[int, typer.Option(help="dense training epochs", min=1)] = 6,
+    prox_epochs: Annotated[int, typer.Option(help="proximal group-lasso epochs", min=1)] = 4,
+    finetune_epochs: Annotated[int, typer.Option(help="fine-tuning epochs", min=0)] = 3,
     target_macs: Annotated[float, typer.Option(help="fraction of MACs to keep")] = 0.4,
     repeats: Annotated[int, typer.Option(help="timed passes per model", min=2)] = 30,
     threads: Threads = 2,

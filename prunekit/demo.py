@@ -20,10 +20,13 @@ from prunekit.recipes.schema import Recipe, parse_recipe
 from prunekit.recipes.specs import ModelSpec, load_dataset
 
 DEMO_SPEC = "prunekit:digits-cnn"
+# lets `prunekit prune prunekit/demo.py:digits_cnn` default to digits-sized inputs
+INPUT_SHAPE = (1, 8, 8)
 
 
-def digits_cnn(width: int = 32) -> nn.Module:
-    """Conv-BN-ReLU ×3 (8×8 → 4×4 → 2×2) and a linear classifier; ~3 M MACs per image."""
+def digits_cnn(width: int = 16) -> nn.Module:
+    """Conv-BN-ReLU ×4 (8×8 → 4×4 → 2×2) and a linear classifier (0.75 M MACs per image at
+    width 16)."""
 
     def block(c_in: int, c_out: int) -> list[nn.Module]:
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
@@ -40,11 +43,11 @@ def digits_cnn(width: int = 32) -> nn.Module:
 class DemoConfig:
     """Knobs of :func:`run_demo` (the CLI exposes them as options)."""
 
-    epochs: int = 8
-    prox_epochs: int = 6
-    finetune_epochs: int = 4
+    epochs: int = 6
+    prox_epochs: int = 4
+    finetune_epochs: int = 3
     target_macs: float = 0.4
-    width: int = 32
+    width: int = 16
     threads: int = 2
     repeats: int = 30
     batch_size: int = 256
@@ -67,9 +70,9 @@ def demo_recipe(config: DemoConfig) -> Recipe:
     return parse_recipe({
         "method": "proximal_group_lasso",
         "target": {"macs": config.target_macs},
-        "schedule": {"epochs": config.prox_epochs, "lam": 2e-3, "lr": 0.05, "batch_size": 32,
-                     "dual_lr": 0.05},
-        "finetune": {"epochs": config.finetune_epochs, "lr": 2e-3, "batch_size": 32},
+        "schedule": {"epochs": config.prox_epochs, "lam": 2e-3, "lr": 0.05, "batch_size": 64,
+                     "dual_lr": 0.1},
+        "finetune": {"epochs": config.finetune_epochs, "lr": 2e-3, "batch_size": 64},
         "measure": {"batch_size": config.batch_size, "threads": config.threads,
                     "repeats": config.repeats},
         "seed": config.seed,
@@ -82,7 +85,7 @@ def train_dense(config: DemoConfig, data: object, progress: bool) -> nn.Module:
 
     torch.manual_seed(config.seed)
     model = digits_cnn(config.width)
-    fit(model, data.train, FitConfig(epochs=config.epochs, batch_size=32, lr=3e-3,
+    fit(model, data.train, FitConfig(epochs=config.epochs, batch_size=64, lr=5e-3,
                                      seed=config.seed, progress=progress))
     return model.eval()
 
