@@ -327,6 +327,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-torch-pruning", action="store_true")
     p.add_argument("--skip-before", action="store_true", help="no Recall@1 before distill")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--plot", nargs="+", type=Path, default=None,
+                   help="only draw docs/img/depth_minilm.png from these result JSONs")
     a = p.parse_args(argv)
     if a.smoke:
         a.batch, a.seq, a.repeats, a.warmup, a.distill_steps = 4, 16, 2, 1, 3
@@ -334,8 +336,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
+def plot(paths: list[Path], out: Path) -> None:
+    """Recall@1 after distillation (% of dense) against measured speedup, one marker per
+    plan kind, from one or more result JSONs (e.g. the 1.5x and 2x runs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D"}
+    seen: set[str] = set()
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        dense = data["dense"]["recall_at_1"]
+        for r in data["plans"]:
+            if "after" not in r:
+                continue
+            label = None if r["plan"] in seen else r["plan"]
+            seen.add(r["plan"])
+            ax.scatter(r["measured_speedup"], 100 * r["after"]["recall_at_1"] / dense,
+                       marker=markers[r["plan"]], s=60, label=label)
+    ax.axhline(97, ls=":", c="grey")
+    ax.axhline(90, ls="--", c="grey")
+    ax.set_xlabel("measured CPU speedup (batch 32, seq 64, 2 threads)")
+    ax.set_ylabel("WordNet Recall@1, % of dense (after distill)")
+    ax.set_title("all-MiniLM-L6-v2: width vs depth")
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.plot:
+        plot(args.plot, Path(__file__).resolve().parents[1] / "docs" / "img" / "depth_minilm.png")
+        return {}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
     setup = load_setup(args)
