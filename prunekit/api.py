@@ -112,8 +112,17 @@ def _choose(gs: GroupSet, scores: dict, ratio: float, opts: dict) -> dict[str, l
     return _keep_members(gs, {k: v for k, v in removal.items() if v}, scores)
 
 
+def _steps(items: Iterable[Any], description: str, progress: bool) -> Iterable[Any]:
+    if not progress:
+        return items
+    from rich.progress import track
+
+    return track(list(items), description=description)
+
+
 def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[int]],
-                       example_inputs: Any) -> tuple[Plan, list[dict[str, Any]]]:
+                       example_inputs: Any, progress: bool = False
+                       ) -> tuple[Plan, list[dict[str, Any]]]:
     """Cut everything; if the forward check fails, find the groups that break it
     (one by one), leave them whole (reported) and cut the rest."""
     try:
@@ -121,7 +130,7 @@ def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[i
     except SurgeryError:
         pass
     bad = []
-    for gid, chans in removal.items():
+    for gid, chans in _steps(removal.items(), "finding groups that break", progress):
         snap = Snapshot.take(model)
         try:
             remove_channels(model, gs, {gid: chans}, example_inputs)
@@ -146,7 +155,7 @@ def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
 
 
 def _search(model: nn.Module, gs: GroupSet, scores: dict, target: float, macs0: int,
-            x: Any, opts: dict) -> dict[str, list[int]]:
+            x: Any, opts: dict, progress: bool = False) -> dict[str, list[int]]:
     """Smallest channel ratio whose cut model has at most ``target · macs0`` MACs."""
     hi = 0.999
     best = _choose(gs, scores, hi, opts)
@@ -156,7 +165,7 @@ def _search(model: nn.Module, gs: GroupSet, scores: dict, target: float, macs0: 
                          f"channel allowed keeps {reach / macs0:.3f} of the MACs "
                          f"({len(gs.skipped)} barrier(s), see skipped)")
     lo = 0.0
-    for _ in range(14):
+    for _ in _steps(range(14), "searching the MAC target", progress):
         mid = (lo + hi) / 2
         cand = _choose(gs, scores, mid, opts)
         if _macs_at(model, gs, cand, x) <= target * macs0:
@@ -178,6 +187,7 @@ def prune(
     min_keep: int = 1,
     max_ratio: float = 1.0,
     calibration: Any = None,
+    progress: bool = False,
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -208,6 +218,8 @@ def prune(
     calibration
         An :class:`prunekit.importance.ImportanceContext` with batches / loss for
         data-driven criteria (default: the example inputs).
+    progress
+        Show progress bars for the MAC-target search and the safety-net search.
 
     Returns
     -------
@@ -231,13 +243,14 @@ def prune(
     if target_macs is not None:
         probe = _choose(gs, scores, 0.5, opts)
         snap = Snapshot.take(model)
-        _, bad = _cut_with_fallback(model, gs, probe, example_inputs)
+        _, bad = _cut_with_fallback(model, gs, probe, example_inputs, progress)
         snap.restore()
         scores = {g: s for g, s in scores.items() if g not in {b["group"] for b in bad}}
-        removal = _search(model, gs, scores, float(target_macs), macs0, example_inputs, opts)
+        removal = _search(model, gs, scores, float(target_macs), macs0, example_inputs, opts,
+                          progress)
     else:
         removal = _choose(gs, scores, float(ratio), opts)
-    plan, more = _cut_with_fallback(model, gs, removal, example_inputs)
+    plan, more = _cut_with_fallback(model, gs, removal, example_inputs, progress)
     skipped = gs.skipped + bad + [b for b in more if b not in bad]
     return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),
                        params0, count_params(model), gs)
