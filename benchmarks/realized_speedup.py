@@ -154,7 +154,7 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     row["within_10pct"] = abs(row["speedup"] / target - 1) <= 0.1
     rescaled = ms["prunekit"] * res.model_dense_ms / ms["dense"]  # on the model's dense time
     row["prediction_error"] = res.predicted_ms / rescaled - 1
-    first = next((r for r in res.search if "prediction_error" in r), None)
+    first = next((r for r in res.search if r.get("calibrated") is False), None)
     row["first_prediction_error"] = first and first["prediction_error"]  # before calibration
     if "torch_pruning" in ms:
         row["tp_speedup"] = ms["dense"] / ms["torch_pruning"]

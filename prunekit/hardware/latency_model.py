@@ -1,15 +1,18 @@
 """Predict a pruned model's latency from per-layer latencies measured on the target device.
 
-``predict = Σ_layers t_layer(cin, cout) + rest · (β + (1 − β) · a)``
+``predict = λ · Σ_layers t_layer(cin, cout) + rest · (β + (1 − β) · a)``
 
 * ``t_layer(cin, cout)`` — the layer (conv / linear) rebuilt at those widths and timed alone
   on the device; every timing is cached on disk under the device signature, so a layer
   shape is timed once per machine.
-* ``rest = T_dense − Σ_layers t_layer(dense)`` — the measured remainder (norms,
-  activations, pooling, attention products, Python); it is not all fixed: elementwise ops
-  shrink with the activations, so it scales with ``a``, the fraction of layer output
-  elements kept, and ``β`` is the fixed share (calibrated from one measured pruned model,
-  :meth:`LatencyModel.calibrate`).
+* ``rest = T_dense − λ · Σ_layers t_layer(dense)`` — the measured remainder (norms,
+  activations, pooling, attention products, Python). Elementwise ops shrink with the
+  activations, so it scales with ``a``, the fraction of layer output elements kept;
+  ``β = 0.5`` is its fixed share.
+* ``λ`` — how a layer timed alone compares with the same layer inside the model (caches,
+  threads already awake, a busy machine). It starts at 1 (less if the layers alone add up
+  to more than the whole model) and is fitted on one measured pruned model
+  (:meth:`LatencyModel.calibrate`); ``T_dense`` stays exact whatever ``λ``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class LatencyModel:
     dense_ms: float = 0.0
     rest_ms: float = 0.0
     beta: float = 0.5
+    scale: float = 1.0
     timed: int = 0
     save_every: int = 20
     _unsaved: int = field(default=0, repr=False)
@@ -67,7 +71,7 @@ class LatencyModel:
         cache = DiskCache.open("latency", device_signature(spec), persist=use_cache)
         lm = cls(profile_layers(model, inputs), timer or default_layer_timer(spec), cache,
                  dense_ms=float(dense_ms))
-        lm.rest_ms = max(0.0, lm.dense_ms - lm.layers_ms(lm.dense_widths()))
+        lm.set_scale(1.0)
         lm.flush()
         return lm
 
@@ -101,17 +105,29 @@ class LatencyModel:
     def rest_at(self, activation_fraction: float) -> float:
         return self.rest_ms * (self.beta + (1.0 - self.beta) * activation_fraction)
 
+    def set_scale(self, scale: float) -> None:
+        """Set ``λ`` (at most ``T_dense / Σ t(dense)``) and the rest that keeps the dense
+        prediction equal to ``dense_ms``."""
+        dense_layers = self.layers_ms(self.dense_widths())
+        self.scale = min(scale, self.dense_ms / dense_layers) if dense_layers > 0 else scale
+        self.rest_ms = max(0.0, self.dense_ms - self.scale * dense_layers)
+
     def predict(self, widths: Widths) -> float:
         """Predicted latency (ms) of the model with layer widths ``widths``."""
-        return self.layers_ms(widths) + self.rest_at(self.activation_fraction(widths))
+        return self.scale * self.layers_ms(widths) + self.rest_at(
+            self.activation_fraction(widths))
 
     def calibrate(self, widths: Widths, measured_ms: float) -> None:
-        """Fit ``β`` (clipped to [0, 1]) so that ``predict(widths) == measured_ms``."""
-        a = self.activation_fraction(widths)
-        if self.rest_ms <= 0 or a >= 1.0:
+        """Fit ``λ`` so that ``predict(widths) == measured_ms`` (``measured_ms`` on the
+        scale of ``dense_ms``), keeping ``rest ≥ 0``:
+        ``λ = (M − D·c) / (L − L_dense·c)`` with ``c = β + (1 − β)·a``."""
+        c = self.beta + (1.0 - self.beta) * self.activation_fraction(widths)
+        dense_layers = self.layers_ms(self.dense_widths())
+        denom = self.layers_ms(widths) - dense_layers * c
+        if denom >= 0 or dense_layers <= 0:  # the plan saved nothing: nothing to fit
             return
-        share = (measured_ms - self.layers_ms(widths)) / self.rest_ms
-        self.beta = min(1.0, max(0.0, (share - a) / (1.0 - a)))
+        fit = (measured_ms - self.dense_ms * c) / denom
+        self.set_scale(max(0.05, fit))
 
     def flush(self) -> None:
         """Write new timings to the disk cache."""

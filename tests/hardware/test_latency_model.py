@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hw_helpers import REST_MS, fake_latency_fn, fake_layer_ms, resnetish
+from hw_helpers import fake_latency_fn, fake_layer_ms, resnetish
 
 from prunekit.graph import build_groups
 from prunekit.hardware.latency_model import LatencyModel
@@ -78,14 +78,29 @@ def test_prediction_uses_cached_entries_only():
 def test_prediction_matches_a_cut_model_after_calibration():
     model = resnetish()
     dense_fn = fake_latency_fn(X, resnetish(), beta=0.3)
-    lm = LatencyModel.build(model, X, DeviceSpec("cpu", 2), dense_fn(model), fake_layer_ms,
+    slow = lambda la, cin, cout: 1.7 * fake_layer_ms(la, cin, cout)  # noqa: E731
+    lm = LatencyModel.build(model, X, DeviceSpec("cpu", 2), dense_fn(model), slow,
                             use_cache=False)
-    assert lm.rest_ms == pytest.approx(REST_MS)
+    # layers timed alone add up to more than the model: scaled down so the rest is >= 0
+    assert lm.scale < 1.0 and lm.rest_ms == pytest.approx(0.0, abs=1e-9)
+    assert lm.predict(lm.dense_widths()) == pytest.approx(lm.dense_ms)
     gs = build_groups(model, X)
-    remove_channels(model, gs, {"a.0": list(range(48)), "head.2": list(range(128))}, X)
-    widths = {la.name: (la.n_in, la.n_out) for la in profile_layers(model, X)}
-    measured = dense_fn(model)
-    assert lm.predict(widths) != pytest.approx(measured)  # β = 0.5 is a guess
-    lm.calibrate(widths, measured)
-    assert lm.beta == pytest.approx(0.3)
-    assert lm.predict(widths) == pytest.approx(measured)
+    plans = [{"a.0": list(range(48)), "head.2": list(range(128))},
+             {"stem.0": list(range(16)), "mid.0": list(range(64))}]
+    cut = []
+    for removal in plans:
+        m = resnetish()
+        remove_channels(m, gs, removal, X)
+        cut.append(({la.name: (la.n_in, la.n_out) for la in profile_layers(m, X)},
+                    dense_fn(m)))
+    assert lm.predict(cut[0][0]) != pytest.approx(cut[0][1], rel=0.02)
+    lm.calibrate(*cut[0])
+    assert lm.predict(cut[0][0]) == pytest.approx(cut[0][1])
+    assert lm.predict(cut[1][0]) == pytest.approx(cut[1][1], rel=0.10)  # another plan
+    assert lm.predict(lm.dense_widths()) == pytest.approx(lm.dense_ms)
+
+
+def test_layers_alone_slower_than_the_model_give_a_scale_below_one():
+    lm = _model(5.0)  # the fake layers add up to more than 5 ms
+    assert lm.scale < 1.0 and lm.rest_ms == pytest.approx(0.0, abs=1e-9)
+    assert lm.predict(lm.dense_widths()) == pytest.approx(5.0)
