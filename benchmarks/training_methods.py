@@ -213,6 +213,16 @@ def torch_pruning_matched(dense, train, x_lat, args, target_macs: int):
     return model, {"ratio": hi}
 
 
+def _checkpoint_rows(rows: list[dict], args) -> None:
+    """Partial results after each pair of runs (long runs on a busy machine)."""
+    if args.smoke:
+        return
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"training_methods_{args.tag or 'run'}_partial.json"
+    path.write_text(json.dumps({"config": vars(args), "structured": rows}, indent=1,
+                               default=str))
+
+
 def structured(name, dense, train, test, x_lat, args) -> list[dict]:
     rows = [measure(dense, test, x_lat, args, model=name, method="dense")]
     runs = [("prunekit proximal GL, budget", args.budget, args.lam0),
@@ -231,6 +241,7 @@ def structured(name, dense, train, test, x_lat, args) -> list[dict]:
         rows.append(measure(tpm, test, x_lat, args, model=name, matched_to=method,
                             method="Torch-Pruning magnitude (matched MACs)", **tinfo))
         console.log(f"Torch-Pruning matched: acc {rows[-1]['accuracy']:.4f}")
+        _checkpoint_rows(rows, args)
     base = rows[0]
     for r in rows:
         r["mac_reduction"] = base["macs"] / r["macs"]
