@@ -18,7 +18,7 @@ from prunekit.importance.calibration import ActStats, ActTable, activation_stats
 from prunekit.importance.consumers import input_spec
 from prunekit.importance.context import ImportanceContext
 from prunekit.importance.registry import get, register
-from prunekit.importance.slices import channel_sum, owner_module
+from prunekit.importance.slices import channel_sum, flatten_index, owner_module
 from prunekit.importance.types import GroupLike
 
 
@@ -120,6 +120,8 @@ def _walk_sources(group: GroupLike, table: ActTable) -> list[tuple[ActStats, lis
     A module called several times per forward (torchvision's shared ``relu`` in a
     residual block) has one entry per call; the call taken is the first one after the
     previous source's call, so the group reads *its* activation, not another call's.
+    A source wider than the group without its own index map (the GELU after a head
+    projection) keeps the layout of the previous source of the same width.
     """
     chosen: list[tuple[ActStats, list[list[int]]]] = []
     last_seq = -1
@@ -127,6 +129,8 @@ def _walk_sources(group: GroupLike, table: ActTable) -> list[tuple[ActStats, lis
         calls = []
         for (_, width), stats in table.get((name, dim), {}).items():
             features = _feature_map(group, name, width)
+            if features is None and chosen and chosen[-1][0].abs_sum.shape[0] == width:
+                features = chosen[-1][1]  # same layout as the previous source (an activation)
             if features is not None:
                 calls.append((stats, features))
         if not calls:
@@ -143,8 +147,8 @@ def _feature_map(group: GroupLike, source: str, width: int) -> list[list[int]] |
     """Output features of ``source`` belonging to each channel, or None if incompatible.
 
     Same width: feature ``c`` is channel ``c``. Wider (heads, flattened channels): the
-    index map of the source's own weight along dim 0 when the group has it, else
-    contiguous blocks of ``width / size`` features.
+    index map of the source's own weight along dim 0 when the group has it. Nothing else
+    is guessed.
     """
     if width == group.size:
         return [[c] for c in range(width)]
@@ -152,16 +156,12 @@ def _feature_map(group: GroupLike, source: str, width: int) -> list[list[int]] |
         covered = sum(len(idx) for idx in member.index)
         if member.param == f"{source}.weight" and member.dim == 0 and covered == width:
             return [list(idx) for idx in member.index]
-    if width % group.size == 0:
-        k = width // group.size
-        return [list(range(c * k, (c + 1) * k)) for c in range(group.size)]
     return None
 
 
 def _per_channel(sums: torch.Tensor, count: int, features: list[list[int]]) -> torch.Tensor:
     """``out[c] = Σ_{f ∈ features[c]} sums[f] / (count · |features[c]|)``."""
-    flat = torch.as_tensor([f for idx in features for f in idx], dtype=torch.long)
-    owner = torch.as_tensor([c for c, idx in enumerate(features) for _ in idx], dtype=torch.long)
+    flat, owner = flatten_index(features, sums.shape[0])
     per_channel = channel_sum(sums[flat], owner, len(features))
     sizes = torch.bincount(owner, minlength=len(features)).clamp_min(1)
     return per_channel / (count * sizes)

@@ -60,10 +60,8 @@ def member_channels(values: torch.Tensor, member: MemberLike, size: int) -> torc
     dim = _check_member(values, member, size)
     other = [d for d in range(values.dim()) if d != dim]
     per_index = values.sum(other) if other else values
-    flat, owner = _parse_index(member, size, per_index.shape[0])
-    per_index = per_index.detach().to("cpu", torch.float64)
-    out = torch.zeros(size, dtype=torch.float64)
-    return out.index_add_(0, torch.from_numpy(owner), per_index[torch.from_numpy(flat)])
+    flat, owner = flatten_index(member.index, per_index.shape[0], member.param)
+    return channel_sum(per_index[flat.to(per_index.device)], owner, size)
 
 
 def wide(t: torch.Tensor) -> torch.Tensor:
@@ -119,15 +117,20 @@ def _check_member(tensor: torch.Tensor, member: MemberLike, size: int) -> int:
     return member.dim % ndim
 
 
-def _parse_index(member: MemberLike, size: int, extent: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(flat indices, owning channel of each)`` as int64 arrays, range-checked."""
-    lengths = np.fromiter(map(len, member.index), dtype=np.int64, count=size)
-    flat = np.fromiter(chain.from_iterable(member.index), dtype=np.int64,
-                       count=int(lengths.sum()))
+def flatten_index(
+    index: list[list[int]], extent: int, name: str = "index"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(flat indices, owning channel of each)`` of a per-channel index list, as int64.
+
+    Raises
+    ------
+    ValueError
+        If an index is outside ``[0, extent)``.
+    """
+    lengths = np.fromiter(map(len, index), dtype=np.int64, count=len(index))
+    flat = np.fromiter(chain.from_iterable(index), dtype=np.int64, count=int(lengths.sum()))
     if flat.size and (flat.min() < 0 or flat.max() >= extent):
         bad = flat[(flat < 0) | (flat >= extent)][0]
-        raise ValueError(
-            f"member {member.param!r}: index {bad} out of range for dim {member.dim} "
-            f"of size {extent}"
-        )
-    return flat, np.repeat(np.arange(size, dtype=np.int64), lengths)
+        raise ValueError(f"{name}: index {bad} out of range for a dim of size {extent}")
+    owner = np.repeat(np.arange(len(index), dtype=np.int64), lengths)
+    return torch.from_numpy(flat), torch.from_numpy(owner)
