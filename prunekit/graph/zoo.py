@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-# torchvision models with more than ~50M parameters: built by the full coverage run
-# (benchmark, PRUNEKIT_ZOO=full), left out of the default test run to keep CI short.
+# torchvision models with more than ~50M parameters or the slowest to trace on CPU: built
+# by the full coverage run (benchmark, PRUNEKIT_ZOO=full), left out of the default test
+# run to keep CI short.
 LARGE = frozenset({
     "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
     "vgg19_bn", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14", "regnet_y_16gf",
@@ -24,6 +25,7 @@ LARGE = frozenset({
     "wide_resnet101_2", "wide_resnet50_2", "resnext101_32x8d", "resnext101_64x4d",
     "resnet152", "efficientnet_b7", "efficientnet_b6", "maxvit_t", "convnext_small",
     "swin_s", "swin_v2_s", "regnet_x_8gf", "resnet101", "efficientnet_b5",
+    "efficientnet_v2_s", "densenet201", "densenet161", "efficientnet_b4", "efficientnet_b3",
 })
 
 
