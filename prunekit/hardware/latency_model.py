@@ -8,7 +8,8 @@
 * ``rest = T_dense − λ · Σ_layers t_layer(dense)`` — the measured remainder (norms,
   activations, pooling, attention products, Python). Elementwise ops shrink with the
   activations, so it scales with ``a``, the fraction of layer output elements kept;
-  ``β = 0.5`` is its fixed share.
+  ``β = 0.2`` is its fixed share (Python and per-op overhead; eager CPU inference spends
+  most of the rest in elementwise ops).
 * ``λ`` — how a layer timed alone compares with the same layer inside the model (caches,
   threads already awake, a busy machine). It starts at 1 (less if the layers alone add up
   to more than the whole model) and is fitted on one measured pruned model
@@ -55,7 +56,7 @@ class LatencyModel:
     cache: DiskCache
     dense_ms: float = 0.0
     rest_ms: float = 0.0
-    beta: float = 0.5
+    beta: float = 0.2
     scale: float = 1.0
     timed: int = 0
     save_every: int = 20
