@@ -19,6 +19,7 @@ from prunekit.methods.magnitude import (
 from prunekit.methods.masks import (
     apply_masks,
     bake,
+    clone_model,
     get_masks,
     prunable_weights,
     sparsity_of,
@@ -38,11 +39,11 @@ from prunekit.methods.recovery import (
 from prunekit.methods.schedules import Cubic, gradual, iterative, one_shot
 
 __all__ = [
-    "Budget", "CompressResult", "CostModel", "Cubic", "FitConfig", "FitResult",
-    "LotteryResult", "ProximalGroupLasso", "ScheduledMagnitude", "SoftMagnitude", "ZeroEvent",
-    "apply_masks", "bake", "compress", "distill_loss", "evaluate", "export_torch_prune",
-    "fit", "get_masks", "gradual", "gradual_prune", "hybrid_prune", "import_torch_prune",
-    "iterative", "iterative_prune", "lottery_ticket", "magnitude_masks", "magnitude_prune",
-    "nm_mask", "nm_prune", "one_shot", "prunable_weights", "quantize_int8",
-    "semi_structured_supported", "sparsity_of", "strip_masks", "to_semi_structured",
+    "Budget", "CompressResult", "CostModel", "Cubic", "FitConfig", "FitResult", "LotteryResult",
+    "ProximalGroupLasso", "ScheduledMagnitude", "SoftMagnitude", "ZeroEvent", "apply_masks",
+    "bake", "clone_model", "compress", "distill_loss", "evaluate", "export_torch_prune", "fit",
+    "get_masks", "gradual", "gradual_prune", "hybrid_prune", "import_torch_prune", "iterative",
+    "iterative_prune", "lottery_ticket", "magnitude_masks", "magnitude_prune", "nm_mask",
+    "nm_prune", "one_shot", "prunable_weights", "quantize_int8", "semi_structured_supported",
+    "sparsity_of", "strip_masks", "to_semi_structured",
 ]
