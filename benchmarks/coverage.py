@@ -2,11 +2,11 @@
 
 Every model (torchvision classification zoo, the timm models and Hugging Face configs of
 issue 3) is pruned at channel ratio 0.5 by both tools with their generic settings
-(Torch-Pruning: ``MetaPruner`` + group L2 magnitude, final classifier ignored, as its
-README shows). Each run happens in its own subprocess with a time limit, so a tool that
-hangs or recurses without end is reported as such. Reported per model and tool: pass /
-fail (the pruned model must run and keep its output shape), MACs before/after (counted
-by the same counter for both), prune time, and what prunekit reported as skipped.
+(Torch-Pruning: ``MetaPruner`` + group L2 magnitude, final classifier ignored, the first
+output tensor traced, as its README shows). Each run happens in its own subprocess with a
+time limit, so a tool that hangs or recurses without end is reported as such. Reported
+per model and tool: pass / fail (the pruned model must run and keep its output shape),
+MACs before/after (same counter for both), prune time, and prunekit's skipped list.
 
     python benchmarks/coverage.py            # whole zoo (large models included), ~1 h on 2 cores
     python benchmarks/coverage.py --smoke    # two small models, in process, seconds
@@ -58,11 +58,19 @@ def _classifier(model: Any) -> list[Any]:
     return linears[-1:]
 
 
+def _first_tensor(out: Any) -> Any:
+    """Torch-Pruning traces one output tensor: the logits of a HF ModelOutput."""
+    from prunekit.graph.trace import iter_tensors
+
+    return next(iter_tensors(out))
+
+
 def _prune_torch_pruning(model: Any, x: Any) -> dict[str, Any]:
     import torch_pruning as tp
 
     pruner = tp.pruner.MetaPruner(model, x, importance=tp.importance.GroupMagnitudeImportance(p=2),
-                                  pruning_ratio=0.5, ignored_layers=_classifier(model))
+                                  pruning_ratio=0.5, ignored_layers=_classifier(model),
+                                  output_transform=_first_tensor)
     pruner.step()
     return {}
 
