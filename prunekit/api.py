@@ -188,6 +188,10 @@ def prune(
     max_ratio: float = 1.0,
     calibration: Any = None,
     progress: bool = False,
+    target_speedup: float | None = None,
+    device: str = "cpu",
+    threads: int | None = 2,
+    batch_size: int | None = None,
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -220,6 +224,11 @@ def prune(
         data-driven criteria (default: the example inputs).
     progress
         Show progress bars for the MAC-target search and the safety-net search.
+    target_speedup, device, threads, batch_size
+        Prune until the model is *measured* this many times faster on ``device``
+        (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and
+        target_macs. See :func:`prunekit.hardware.prune_to_speedup` (returns its
+        ``SpeedupResult``).
 
     Returns
     -------
@@ -233,6 +242,16 @@ def prune(
     """
     from prunekit.measure import count_macs, count_params
 
+    if target_speedup is not None:
+        if ratio is not None or target_macs is not None:
+            raise ValueError("target_speedup is exclusive with ratio and target_macs")
+        from prunekit.hardware.target import prune_to_speedup
+
+        return prune_to_speedup(model, example_inputs, target_speedup, device=device,
+                                threads=threads, batch_size=batch_size, importance=importance,
+                                ignore=ignore, round_to=None if round_to == 1 else round_to,
+                                min_keep=min_keep, calibration=calibration,
+                                progress=print if progress else None)
     _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
     gs = build_groups(model, example_inputs, ignore)
     macs0, params0 = count_macs(model, example_inputs), count_params(model)
