@@ -6,7 +6,7 @@ For every (model, batch size, target) the script
   cached probe, measured latency model, measured search; prune time includes all of it);
 * prunes another copy with Torch-Pruning's ``MagnitudePruner`` (L2 magnitude,
   ``round_to=8``, classifier ignored), its channel ratio bisected so that its MACs match
-  ours (``tp_prune_s`` is one pruning run, ``tp_match_s`` the whole bisection);
+  ours from below (``tp_prune_s`` is one pruning run, ``tp_match_s`` the whole search);
 * times dense, prunekit and Torch-Pruning in alternating rounds on the same inputs, on the
   same device, and reports MAC reduction (theory), measured speedup and
   ``ρ = measured speedup / MAC reduction``, plus our latency model's prediction error.
@@ -96,21 +96,29 @@ def _tp_once(model: nn.Module, x: torch.Tensor, ratio: float) -> nn.Module:
 
 
 def tp_matched(model: nn.Module, x: torch.Tensor, macs_goal: int,
-               steps: int = 8) -> tuple[nn.Module, dict[str, Any]]:
-    """Torch-Pruning at the channel ratio whose MACs are closest above-or-at ``macs_goal``."""
-    start, lo, hi, best = time.perf_counter(), 0.0, 0.95, None
+               steps: int = 4) -> tuple[nn.Module, dict[str, Any]]:
+    """Torch-Pruning at the channel ratio whose MACs come closest to ``macs_goal`` from
+    below: bisection around ``1 − sqrt(goal / dense)`` (a layer between two pruned groups
+    keeps ``(1 − r)²`` of its MACs), ``steps`` Torch-Pruning runs in all."""
+    start = time.perf_counter()
+    guess = 1.0 - (macs_goal / count_macs(model, x)) ** 0.5
+    lo, hi, best = max(0.0, guess - 0.15), min(0.95, guess + 0.15), None
     for _ in range(steps):
         mid = (lo + hi) / 2
+        t0 = time.perf_counter()
         cand = _tp_once(model, x, mid)
+        once = time.perf_counter() - t0
         if count_macs(cand, x) <= macs_goal:
-            hi, best = mid, (mid, cand)
+            hi, best = mid, (mid, cand, once)
         else:
             lo = mid
-    ratio, pruned = best if best else (hi, _tp_once(model, x, hi))
-    t0 = time.perf_counter()
-    _tp_once(model, x, ratio)
-    return pruned, {"tp_ratio": ratio, "tp_prune_s": time.perf_counter() - t0,
-                    "tp_match_s": t0 - start}
+    if best is None:
+        t0 = time.perf_counter()
+        best = (hi, _tp_once(model, x, hi), 0.0)
+        best = (best[0], best[1], time.perf_counter() - t0)
+    ratio, pruned, once = best
+    return pruned, {"tp_ratio": ratio, "tp_prune_s": once,
+                    "tp_match_s": time.perf_counter() - start}
 
 
 def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dict[str, float]:
@@ -140,6 +148,8 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     macs0, macs_ours = count_macs(dense, x), count_macs(ours, x)
     models = {"dense": dense, "prunekit": ours}
     try:
+        if args.no_tp:
+            raise RuntimeError("skipped (--no-tp)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tp_model, tp_info = tp_matched(dense, x, macs_ours, args.tp_steps)
@@ -215,14 +225,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--final-rounds", type=int, default=6)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--tp-steps", type=int, default=8)
+    p.add_argument("--tp-steps", type=int, default=4)
+    p.add_argument("--no-tp", action="store_true", help="skip Torch-Pruning")
     p.add_argument("--out", type=Path)
     p.add_argument("--append", action="store_true", help="add rows to an existing --out")
     p.add_argument("--plot", type=Path)
     args = p.parse_args(argv)
     if args.smoke:
         args.models, args.batches, args.targets = ["tiny"], [1], [1.5]
-        args.rounds, args.final_rounds, args.repeats, args.tp_steps = 1, 2, 3, 4
+        args.rounds, args.final_rounds, args.repeats, args.tp_steps = 1, 2, 3, 3
         args.levels, args.round_to = 4, 8
     return args
 
