@@ -6,7 +6,8 @@ that loses the least importance per millisecond of predicted latency saved:
 
 ``choose argmin_g  Σ_{c ∈ step_g} s̃_c / (T(now) − T(after step_g))``,  ``s̃ = s / mean(s_g)``
 
-(steps that save no time are never taken). The path — the ordered list of steps — is what
+(steps that save no predicted time come last, least important first: the measured search
+decides whether they help). The path — the ordered list of steps — is what
 the measured search bisects over.
 """
 
@@ -161,9 +162,15 @@ def _conv_groups(la: object) -> int:
     return 1 if la.depthwise else groups
 
 
+def _rank(lost: float, saved: float, gid: str) -> tuple:
+    """Steps that save time first, by importance lost per ms; then (when timings say
+    nothing saves time, e.g. on a noisy machine) the least important steps."""
+    return (0, lost / saved, gid) if saved > 0 else (1, lost, gid)
+
+
 def greedy_path(alloc: Allocation, stop_ms: float,
                 max_steps: int = 100_000) -> list[tuple[str, int, float]]:
-    """Take greedy steps until the prediction is ≤ ``stop_ms`` or nothing saves time.
+    """Take greedy steps until the prediction is ≤ ``stop_ms`` or every ladder is at its end.
 
     Returns the path ``[(group_id, new level, predicted ms after the step), ...]``; the
     allocation is left at the end of the path.
@@ -175,10 +182,10 @@ def greedy_path(alloc: Allocation, stop_ms: float,
         for gid in alloc.ladders:
             if gid not in gains:
                 gains[gid] = alloc.step_gain(gid)
-        useful = {g: v for g, v in gains.items() if v is not None and v[1] > 0}
-        if not useful:
+        open_steps = {g: v for g, v in gains.items() if v is not None}
+        if not open_steps:
             break
-        gid = min(useful, key=lambda g: (useful[g][0] / useful[g][1], g))
+        gid = min(open_steps, key=lambda g: _rank(*open_steps[g], g))
         alloc.level[gid] += 1
         predicted = alloc.model.predict(alloc.widths())
         path.append((gid, alloc.level[gid], predicted))

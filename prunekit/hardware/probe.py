@@ -57,7 +57,8 @@ def penalties(times: dict[int, float]) -> dict[int, float]:
     mw, mt = sum(ws) / n, sum(times[w] for w in ws) / n
     var = sum((w - mw) ** 2 for w in ws)
     slope = sum((w - mw) * (times[w] - mt) for w in ws) / var
-    return {w: times[w] / max(mt + slope * (w - mw), 1e-12) for w in ws}
+    floor = min(times.values())  # a line fitted to noise may dip to ≤ 0: never below this
+    return {w: times[w] / max(mt + slope * (w - mw), floor, 1e-12) for w in ws}
 
 
 def choose_multiple(times_by_op: dict[str, dict[int, float]], min_gain: float = 0.02,

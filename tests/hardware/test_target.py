@@ -102,8 +102,11 @@ def test_greedy_only_cuts_groups_that_save_time():
                for g in gs.groups}
     alloc = Allocation(lm, ladders)
     path = greedy_path(alloc, 0.0)
-    assert path and {gid for gid, _, _ in path} == {"head.2"}
-    assert [p[2] for p in path] == sorted((p[2] for p in path), reverse=True)
+    steps = len(ladders["head.2"].levels) - 1
+    assert [gid for gid, _, _ in path[:steps]] == ["head.2"] * steps  # saves time: first
+    assert "head.2" not in {gid for gid, _, _ in path[steps:]}
+    assert len(path) == sum(len(lad.levels) - 1 for lad in ladders.values())  # runs on
+    assert [p[2] for p in path[:steps]] == sorted((p[2] for p in path[:steps]), reverse=True)
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [({"target_speedup": 1.0}, "target_speedup"),
