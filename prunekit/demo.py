@@ -70,8 +70,8 @@ def demo_recipe(config: DemoConfig) -> Recipe:
     return parse_recipe({
         "method": "proximal_group_lasso",
         "target": {"macs": config.target_macs},
-        "schedule": {"epochs": config.prox_epochs, "lam": 2e-3, "lr": 0.05, "batch_size": 64,
-                     "dual_lr": 0.1},
+        "schedule": {"epochs": config.prox_epochs, "lam": 1e-3, "lr": 0.05, "batch_size": 64,
+                     "dual_lr": 0.02},  # slow λ growth: a fast one shrank every channel
         "finetune": {"epochs": config.finetune_epochs, "lr": 2e-3, "batch_size": 64},
         "measure": {"batch_size": config.batch_size, "threads": config.threads,
                     "repeats": config.repeats},
