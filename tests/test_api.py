@@ -11,6 +11,8 @@ import prunekit
 from prunekit.graph import build_groups
 from prunekit.measure import count_macs
 
+torch.set_num_threads(1)  # see tests/graph/conftest.py
+
 
 class Net(nn.Module):
     def __init__(self, width=16):

@@ -10,6 +10,8 @@ import torchvision
 import prunekit
 from prunekit.graph.zoo import hf_models
 
+torch.set_num_threads(1)  # see tests/graph/conftest.py
+
 
 def _resnet():
     torch.manual_seed(0)
