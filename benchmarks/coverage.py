@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ["torchvision/shufflenet_v2_x0_5", "hf/llama"]
+SMOKE = ["torchvision/shufflenet_v2_x0_5", "hf/bert"]  # in process: no tool may hang
 
 
 def _zoo(include_large: bool) -> dict[str, Any]:
