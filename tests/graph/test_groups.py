@@ -215,3 +215,23 @@ def test_channel_norms_sum_over_members():
             t = dict(m.named_buffers())[mem.param]
         ref += t.detach().double().movedim(mem.dim, 0).reshape(8, -1).pow(2).sum(1)
     torch.testing.assert_close(got, ref.sqrt())
+
+
+class LayerScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 1)
+        self.conv = nn.Conv2d(6, 6, 1)
+        self.gamma = nn.Parameter(torch.ones(6))
+        self.head = nn.Conv2d(6, 2, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + self.conv(x).mul(self.gamma.reshape(1, -1, 1, 1))
+        return self.head(x)
+
+
+def test_per_channel_vector_reshaped_for_broadcast_stays_per_channel():
+    gs = build_groups(LayerScale(), torch.randn(1, 3, 4, 4))
+    g = _group_with(gs, "stem.weight", 0)
+    assert g.size == 6 and _members(g)[("gamma", 0)] == [[c] for c in range(6)]

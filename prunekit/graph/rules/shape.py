@@ -81,6 +81,8 @@ def _split_off_one(st: Any, in_shape: tuple[int, ...], dim: int,
                    out_shape: tuple[int, ...], block: Block) -> None:
     """A reshape that splits a channel dim into ``(1, n)`` (a single attention head of
     width n) makes the n positions one unit: the head is cut whole or not at all."""
+    if dim == 0:  # (C,) -> (1, C, 1, 1) broadcasts a per-channel vector; not a head split
+        return
     lead = _trailing_ones(out_shape[:min(block.dims)]) - _trailing_ones(in_shape[:dim])
     if lead > 0:
         st.uf.union_all(block.atoms)
