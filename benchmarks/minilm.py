@@ -346,6 +346,7 @@ def plot(paths: list[Path], out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D"}
+    colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1"}
     seen: set[str] = set()
     for path in paths:
         data = json.loads(Path(path).read_text())
@@ -356,7 +357,7 @@ def plot(paths: list[Path], out: Path) -> None:
             label = None if r["plan"] in seen else r["plan"]
             seen.add(r["plan"])
             ax.scatter(r["measured_speedup"], 100 * r["after"]["recall_at_1"] / dense,
-                       marker=markers[r["plan"]], s=60, label=label)
+                       marker=markers[r["plan"]], c=colors[r["plan"]], s=60, label=label)
     ax.axhline(97, ls=":", c="grey")
     ax.axhline(90, ls="--", c="grey")
     ax.set_xlabel("measured CPU speedup (batch 32, seq 64, 2 threads)")
