@@ -31,6 +31,12 @@ class Structure:
         score and remove in one call.
     apply_plan : callable
         ``apply_plan(model, plan, example_inputs) -> plan``: replay a saved plan.
+    groups : callable, optional
+        ``groups(model, example_inputs, **options) -> list[prunekit.graph.Group]``: the
+        structure's units as coupled groups (each unit one "channel" of a group, its
+        members every parameter slice of the unit), so that
+        :class:`prunekit.methods.ProximalGroupLasso` can drive whole units to exactly
+        zero. None when the structure has no group form.
     """
 
     name: str
@@ -39,6 +45,7 @@ class Structure:
     remove: Callable[..., Any]
     prune: Callable[..., Any]
     apply_plan: Callable[..., Any]
+    groups: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, Structure] = {}
