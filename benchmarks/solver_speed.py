@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, benchmarks/ is sys.path[0]; a sibling module there (coverage.py) would
-# shadow the real package that numba imports. Look up modules from the repo root instead.
+# Run as a script, benchmarks/ is sys.path[0]; a sibling module there could
+# shadow a real package (numba imports `coverage`). Look up modules from the repo root instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT))
 

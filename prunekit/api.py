@@ -15,7 +15,7 @@ Ratio semantics (read this once; the incumbents mix them up):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -43,6 +43,15 @@ class PruneResult:
         Barriers and groups left whole, ``{"op", "module", "reason", ...}``.
     macs_before, macs_after, params_before, params_after : int
         Counted with :mod:`prunekit.measure` on the example inputs (MACs are theory).
+    notes : list of str
+        What the importance criteria had to fall back on (e.g. no calibration loss, so
+        a data-driven criterion used the example inputs only).
+    plans : list
+        Every plan in the order applied (channel :class:`Plan` and structure plans such
+        as a ``DepthPlan``); ``prunekit.save(model, path, plan=result.plans)`` keeps
+        them all. For a channel-only prune this is ``[plan]``.
+    structures : dict
+        ``{structure name: its result}`` for the structures other than channels.
     """
 
     model: nn.Module
@@ -53,6 +62,9 @@ class PruneResult:
     params_before: int
     params_after: int
     groups: GroupSet | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+    plans: list[Any] = field(default_factory=list)
+    structures: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def mac_reduction(self) -> float:
@@ -192,6 +204,7 @@ def prune(
     device: str = "cpu",
     threads: int | None = 2,
     batch_size: int | None = None,
+    structures: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -229,6 +242,13 @@ def prune(
         (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and
         target_macs. See :func:`prunekit.hardware.prune_to_speedup` (returns its
         ``SpeedupResult``).
+    structures
+        What to cut, in order: ``"channels"`` (the default, driven by ``ratio`` /
+        ``target_macs``) and registered structures (:func:`prunekit.structures.available`:
+        ``"depth"`` removes residual blocks / transformer layers, ...). A list uses each
+        structure's defaults (a lone structure gets ``ratio`` as its unit fraction); a
+        mapping gives options, e.g. ``{"depth": {"n_blocks": 2}, "channels": None}``.
+        All or nothing over every step: if one fails, the model is put back as it was.
 
     Returns
     -------
@@ -242,6 +262,17 @@ def prune(
     """
     from prunekit.measure import count_macs, count_params
 
+    if structures is not None:
+        if target_speedup is not None:
+            raise ValueError("structures= cannot be combined with target_speedup= yet; "
+                             "prune by structure, then measure")
+        return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
+                                                                         target_macs),
+                                 dict(ratio=ratio, target_macs=target_macs,
+                                      importance=importance, ignore=ignore,
+                                      round_to=round_to, global_ranking=global_ranking,
+                                      min_keep=min_keep, max_ratio=max_ratio,
+                                      calibration=calibration, progress=progress))
     if target_speedup is not None:
         if ratio is not None or target_macs is not None:
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
@@ -271,5 +302,86 @@ def prune(
         removal = _choose(gs, scores, float(ratio), opts)
     plan, more = _cut_with_fallback(model, gs, removal, example_inputs, progress)
     skipped = gs.skipped + bad + [b for b in more if b not in bad]
+    notes = list(getattr(calibration, "notes", []) or [])
     return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),
-                       params0, count_params(model), gs)
+                       params0, count_params(model), gs, notes=notes, plans=[plan])
+
+
+def _structure_steps(structures: Any, ratio: Any, target_macs: Any
+                     ) -> list[tuple[str, dict[str, Any]]]:
+    """Validate ``structures=``: ordered ``(name, options)``; ValueError names the bad one."""
+    from prunekit import structures as registry
+
+    if isinstance(structures, str):
+        raise TypeError("structures must be a list of names or a {name: options} mapping, "
+                        f"not the string {structures!r} (write [{structures!r}])")
+    if isinstance(structures, Mapping):
+        items = [(k, dict(v or {})) for k, v in structures.items()]
+    else:
+        items = [(k, {}) for k in structures]
+    if not items:
+        raise ValueError("structures is empty: name at least one of "
+                         f"{['channels', *registry.available()]}")
+    names = [k for k, _ in items]
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"structure names must be strings, got {name!r}")
+        if name != "channels":
+            registry.get(name)  # ValueError listing the known ones
+    if len(set(names)) != len(names):
+        raise ValueError(f"structures lists a structure twice: {names}")
+    if "channels" in names:
+        _check_args(nn.Module(), ratio, target_macs, 1, 1, 1.0)
+    elif target_macs is not None:
+        raise ValueError("target_macs= applies to 'channels', which structures does not list")
+    out = []
+    for name, opts in items:
+        if name != "channels" and not opts:
+            if ratio is None or "channels" in names:
+                raise ValueError(f"structures: {name!r} needs options, e.g. "
+                                 f"structures={{{name!r}: {{'ratio': 0.25}}}}")
+            opts = {"ratio": ratio}
+        out.append((name, opts))
+    return out
+
+
+def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str, Any]]],
+                      channel_args: dict[str, Any]) -> PruneResult:
+    """Apply each step in order; restore the whole model if any step fails."""
+    import copy
+
+    from prunekit import structures as registry
+    from prunekit.measure import count_macs, count_params
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    macs0, params0 = count_macs(model, x), count_params(model)
+    backup = copy.deepcopy(model) if len(steps) > 1 else None
+    plans: list[Any] = []
+    results: dict[str, Any] = {}
+    channel: PruneResult | None = None
+    try:
+        for name, opts in steps:
+            if name == "channels":
+                channel = prune(model, x, **channel_args)
+                plans.append(channel.plan)
+            else:
+                res = registry.get(name).prune(model, x, **opts)
+                results[name] = res
+                plans.append(getattr(res, "plan", res))
+    except Exception:
+        if backup is not None:
+            _put_back(model, backup)
+        raise
+    return PruneResult(model, channel.plan if channel else Plan(),
+                       channel.skipped if channel else [], macs0, count_macs(model, x),
+                       params0, count_params(model), channel.groups if channel else None,
+                       notes=channel.notes if channel else [], plans=plans,
+                       structures=results)
+
+
+def _put_back(model: nn.Module, backup: nn.Module) -> None:
+    """Restore ``model``'s modules, parameters, buffers and attributes from ``backup``
+    (a deep copy taken before the first step), keeping the root object itself."""
+    model.__dict__.clear()
+    model.__dict__.update(backup.__dict__)

@@ -6,6 +6,9 @@ A saved model is a directory::
       manifest.json       {"format": "prunekit", "version": 1, ...}  (identifies our files)
       model.safetensors   the weights (tied weights stored once)
       plan.json           the pruning plan (plain JSON), replayed on load
+      steps.json          (only when structures other than channels were pruned) every
+                          plan in the order it was applied: channel plans and structure
+                          plans (``{"structure": "depth", ...}``), replayed in that order
 
 :func:`load` builds the *original* architecture with ``model_factory()``, replays the plan
 (cuts and attribute values; no tracing, no example inputs) and loads the weights. Nothing
@@ -28,38 +31,78 @@ VERSION = 1
 MANIFEST, WEIGHTS, PLAN = "manifest.json", "model.safetensors", "plan.json"
 
 
-def _combined(plan: Plan | Sequence[Plan] | None) -> Plan:
+STEPS = "steps.json"
+
+
+def _is_structure_plan(p: Any) -> bool:
+    """A structure plan (depth, branch, ...): ``to_dict()`` with a ``"structure"`` tag."""
+    return not isinstance(p, Plan) and callable(getattr(p, "to_dict", None)) \
+        and isinstance(getattr(p, "structure", None), str)
+
+
+def _steps(plan: Any) -> list[Any]:
+    """``plan`` as an ordered list of Plans and structure plans (TypeError otherwise)."""
     if plan is None:
-        return Plan()
-    if isinstance(plan, Plan):
-        return plan
-    if not isinstance(plan, Sequence) or not all(isinstance(p, Plan) for p in plan):
-        raise TypeError("plan must be a Plan, a sequence of Plans (applied in order) or None")
+        return []
+    items = list(plan) if isinstance(plan, Sequence) else [plan]
+    for p in items:
+        if not isinstance(p, Plan) and not _is_structure_plan(p):
+            raise TypeError("plan must be a Plan, a structure plan (e.g. a DepthPlan), a "
+                            f"sequence of those (applied in order) or None; got "
+                            f"{type(p).__name__}")
+    return items
+
+
+def _combined(plan: Any) -> Plan:
+    """The channel plans of ``plan`` merged into one (structure plans left out)."""
     out = Plan()
-    for p in plan:
-        out = out.then(p)
+    for p in _steps(plan):
+        if isinstance(p, Plan):
+            out = out.then(p)
     return out
 
 
-def save(model: nn.Module, path: str | Path, plan: Plan | Sequence[Plan] | None = None) -> Path:
+def _step_records(plan: Any) -> list[dict[str, Any]]:
+    """JSON records of every step, consecutive channel plans merged."""
+    records: list[dict[str, Any]] = []
+    for p in _steps(plan):
+        if isinstance(p, Plan):
+            if records and records[-1]["structure"] == "channels":
+                merged = Plan.from_dict(records[-1]["plan"]).then(p)
+                records[-1]["plan"] = merged.to_dict()
+            else:
+                records.append({"structure": "channels", "plan": p.to_dict()})
+        else:
+            records.append({"structure": p.structure, "plan": p.to_dict()})
+    return records
+
+
+def save(model: nn.Module, path: str | Path, plan: Any = None) -> Path:
     """Write ``model``'s weights, ``plan`` and a manifest into directory ``path``.
 
-    ``plan`` is what :func:`prunekit.prune` returned (several plans for a model pruned
-    several times, in order). Returns the directory path.
+    ``plan`` is what :func:`prunekit.prune` returned (``result.plans`` for a model cut
+    in several structures, or several plans for a model pruned several times, in order):
+    channel :class:`~prunekit.surgery.Plan` objects and structure plans (a
+    :class:`~prunekit.structures.DepthPlan`, ...). Returns the directory path.
     """
     import torch
     from safetensors.torch import save_model
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    plan = _combined(plan)
+    records = _step_records(plan)
+    channels = _combined(plan)
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     save_model(model, str(out / WEIGHTS))
-    (out / PLAN).write_text(plan.to_json())
+    (out / PLAN).write_text(channels.to_json())
     manifest = {"format": FORMAT, "version": VERSION, "weights": WEIGHTS, "plan": PLAN,
                 "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
-                "torch": torch.__version__, "channels_removed": plan.n_removed}
+                "torch": torch.__version__, "channels_removed": channels.n_removed}
+    if any(r["structure"] != "channels" for r in records):
+        (out / STEPS).write_text(json.dumps(records, indent=1))
+        manifest["steps"] = STEPS
+        manifest["structures"] = [r["structure"] for r in records]
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return out
 
@@ -95,13 +138,30 @@ def load(path: str | Path, model_factory: Callable[[], nn.Module], strict: bool 
 
     root = Path(path)
     manifest = read_manifest(root)
-    plan = Plan.from_json((root / manifest["plan"]).read_text())
     model = model_factory()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model_factory must return an nn.Module, got {type(model).__name__}")
-    apply_plan(model, plan)
+    if "steps" in manifest:
+        _replay(model, json.loads((root / manifest["steps"]).read_text()))
+    else:
+        apply_plan(model, Plan.from_json((root / manifest["plan"]).read_text()))
     missing, unexpected = load_model(model, str(root / manifest["weights"]), strict=False)
     if strict and (missing or unexpected):
         raise ValueError(f"weights do not match the model: missing {sorted(missing)[:5]}, "
                          f"unexpected {sorted(unexpected)[:5]}")
     return model
+
+
+def _replay(model: nn.Module, records: list[dict[str, Any]]) -> None:
+    """Apply saved steps in order: channel plans by surgery, the others by their
+    registered structure's ``apply_plan`` (no example inputs: no tracing)."""
+    from prunekit import structures
+    from prunekit.surgery import apply_plan
+
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or "structure" not in rec or "plan" not in rec:
+            raise ValueError(f"steps.json: step {i} is not a prunekit step record")
+        if rec["structure"] == "channels":
+            apply_plan(model, Plan.from_dict(rec["plan"]))
+        else:
+            structures.get(rec["structure"]).apply_plan(model, rec["plan"])

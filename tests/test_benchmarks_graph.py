@@ -1,10 +1,10 @@
-"""benchmarks/coverage.py runs end to end in smoke mode (so it never rots)."""
+"""benchmarks/zoo_coverage.py runs end to end in smoke mode (so it never rots)."""
 
 import importlib.util
 import json
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "coverage.py"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_coverage.py"
 
 
 def test_coverage_smoke(tmp_path):

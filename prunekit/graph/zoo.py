@@ -1,7 +1,7 @@
 """A model zoo for coverage checks: torchvision, timm and Hugging Face models built from
 configs with random weights and small inputs (nothing is downloaded).
 
-Used by the coverage tests and ``benchmarks/coverage.py``; handy to check a new rule.
+Used by the coverage tests and ``benchmarks/zoo_coverage.py``; handy to check a new rule.
 The optional packages are imported only when a model is built.
 """
 

@@ -8,9 +8,9 @@ time limit, so a tool that hangs or recurses without end is reported as such. Re
 per model and tool: pass / fail (the pruned model must run and keep its output shape),
 MACs before/after (same counter for both), prune time, and prunekit's skipped list.
 
-    python benchmarks/coverage.py            # whole zoo (large models included), ~1 h on 2 cores
-    python benchmarks/coverage.py --smoke    # two small models, in process, seconds
-    python benchmarks/coverage.py --only torchvision/resnet18 hf/llama
+    python benchmarks/zoo_coverage.py            # whole zoo (large models too), ~1 h on 2 cores
+    python benchmarks/zoo_coverage.py --smoke    # two small models, in process, seconds
+    python benchmarks/zoo_coverage.py --only torchvision/resnet18 hf/llama
 """
 
 from __future__ import annotations
