@@ -58,11 +58,16 @@ def _one_shot(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
 
     r = job.recipe
     log(f"pruning ({r.importance} importance, target {r.target.model_dump(exclude_none=True)})")
-    result = prunekit.prune(model, example, ratio=r.target.ratio, target_macs=r.target.macs,
-                            importance=r.importance, round_to=r.round_to, ignore=r.ignore)
+    channels = r.structures is None or "channels" in r.structures
+    result = prunekit.prune(model, example, ratio=r.target.ratio if channels else None,
+                            target_macs=r.target.macs if channels else None,
+                            importance=r.importance, round_to=r.round_to, ignore=r.ignore,
+                            structures=r.structures)
     for skipped in result.skipped:
         log(f"left whole: {skipped.get('module') or skipped.get('op')}: {skipped.get('reason')}")
-    return result.plan, {}
+    for name, res in result.structures.items():
+        log(f"{name}: removed {getattr(getattr(res, 'plan', res), 'removed', '?')}")
+    return (result.plans if len(result.plans) > 1 else result.plan), {}
 
 
 class _PathRecorder:
@@ -184,8 +189,11 @@ def save_job(result: JobResult, job: Job, directory: str | Path) -> dict[str, Pa
     directory = Path(directory)
     (directory / "config.json").write_text(json.dumps(job.config, indent=1, default=str))
     plan = result.plan
-    (directory / "plan.json").write_text(plan.to_json() if hasattr(plan, "to_json") else
-                                         json.dumps(plan, indent=1))
+    if isinstance(plan, list):  # several structures: every plan, in the order applied
+        text = json.dumps([p.to_dict() for p in plan], indent=1)
+    else:
+        text = plan.to_json() if hasattr(plan, "to_json") else json.dumps(plan, indent=1)
+    (directory / "plan.json").write_text(text)
     prunekit.save(result.pruned, directory / "model", plan=plan)
     written = write_report(directory, result.report)
     return {"config": directory / "config.json", "plan": directory / "plan.json",

@@ -95,6 +95,7 @@ class Recipe(_Strict):
     importance: str = "l2"
     round_to: int = Field(1, ge=1)
     ignore: list[str] = Field(default_factory=list)
+    structures: dict[str, dict[str, Any] | None] | None = None
     schedule: Schedule = Schedule()
     finetune: Finetune = Finetune()
     measure: Measure = Measure()
@@ -105,7 +106,28 @@ class Recipe(_Strict):
         if self.method == "proximal_group_lasso" and self.target.macs is None:
             raise ValueError("method proximal_group_lasso trains to a MAC budget: set "
                              "target.macs (fraction of MACs to keep) instead of target.ratio")
+        if self.method == "proximal_group_lasso" and self.structures is not None:
+            raise ValueError("structures: applies to method 'prune' (proximal training "
+                             "drives channel groups)")
         return self
+
+    @field_validator("structures")
+    @classmethod
+    def _structures_registered(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Names must be ``channels`` or registered structures (method ``prune`` only)."""
+        if value is None:
+            return value
+        from prunekit import structures
+
+        names = ["channels", *structures.available()]
+        for name in value:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"choose from {names}"
+                raise ValueError(f"unknown structure {name!r}; {hint}")
+        if not value:
+            raise ValueError(f"name at least one structure of {names}")
+        return value
 
     @field_validator("importance")
     @classmethod

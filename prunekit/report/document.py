@@ -23,10 +23,26 @@ REPORT_VERSION = 1
 def plan_summary(plan: Any) -> dict[str, Any] | None:
     """Channels removed per group, number of tensor cuts, changed attributes, notes.
 
-    Accepts a surgery ``Plan`` (anything with ``to_dict``) or its dict form.
+    Accepts a surgery ``Plan`` (anything with ``to_dict``) or its dict form, or a list of
+    plans applied in order (channel and structure plans, e.g. depth): the channel parts
+    are summed and each structure plan is listed under ``"structures"``.
     """
     if plan is None:
         return None
+    if isinstance(plan, list | tuple):
+        items = [p.to_dict() if hasattr(p, "to_dict") else dict(p) for p in plan]
+        channel = [d for d in items if "structure" not in d]
+        merged: dict[str, Any] = {"groups": {}, "cuts": [], "attrs": {}, "notes": []}
+        for d in channel:
+            for k, v in d.get("groups", {}).items():
+                merged["groups"][k] = merged["groups"].get(k, []) + list(v)
+            merged["cuts"] += d.get("cuts", [])
+            merged["attrs"].update(d.get("attrs", {}))
+            merged["notes"] += d.get("notes", [])
+        out = plan_summary(merged) or {}
+        out["structures"] = [{k: v for k, v in d.items() if k in ("structure", "removed")}
+                             for d in items if "structure" in d]
+        return out
     data = plan.to_dict() if hasattr(plan, "to_dict") else dict(plan)
     groups = data.get("groups", {})
     return {
