@@ -67,8 +67,13 @@ def image_html(name: str, png: bytes) -> str:
     return f'<h3>{_e(name)}</h3><img alt="{_e(name)}" src="data:image/png;base64,{data}">'
 
 
-def render_html(report: Mapping[str, Any], images: Mapping[str, bytes] | None = None) -> str:
-    """The whole page for a report dict (see ``build_report``) and PNG bytes by title."""
+def render_html(report: Mapping[str, Any], images: Mapping[str, bytes] | None = None,
+                sections: Mapping[str, str] | None = None) -> str:
+    """The whole page for a report dict (see ``build_report``) and PNG bytes by title.
+
+    ``sections`` adds pre-rendered HTML fragments by heading, after the layers (e.g.
+    ``{"Redundancy": prunekit.diagnose.diagnosis_html(d)}``); fragments must escape their text.
+    """
     title = report.get("title", "prunekit run")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>",
@@ -79,6 +84,8 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, bytes] | None = 
         parts.append(image_html(name, png))
     if report.get("layers"):
         parts += ["<h2>Layers</h2>", layers_html(report["layers"])]
+    for heading, fragment in (sections or {}).items():
+        parts += [f"<h2>{_e(heading)}</h2>", fragment]
     parts += ["<h2>Plan</h2>", plan_html(report.get("plan_summary"))]
     if report.get("config"):
         parts += ["<h2>Configuration</h2>",
