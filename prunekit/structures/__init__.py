@@ -27,6 +27,11 @@ from prunekit.structures.select import DepthResult, prune_depth
 DEPTH = register(Structure("depth", find=find_blocks, score=score_blocks, remove=remove_blocks,
                            prune=prune_depth, apply_plan=apply_depth_plan))
 
+from prunekit.structures import input_feature  # noqa: E402, F401, I001  (registers "input_feature")
+from prunekit.structures import lowrank  # noqa: E402, F401, I001  (registers "lowrank")
+from prunekit.structures import se_gate  # noqa: E402, F401, I001  (registers "se_gate")
+from prunekit.structures import branch  # noqa: E402, F401, I001  (registers "branch")
+
 __all__ = [
     "DEPTH",
     "Block",
