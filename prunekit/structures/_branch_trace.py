@@ -1,0 +1,340 @@
+"""Find parallel branches from one traced forward pass (not from class names).
+
+A module ``M`` is a *branch module* when its output is produced directly by a
+``torch.cat`` along the channel dimension (Inception) or by a sum ``a + b + ...``
+(multi-path blocks), and at least two of the concatenated / summed terms are
+*removable branches*. A term's branch is found in the autograd graph: walking back
+from the term to ``M``'s input collects the parameters and the direct children of
+``M`` it runs through. A branch is removable when
+
+1. it holds parameters, all of them in direct children of ``M`` (a functional use of
+   ``M``'s own parameters, or of anything outside ``M``, cannot be deleted cleanly);
+2. none of its parameter-holding children is shared with another branch (a DenseNet
+   block, where every later output depends on every earlier layer, is therefore no
+   branch module: its units are connections, see :mod:`prunekit.structures.connection`);
+3. its *heads* — the children whose output reaches the term without passing another
+   child — were each called once.
+
+Parameter-free children called more than once (a shared ``self.relu``) are transparent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from prunekit.measure._inputs import call_model
+
+_ADDS = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__}
+_SPATIAL_NDIMS = (2, 4, 5)  # (N, C), (N, C, H, W), (N, C, D, H, W)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One parallel path of a branch module.
+
+    Attributes
+    ----------
+    name : str
+        ``"<module>.<label>"``, e.g. ``"inception3a.branch2"`` or ``"Mixed_5b.branch5x5"``
+        (the label is the common prefix of the branch's children, or its only child).
+    module : str
+        Qualified name of the branch module.
+    position : int
+        Position of the branch's term in the concat / sum.
+    children : tuple of str
+        Qualified names of the children of ``module`` the branch runs through.
+    heads : tuple of str
+        Children whose output is (part of) the term; they are replaced on removal.
+    params : tuple of str
+        Qualified parameter names of the branch (what removal deletes).
+    channels : int
+        Channels the branch contributes to a concat (its term's size along dim 1).
+    offset : int
+        First channel of the branch in the module's output (concat; 0 for a sum).
+    removable : bool
+    reason : str
+        Why the branch is not removable (empty when it is).
+    """
+
+    name: str
+    module: str
+    position: int
+    children: tuple[str, ...]
+    heads: tuple[str, ...]
+    params: tuple[str, ...]
+    channels: int
+    offset: int
+    removable: bool
+    reason: str = ""
+
+
+@dataclass
+class BranchModule:
+    """A module whose output is a concat (``kind="cat"``) or sum (``"sum"``) of branches."""
+
+    name: str
+    kind: str
+    branches: list[Branch]
+    out_shape: tuple[int, ...]
+    head_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # modules first called after this one returned (where concat consumers live)
+    downstream: frozenset[str] = frozenset()
+    in_shape: tuple[int, ...] = ()
+
+    @property
+    def removable(self) -> list[Branch]:
+        """The branches that can be removed."""
+        return [b for b in self.branches if b.removable]
+
+
+@dataclass
+class _Log:
+    calls: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    ops: dict[int, tuple[str, list[torch.Tensor]]] = field(default_factory=dict)
+    keep: list[Any] = field(default_factory=list)
+    start: dict[str, int] = field(default_factory=dict)
+    end: dict[str, int] = field(default_factory=dict)
+    clock: int = 0
+
+
+class _OpLog(TorchFunctionMode):
+    """Records ``cat`` (dim 1) and out-of-place ``add`` calls: output id -> input tensors."""
+
+    def __init__(self, log: _Log) -> None:
+        super().__init__()
+        self.log = log
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func in (torch.cat, torch.concat) and isinstance(out, torch.Tensor):
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+            if out.ndim in _SPATIAL_NDIMS and dim in (1, 1 - out.ndim):
+                self.log.ops[id(out)] = ("cat", list(args[0]))
+                self.log.keep.append(out)
+        elif func in _ADDS and len(args) == 2 and "alpha" not in kwargs:
+            a, b = args
+            if all(isinstance(t, torch.Tensor) and t.shape == out.shape for t in (a, b, out)):
+                self.log.ops[id(out)] = ("sum", [a, b])
+                self.log.keep.append(out)
+        return out
+
+
+def _first_tensor(obj: Any) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        for o in obj:
+            t = _first_tensor(o)
+            if t is not None:
+                return t
+    return None
+
+
+def _hooks(model: nn.Module, log: _Log) -> list[Any]:
+    handles = []
+    for name, mod in model.named_modules():
+        def pre(_m: nn.Module, args: tuple, name: str = name) -> None:
+            log.calls[name] = log.calls.get(name, 0) + 1
+            log.clock += 1
+            log.start.setdefault(name, log.clock)
+            t = _first_tensor(args)
+            if t is not None and name not in log.inputs:
+                log.inputs[name] = t
+
+        def post(_m: nn.Module, _a: tuple, out: Any, name: str = name) -> None:
+            log.clock += 1
+            log.end[name] = log.clock
+            t = _first_tensor(out)
+            if t is not None:
+                log.outputs.setdefault(name, []).append(t)
+
+        handles.append(mod.register_forward_pre_hook(pre))
+        handles.append(mod.register_forward_hook(post))
+    return handles
+
+
+def run_logged(model: nn.Module, example_inputs: Any) -> tuple[_Log, Any]:
+    """One eval forward with autograd on (every parameter temporarily requires grad), op
+    and module logging; every flag is restored afterwards."""
+    log = _Log()
+    modes = {m: m.training for m in model.modules()}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    handles = _hooks(model, log)
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(True)
+        with torch.enable_grad(), _OpLog(log):
+            out = call_model(model, example_inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in modes.items():
+            m.training = flag
+        for p, flag in flags:
+            p.requires_grad_(flag)
+    return log, out
+
+
+def _terms(log: _Log, out: torch.Tensor, module_outs: set[int]) -> tuple[str, list] | None:
+    entry = log.ops.get(id(out))
+    if entry is None:
+        return None
+    kind, terms = entry
+    if kind == "cat":
+        return kind, terms
+    flat: list[torch.Tensor] = []
+    stack = list(reversed(terms))
+    while stack:  # (a + b) + c -> [a, b, c]; a module's own sum output stays one term
+        t = stack.pop()
+        sub = log.ops.get(id(t))
+        if sub is not None and sub[0] == "sum" and id(t) not in module_outs:
+            stack.extend(reversed(sub[1]))
+        else:
+            flat.append(t)
+    return kind, flat
+
+
+@dataclass
+class _Walk:
+    params: set[str] = field(default_factory=set)
+    children: set[str] = field(default_factory=set)
+    heads: set[str] = field(default_factory=set)
+    foreign: set[str] = field(default_factory=set)
+
+
+def _walk(term: torch.Tensor, stop: Any, child_nodes: dict[Any, list[str]],
+          param_of: dict[int, str]) -> _Walk:
+    """Parameters and children reached from ``term`` back to ``stop`` (M's input)."""
+    res = _Walk()
+    if term.grad_fn is None:
+        return res
+    seen: set[tuple[int, bool]] = set()
+    stack: list[tuple[Any, bool]] = [(term.grad_fn, False)]
+    while stack:
+        node, passed = stack.pop()
+        if node is None or node is stop or (id(node), passed) in seen:
+            continue
+        seen.add((id(node), passed))
+        kids = child_nodes.get(node)
+        if kids:
+            res.children.update(kids)
+            if not passed:
+                res.heads.update(kids)
+            passed = True
+        var = getattr(node, "variable", None)
+        if var is not None:
+            name = param_of.get(id(var))
+            if name is not None:
+                res.params.add(name)
+        stack.extend((nxt, passed) for nxt, _ in node.next_functions)
+    return res
+
+
+def _label(module: str, kids: list[str], position: int, taken: set[str]) -> str:
+    keys = [k[len(module) + 1:] if module else k for k in kids]
+    if len(keys) == 1:
+        label = keys[0]
+    else:
+        label = os.path.commonprefix(keys).rstrip("_.") if keys else ""
+    if not label or label in taken:
+        label = f"branch{position}"
+    taken.add(label)
+    return f"{module}.{label}" if module else label
+
+
+def _owner_child(param: str, module: str, children: set[str]) -> str | None:
+    for c in children:
+        if param.startswith(c + "."):
+            return c
+    return None
+
+
+def _analyse(model: nn.Module, mname: str, log: _Log, out: torch.Tensor, kind: str,
+             terms: list[torch.Tensor], param_of: dict[int, str]) -> BranchModule:
+    mod = model.get_submodule(mname)
+    children = {f"{mname}.{k}" if mname else k for k in mod._modules}
+    holds = {c for c in children if any(True for _ in model.get_submodule(c).parameters())}
+    transparent = {c for c in children if c not in holds and log.calls.get(c, 0) > 1}
+    child_nodes: dict[Any, list[str]] = {}
+    for c in children - transparent:
+        for t in log.outputs.get(c, []):
+            if t.grad_fn is not None:
+                child_nodes.setdefault(t.grad_fn, []).append(c)
+    x = log.inputs.get(mname)
+    stop = x.grad_fn if x is not None else None
+    walks = [_walk(t, stop, child_nodes, param_of) for t in terms]
+    use: dict[str, int] = {}
+    for w in walks:
+        for c in w.children & holds:
+            use[c] = use.get(c, 0) + 1
+    branches, taken, offset = [], set(), 0
+    prefix = mname + "." if mname else ""
+    for pos, (t, w) in enumerate(zip(terms, walks, strict=True)):
+        reason = _reason(w, holds, use, log, prefix, children)
+        order = [c for c in (f"{prefix}{k}" for k in mod._modules) if c in w.children]
+        label_kids = [c for c in order if c in holds] or order
+        name = _label(mname, label_kids, pos, taken)
+        channels = int(t.shape[1]) if kind == "cat" else 0
+        branches.append(Branch(name, mname, pos, tuple(order), tuple(sorted(w.heads)),
+                               tuple(sorted(w.params)), channels, offset, not reason, reason))
+        offset += channels
+    head_shapes = {h: tuple(log.outputs[h][0].shape) for b in branches for h in b.heads}
+    after = frozenset(n for n, t in log.start.items() if t > log.end[mname])
+    in_shape = tuple(x.shape) if x is not None else ()
+    return BranchModule(mname, kind, branches, tuple(out.shape), head_shapes, after, in_shape)
+
+
+def _reason(w: _Walk, holds: set[str], use: dict[str, int], log: _Log, prefix: str,
+            children: set[str]) -> str:
+    if not w.params:
+        return "no parameters"
+    outside = [p for p in w.params if not p.startswith(prefix) or
+               _owner_child(p, prefix, children) is None]
+    if outside:
+        return f"uses parameters outside its children: {sorted(outside)[:3]}"
+    shared = sorted(c for c in w.children & holds if use.get(c, 0) > 1)
+    if shared:
+        return f"shares {shared[:3]} with another branch"
+    if not w.heads:
+        return "no head module"
+    multi = sorted(h for h in w.heads if log.calls.get(h, 0) != 1)
+    if multi:
+        return f"head modules {multi} are called more than once"
+    return ""
+
+
+def find_branch_modules(model: nn.Module, example_inputs: Any) -> list[BranchModule]:
+    """Every branch module of ``model`` with at least two removable branches, in module
+    order. The model is unchanged (modes and ``requires_grad`` flags restored)."""
+    log, _ = run_logged(model, example_inputs)
+    param_of = {id(p): n for n, p in model.named_parameters()}
+    module_outs = {id(t) for ts in log.outputs.values() for t in ts}
+    found = []
+    for mname, _mod in model.named_modules():
+        if log.calls.get(mname, 0) != 1 or not log.outputs.get(mname):
+            continue
+        out = log.outputs[mname][0]
+        parsed = _terms(log, out, module_outs)
+        if parsed is None or len(parsed[1]) < 2:
+            continue
+        bm = _analyse(model, mname, log, out, parsed[0], parsed[1], param_of)
+        if len(bm.removable) >= 2:
+            found.append(bm)
+    return found
+
+
+def iter_branches(modules: list[BranchModule]) -> Iterator[Branch]:
+    """Removable branches of ``modules``, in order."""
+    for bm in modules:
+        yield from bm.removable
