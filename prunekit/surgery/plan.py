@@ -105,3 +105,11 @@ class Plan:
     def n_removed(self) -> int:
         """Total number of channels removed over all groups."""
         return sum(len(v) for v in self.groups.values())
+
+    def __repr__(self) -> str:
+        """Short summary (the full plan is data: ``to_json()``; thousands of indices
+        would flood a terminal)."""
+        cut = sum(bool(v) for v in self.groups.values())
+        return (f"Plan({self.n_removed} channels removed in {cut} groups, "
+                f"{len(self.cuts)} tensor cuts, {len(self.attrs)} modules changed"
+                + (f", {len(self.notes)} notes" if self.notes else "") + ")")
