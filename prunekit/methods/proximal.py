@@ -8,7 +8,18 @@ tensor slices that are cut together, see :func:`prunekit.graph.build_groups`) is
 
 where ``‖w_{g,c}‖₂`` is taken over the parameter slices of all members (buffers such as
 BatchNorm running statistics are skipped) and ``w_g = sqrt(elements per channel)``
-(``weights="sqrt"``) or 1 (``"ones"``). Channels whose norm is below τ become *exactly*
+(``weights="sqrt"``), 1 (``"ones"``), or the *cost* a channel saves when removed
+(``weights="macs"``, ``"params"`` or ``"latency"``),
+
+``w_{g,c} ∝ C(dense) − C(without channel c of g)``,
+
+rescaled so that the mean over all channels equals the mean of the ``"sqrt"`` weights
+(λ keeps its scale). A channel is zeroed once its gradient norm stays below ``λ·w_{g,c}``,
+so cost weights cut where a channel is expensive and spare cheap ones (a LeNet-5 conv1
+filter costs ~100× the MACs of an fc1 neuron, but has 50× fewer weights).
+``min_keep`` channels of every group (the largest ``‖w_{g,c}‖/w_{g,c}``) are never
+zeroed (a float in (0, 1) is a fraction of each group's size, rounded up), so no layer
+collapses to nothing. Channels whose norm is below τ become *exactly*
 zero, and by zero-group invariance :meth:`ProximalGroupLasso.finalize` can remove them
 with no change to the outputs. With ``l1_ratio = α > 0`` the penalty is sparse-group,
 ``λ·(α‖w‖₁ + (1−α)Σ_g w_g‖w_g‖₂)``, whose prox is the L1 soft-threshold followed by the
@@ -28,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.methods.cost import CostModel
+from prunekit.methods.cost import COST_KINDS, Cost, build_cost
 
 WEIGHTINGS: dict[str, Callable[[int], float]] = {
     "sqrt": lambda n: math.sqrt(n),
@@ -56,12 +67,25 @@ class _Group:
     size: int
     slices: list[_Slice]
     elements: int  # parameter elements per channel
-    weight: float = 1.0
+    weight: float = 1.0  # mean of channel_weights
+    channel_weights: torch.Tensor | None = None  # w_{g,c}, shape (size,)
+
+    def weights(self) -> torch.Tensor:
+        if self.channel_weights is None:
+            self.channel_weights = torch.full((self.size,), self.weight,
+                                              device=self.slices[0].param.device)
+        return self.channel_weights
 
 
 @dataclass
 class Budget:
-    """Budget mode: keep ``fraction`` of the dense cost (``kind`` = "macs" or "params").
+    """Budget mode: keep ``fraction`` of the dense cost (``kind`` = "macs", "params" or
+    "latency").
+
+    ``kind="latency"`` predicts milliseconds on ``device`` with ``threads`` at
+    ``batch_size`` (the example inputs repeated) with :class:`~prunekit.methods.cost.
+    LatencyCost`: the model and its layers are timed once when the optimizer is built
+    (seconds on a small CNN; layer timings are cached per device).
 
     λ follows dual ascent on the constraint ``cost(w) ≤ B`` in log space,
     ``log λ ← log λ + dual_lr·min(cost/B − 1, 1)`` while over budget and
@@ -70,7 +94,9 @@ class Budget:
     a lag (channels reach zero some steps after λ is large enough); the full-rate decrease
     stops the shrinking of the surviving channels once the budget is met (the budget
     guard keeps the cost from dropping below ``B``, so the plain dual step would be ~0).
-    ``fraction=0.25`` asks for 4× fewer MACs.
+    ``fraction=0.25`` asks for 4× fewer MACs. The cost lands in
+    ``[(1 − tolerance)·B, B]`` when channel sizes allow: a new zero that would take the
+    cost below that window is refused while a cheaper channel can still close the gap.
     """
 
     fraction: float
@@ -79,12 +105,26 @@ class Budget:
     every: int = 1
     lam_min: float = 1e-8
     lam_max: float = 10.0
+    tolerance: float = 0.03
+    device: str = "cpu"
+    threads: int | None = 1
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"Budget.fraction must be in (0, 1], got {self.fraction!r}")
+        if self.kind not in COST_KINDS:
+            raise ValueError(f"Budget.kind must be one of {COST_KINDS}, got {self.kind!r}")
         if self.dual_lr <= 0 or self.every < 1:
             raise ValueError("Budget.dual_lr must be > 0 and Budget.every >= 1")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise ValueError(f"Budget.tolerance must be in [0, 1), got {self.tolerance!r}")
+
+    def build_cost(self, model: nn.Module, example_inputs: Any) -> Cost:
+        """The cost model this budget is measured with."""
+        extra = ({"device": self.device, "threads": self.threads,
+                  "batch_size": self.batch_size} if self.kind == "latency" else {})
+        return build_cost(model, self.kind, example_inputs, **extra)
 
 
 @dataclass
@@ -103,6 +143,7 @@ class _State:
     events: list[ZeroEvent] = field(default_factory=list)
     lam_history: list[float] = field(default_factory=list)
     lam_at_budget: float | None = None
+    step_at_budget: int | None = None
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -137,10 +178,17 @@ def _make_slice(name: str, tensor: torch.Tensor, dim: int,
 
 
 def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) -> list[_Group]:
-    """Turn a graph GroupSet (or a list of groups) into parameter slices with weights."""
+    """Turn a graph GroupSet (or a list of groups) into parameter slices with weights.
+
+    Cost weightings (``"macs"``, ...) start from the ``"sqrt"`` weights here; see
+    :func:`cost_weights`.
+    """
+    if isinstance(weights, str) and weights in COST_KINDS:
+        weights = "sqrt"
     weigh = WEIGHTINGS.get(weights) if isinstance(weights, str) else weights
     if weigh is None:
-        raise ValueError(f"weights must be one of {tuple(WEIGHTINGS)} or a callable")
+        raise ValueError(f"weights must be one of {tuple(WEIGHTINGS) + COST_KINDS} or a "
+                         f"callable, got {weights!r}")
     groups = getattr(group_set, "groups", group_set)
     out = []
     for g in groups:
@@ -160,6 +208,40 @@ def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) 
                                for s in slices)) for c in range(g.size))
         out.append(_Group(g.id, g.size, slices, elements, float(weigh(elements))))
     return out
+
+
+def removed_counts(groups: Sequence[_Group], removal: dict[str, list[int]]
+                   ) -> dict[tuple[str, int], int]:
+    """Indices removed along each (parameter, dim) if ``removal`` is cut."""
+    by_id = {g.id: g for g in groups}
+    counts: dict[tuple[str, int], int] = {}
+    for gid, chans in removal.items():
+        for s in by_id[gid].slices:
+            key = (s.name, s.dim)
+            counts[key] = counts.get(key, 0) + int(s.counts[chans].sum())
+    return counts
+
+
+def cost_weights(groups: Sequence[_Group], cost: Cost) -> None:
+    """Set ``w_{g,c} ∝ C(dense) − C(without channel c of g)`` in place, rescaled so that
+    the mean over all channels equals the mean of the current (``"sqrt"``) weights.
+
+    Channels that save nothing (a latency slope flattened by noise) get a floor of 1e-3
+    times the mean, so the threshold stays finite and they are cut last.
+    """
+    dense = cost.cost()
+    saved = [torch.tensor([dense - cost.cost(removed_counts(groups, {g.id: [c]}))
+                           for c in range(g.size)], dtype=torch.float64) for g in groups]
+    total = sum(float(s.sum()) for s in saved)
+    channels = sum(g.size for g in groups)
+    if not channels or total <= 0:
+        raise ValueError("cost weights: removing a channel saves no cost in any group")
+    reference = sum(g.weight * g.size for g in groups) / channels
+    scale = reference * channels / total
+    for g, s in zip(groups, saved):
+        w = (s * scale).clamp_min(1e-3 * reference)
+        g.channel_weights = w.to(torch.float32).to(g.slices[0].param.device)
+        g.weight = float(w.mean())
 
 
 def _sq_norms(s: _Slice, size: int) -> torch.Tensor:
@@ -198,26 +280,49 @@ class ProximalGroupLasso:
         and ``.members`` (``.param``, ``.dim``, ``.index``).
     lam : float
         λ ≥ 0 (the starting value in budget mode).
-    weights : {"sqrt", "ones", "size"} or callable
-        ``w_g`` as a function of the elements per channel.
+    weights : {"sqrt", "ones", "size", "macs", "params", "latency"} or callable
+        ``w_g`` as a function of the elements per channel, or a cost kind: ``w_{g,c}``
+        proportional to the cost removing channel ``c`` saves (mean rescaled to "sqrt";
+        "macs"/"latency" need ``example_inputs``; "latency" uses the budget's device
+        settings when the budget is a latency one, else the CPU with 1 thread).
     l1_ratio : float
         α in ``[0, 1)``: share of the L1 term (sparse-group lasso).
     budget : Budget, optional
-        Adapt λ by dual ascent so the zero channels meet a MAC/param budget.
+        Adapt λ by dual ascent so the zero channels meet a MAC/param/latency budget.
     example_inputs : tensor or tuple, optional
         Needed for ``finalize`` and for a MAC budget.
     on_zero : callable, optional
         Called with each :class:`ZeroEvent` when channels first reach exactly zero.
+    min_keep : int or float
+        Channels of every group that are never zeroed (the strongest ones); 1 keeps the
+        network connected. A float in (0, 1) is a fraction of each group's size:
+        ``ceil(min_keep·size)`` (at least 1).
+    cost_model : object with ``cost(removed)``, optional
+        Use this cost model for the budget (and cost weights of the budget's kind)
+        instead of building one, e.g. a :class:`~prunekit.methods.cost.LatencyCost`
+        built once and shared between runs.
+
+    The model is not modified by the constructor; invalid arguments raise ``ValueError``
+    naming the argument.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module, group_set: Any,
                  lam: float, weights: str | Callable = "sqrt", l1_ratio: float = 0.0,
                  budget: Budget | None = None, example_inputs: Any = None,
-                 on_zero: Callable[[ZeroEvent], None] | None = None) -> None:
+                 on_zero: Callable[[ZeroEvent], None] | None = None,
+                 min_keep: int | float = 1,
+                 cost_model: Cost | None = None) -> None:
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         if not 0.0 <= l1_ratio < 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1), got {l1_ratio}")
+        if isinstance(min_keep, bool) or not (
+                (isinstance(min_keep, int) and min_keep >= 1)
+                or (isinstance(min_keep, float) and 0.0 < min_keep < 1.0)):
+            raise ValueError(f"min_keep must be an int >= 1 or a float in (0, 1), "
+                             f"got {min_keep!r}")
+        if budget is not None and not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a Budget, got {type(budget).__name__}")
         self.optimizer = optimizer
         self.model = unwrap(model)
         self.group_set = group_set
@@ -227,12 +332,47 @@ class ProximalGroupLasso:
         self.budget = budget
         self.example_inputs = example_inputs
         self.on_zero = on_zero
+        self.min_keep = min_keep
         self.state = _State()
-        self._weight = {g.id: g.weight for g in self.groups}
         self._lr_of = {id(p): pg for pg in optimizer.param_groups for p in pg["params"]}
-        self.cost_model = (CostModel.build(self.model, budget.kind, example_inputs)
-                           if budget is not None else None)
+        if budget is not None and cost_model is None:
+            if budget.kind != "params" and example_inputs is None:
+                raise ValueError(f"example_inputs is required for a {budget.kind} budget")
+            cost_model = budget.build_cost(self.model, example_inputs)
+        self.cost_model = cost_model if budget is not None else None
+        if isinstance(weights, str) and weights in COST_KINDS:
+            cost_weights(self.groups, self._weight_cost(weights, cost_model))
+        self._weight = {g.id: g.weights() for g in self.groups}
         self.dense_cost = self.cost_model.cost() if self.cost_model is not None else None
+        if budget is not None:
+            self._check_reachable()
+
+    def _weight_cost(self, kind: str, cost_model: Cost | None) -> Cost:
+        """The cost model behind ``weights=kind`` (the budget's one when of that kind)."""
+        if cost_model is not None and (self.budget is None or self.budget.kind == kind):
+            return cost_model
+        if kind != "params" and self.example_inputs is None:
+            raise ValueError(f"weights={kind!r} needs example_inputs")
+        if self.budget is not None and self.budget.kind == kind:
+            return self.budget.build_cost(self.model, self.example_inputs)
+        return build_cost(self.model, kind, self.example_inputs)
+
+    def _min_width(self, g: _Group) -> int:
+        """Channels of ``g`` that are never removed."""
+        if isinstance(self.min_keep, float):
+            return min(g.size, max(1, math.ceil(self.min_keep * g.size - 1e-9)))
+        return min(g.size, self.min_keep)
+
+    def _check_reachable(self) -> None:
+        """A budget below the cost with every group cut to ``min_keep`` cannot be met."""
+        floor_plan = {g.id: list(range(g.size - self._min_width(g))) for g in self.groups}
+        floor = self.current_cost({k: v for k, v in floor_plan.items() if v})
+        if self.budget.fraction * self.dense_cost < floor:
+            raise ValueError(
+                f"Budget.fraction={self.budget.fraction:g} is unreachable: with "
+                f"min_keep={self.min_keep} channels per group the {self.budget.kind} cost "
+                f"cannot go below {floor / self.dense_cost:.4f} of dense (layers outside "
+                "the groups and fixed overhead stay)")
 
     # -- optimizer protocol -------------------------------------------------------------
     @property
@@ -285,34 +425,72 @@ class ProximalGroupLasso:
                         s.param.data.copy_(prox_l1(s.param.data, tau, 1.0))
         scales = {}
         for g in self.groups:  # all scales from the same weights (order-independent)
-            tau = self._lr(g) * self.lam * (1.0 - self.l1_ratio) * g.weight
+            tau = self._lr(g) * self.lam * (1.0 - self.l1_ratio) * g.weights()
             norms = channel_norms(g)
-            scale = group_scale(norms, tau)
-            if not bool((scale > 0).any()) and bool((norms > 0).any()):
-                scale[torch.argmax(norms)] = 1.0  # never disconnect the network
+            scale = group_scale(norms, tau.to(norms.dtype))
+            self._keep_strongest(g, scale, norms)
             scales[g.id] = (scale, norms)
         if self.budget is not None:
             self._guard_budget(scales)
         for g in self.groups:
             _scale_slices(g, scales[g.id][0])
 
+    def _keep_strongest(self, g: _Group, scale: torch.Tensor, norms: torch.Tensor) -> None:
+        """Never zero the last ``min_keep`` channels: if fewer would survive, the strongest
+        (largest ``‖w_c‖/w_c``) that this step would zero are left unchanged."""
+        keep = min(self._min_width(g), int((norms > 0).sum()))
+        if int((scale > 0).sum()) >= keep:
+            return
+        strongest = torch.topk(norms / g.weights().to(norms.dtype), keep).indices
+        dying = strongest[scale[strongest] == 0]
+        scale[dying] = 1.0
+
     def _guard_budget(self, scales: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Zeroed groups cannot regrow (their gradient is zero), so in budget mode a step
         may not cut below the budget: new zeros are accepted smallest-first only while the
-        cost is above ``B``; the rest are left unchanged this step."""
+        cost is above ``B``, and not when one would take the cost below
+        ``(1 − tolerance)·B``; the rest are left unchanged this step."""
         zeros = {gid: torch.nonzero(n == 0).flatten().tolist() for gid, (_, n) in scales.items()}
-        new = [(float(n[c]) / self._weight[gid], gid, c) for gid, (s, n) in scales.items()
+        new = [(float(n[c] / self._weight[gid][c]), gid, c) for gid, (s, n) in scales.items()
                for c in torch.nonzero((s == 0) & (n > 0)).flatten().tolist()]
         target = self.budget.fraction * self.dense_cost
         everything = {gid: zeros[gid] + [c for _, g, c in new if g == gid] for gid in zeros}
         if not new or self.current_cost(everything) >= target:
             return
         plan = {gid: list(ch) for gid, ch in zeros.items()}
-        for _, gid, c in sorted(new):
-            if self.current_cost(plan) > target:
-                plan[gid].append(c)
-            else:
+        accepted = self._fill(plan, [(gid, c) for _, gid, c in sorted(new)], target,
+                              fallback=False)
+        for _, gid, c in new:
+            if (gid, c) not in accepted:
                 scales[gid][0][c] = 1.0
+
+    def _fill(self, plan: dict[str, list[int]], order: list[tuple[str, int]], target: float,
+              fallback: bool) -> set[tuple[str, int]]:
+        """Add channels of ``order`` to ``plan`` (in place) while its cost is above
+        ``target``, skipping any that would land below ``(1 − tolerance)·target``. With
+        ``fallback``, if that leaves the cost above target, the first skipped channel that
+        reaches it is added anyway. Returns the added (group, channel) pairs."""
+        lower = (1.0 - self.budget.tolerance) * target
+        cost = self.current_cost(plan)
+        added, skipped = set(), []
+        for gid, c in order:
+            if cost <= target:
+                break
+            plan.setdefault(gid, []).append(c)
+            after = self.current_cost(plan)
+            if after < lower:
+                plan[gid].pop()
+                skipped.append((gid, c))
+                continue
+            cost = after
+            added.add((gid, c))
+        if fallback and cost > target:
+            for gid, c in skipped:
+                plan.setdefault(gid, []).append(c)
+                added.add((gid, c))
+                if self.current_cost(plan) <= target:
+                    break
+        return added
 
     # -- zero groups --------------------------------------------------------------------
     def zero_groups(self) -> dict[str, list[int]]:
@@ -343,13 +521,7 @@ class ProximalGroupLasso:
     # -- budget -------------------------------------------------------------------------
     def removed_counts(self, removal: dict[str, list[int]]) -> dict[tuple[str, int], int]:
         """Indices removed along each (parameter, dim) if ``removal`` is cut."""
-        by_id = {g.id: g for g in self.groups}
-        counts: dict[tuple[str, int], int] = {}
-        for gid, chans in removal.items():
-            for s in by_id[gid].slices:
-                key = (s.name, s.dim)
-                counts[key] = counts.get(key, 0) + int(s.counts[chans].sum())
-        return counts
+        return removed_counts(self.groups, removal)
 
     def current_cost(self, removal: dict[str, list[int]] | None = None) -> float:
         """Cost model value after removing ``removal`` (default: the zero groups)."""
@@ -365,24 +537,28 @@ class ProximalGroupLasso:
         gap = min(ratio - 1.0, 1.0) if ratio > 1.0 else -1.0
         if ratio <= 1.0 and self.state.lam_at_budget is None:
             self.state.lam_at_budget = self.lam
+            self.state.step_at_budget = self.state.step
         lam = max(self.lam, self.budget.lam_min) * math.exp(self.budget.dual_lr * gap)
         self.lam = min(max(lam, self.budget.lam_min), self.budget.lam_max)
         self.state.lam_history.append(self.lam)
 
     def removal_plan(self, enforce_budget: bool = True) -> dict[str, list[int]]:
-        """Channels to cut: the zero ones, plus (budget mode) the smallest-norm channels
-        needed to meet the budget. At least one channel of every group is kept."""
-        norms = {g.id: channel_norms(g) / g.weight for g in self.groups}
-        plan = {gid: list(ch) for gid, ch in self.zero_groups().items()}
+        """Channels to cut: the zero ones, plus (budget mode) the smallest ``‖w_c‖/w_c``
+        channels needed to meet the budget, skipping those that would overshoot below
+        ``(1 − tolerance)·B`` while a cheaper one remains. The ``min_keep`` strongest
+        channels of every group are kept."""
+        norms = {g.id: channel_norms(g) / self._weight[g.id].to(torch.float64)
+                 for g in self.groups}
+        keep = {g.id: _strongest(norms[g.id], self._min_width(g)) for g in self.groups}
+        plan = {gid: [c for c in ch if c not in keep[gid]]
+                for gid, ch in self.zero_groups().items()}
         if enforce_budget and self.budget is not None:
             target = self.budget.fraction * self.dense_cost
             order = sorted((float(n[c]), gid, c) for gid, n in norms.items()
-                           for c in range(len(n)) if c not in plan.get(gid, []))
-            for _, gid, c in order:
-                if self.current_cost(plan) <= target:
-                    break
-                plan.setdefault(gid, []).append(c)
-        return _keep_one(plan, norms)
+                           for c in range(len(n))
+                           if c not in plan.get(gid, []) and c not in keep[gid])
+            self._fill(plan, [(gid, c) for _, gid, c in order], target, fallback=True)
+        return {gid: sorted(set(ch)) for gid, ch in plan.items() if ch}
 
     def finalize(self, example_inputs: Any = None, enforce_budget: bool = True) -> Any:
         """Physically remove the cut channels with :func:`prunekit.surgery.remove_channels`.
@@ -398,14 +574,6 @@ class ProximalGroupLasso:
         return remove_channels(self.model, self.group_set, plan, inputs)
 
 
-def _keep_one(plan: dict[str, list[int]], norms: dict[str, torch.Tensor]) -> dict:
-    """Drop the largest-norm channel from any group that would lose all its channels."""
-    out = {}
-    for gid, chans in plan.items():
-        chans = sorted(set(chans))
-        if len(chans) >= len(norms[gid]):
-            keep = int(torch.argmax(norms[gid]))
-            chans = [c for c in chans if c != keep]
-        if chans:
-            out[gid] = chans
-    return out
+def _strongest(scores: torch.Tensor, k: int) -> set[int]:
+    """Indices of the ``k`` largest scores (all of them when there are fewer)."""
+    return set(torch.topk(scores, min(k, len(scores))).indices.tolist())
