@@ -3,7 +3,10 @@
 For every (model, batch size, target) the script
 
 * prunes a copy with :func:`prunekit.hardware.prune_to_speedup` (hardware widths from the
-  cached probe, measured latency model, measured search; prune time includes all of it);
+  cached probe, measured latency model, measured search; prune time includes all of it),
+  then prunes once more with the cache now warm (``prune_s`` cold vs ``prune_warm_s``;
+  ``layer_timings`` counts the layer timings that missed the cache; the cache,
+  ``$PRUNEKIT_CACHE``, is shared by every row of a run, so later rows reuse layer shapes);
 * prunes another copy with Torch-Pruning's ``MagnitudePruner`` (L2 magnitude,
   ``round_to=8``, classifier ignored), its channel ratio bisected so that its MACs match
   ours from below (``tp_prune_s`` is one pruning run, ``tp_match_s`` the whole search);
@@ -12,11 +15,14 @@ For every (model, batch size, target) the script
   ``ρ = measured speedup / MAC reduction``, plus our latency model's prediction error.
 
 Results (with machine, load average, versions) go to
-``benchmarks/results/realized_speedup[_smoke].json``; a plot to ``docs/img/speedup_cpu.png``.
+``benchmarks/results/realized_speedup_<device>_<threads>thread.json`` (smoke:
+``realized_speedup_smoke.json``); a plot to ``docs/img/speedup_<device>.png``.
+CPU timing uses 1 intra-op thread by default (``--threads``).
 
 Usage::
 
-    nice -n 5 .venv/bin/python benchmarks/realized_speedup.py              # full CPU grid
+    .venv/bin/python benchmarks/realized_speedup.py                        # full CPU grid
+    .venv/bin/python benchmarks/realized_speedup.py --configs resnet50:32:2 mobilenet_v2:32:2
     .venv/bin/python benchmarks/realized_speedup.py --smoke                # seconds
     .venv/bin/python benchmarks/realized_speedup.py --models resnet50 --batches 1 --targets 2
     .venv/bin/python benchmarks/realized_speedup.py --device cuda          # fp16 channels_last,
@@ -40,7 +46,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from prunekit.hardware import DeviceSpec, prune_to_speedup
+from prunekit.hardware import DeviceSpec, cache_dir, prune_to_speedup
 from prunekit.hardware.timing import model_latency_fn, with_batch
 from prunekit.measure import count_macs
 from prunekit.measure.machine import machine_info
@@ -130,21 +136,36 @@ def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dic
     return {n: statistics.median(v) for n, v in samples.items()}
 
 
+def _prune(dense: nn.Module, x: torch.Tensor, batch: int, target: float, spec: DeviceSpec,
+           args: Any, log: Any) -> tuple[nn.Module, Any, float]:
+    """prunekit on a copy of ``dense`` with its default (fast) search timing; wall seconds."""
+    model = copy.deepcopy(dense)
+    t0 = time.perf_counter()
+    res = prune_to_speedup(model, x, target, device=spec.device, threads=spec.threads,
+                           batch_size=batch, dtype=spec.dtype, channels_last=spec.channels_last,
+                           levels=args.levels, rounds=args.rounds, repeats=args.search_repeats,
+                           round_to=args.round_to, progress=log)
+    return model, res, time.perf_counter() - t0
+
+
 def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
             console: Console) -> dict[str, Any]:
     dense, x = build(name)
-    row: dict[str, Any] = {"model": name, "batch": batch, "target": target}
+    row: dict[str, Any] = {"model": name, "batch": batch, "target": target,
+                           "load_avg_before": os.getloadavg()}
     fn = model_latency_fn(with_batch(x, batch), spec, warmup=args.warmup, repeats=args.repeats)
-    t0 = time.perf_counter()
-    ours = copy.deepcopy(dense)
-    res = prune_to_speedup(ours, x, target, device=spec.device, threads=spec.threads,
-                           latency_fn=fn,
-                           batch_size=batch, dtype=spec.dtype, channels_last=spec.channels_last,
-                           levels=args.levels, rounds=args.rounds, round_to=args.round_to,
-                           progress=lambda m: console.log(f"{name} b{batch} {target}x: {m}"))
-    row.update(prune_s=time.perf_counter() - t0, met=res.met, notes=res.notes,
+    log = lambda m: console.log(f"{name} b{batch} {target:g}x: {m}")  # noqa: E731
+    ours, res, prune_s = _prune(dense, x, batch, target, spec, args, log)
+    row.update(prune_s=prune_s, prune_stages=res.stages, layer_timings=res.layer_timings,
+               measured_candidates=len(res.search), met=res.met, notes=res.notes,
                multiple=res.multiple, predicted_ms=res.predicted_ms,
                own_measured_speedup=res.measured_speedup, search=res.search)
+    if args.warm_rerun:  # same prune again: every layer timing now comes from the cache
+        _, warm, warm_s = _prune(dense, x, batch, target, spec, args, log)
+        row.update(prune_warm_s=warm_s, prune_warm_stages=warm.stages,
+                   warm_layer_timings=warm.layer_timings,
+                   warm_measured_candidates=len(warm.search),
+                   warm_own_measured_speedup=warm.measured_speedup)
     macs0, macs_ours = count_macs(dense, x), count_macs(ours, x)
     models = {"dense": dense, "prunekit": ours}
     try:
@@ -157,6 +178,7 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
         models["torch_pruning"] = tp_model
     except Exception as exc:  # an incumbent failing on a model is a result
         row["tp_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    log("final round-robin timing")
     ms = timed_round_robin(models, fn, args.final_rounds)
     row.update(ms=ms, macs_ratio=macs0 / macs_ours)
     row["speedup"] = ms["dense"] / ms["prunekit"]
@@ -169,13 +191,14 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     if "torch_pruning" in ms:
         row["tp_speedup"] = ms["dense"] / ms["torch_pruning"]
         row["tp_rho"] = row["tp_speedup"] / row["tp_macs_ratio"]
+    row["load_avg_after"] = os.getloadavg()
     return row
 
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="realized speedup (measured) — prunekit vs Torch-Pruning (matched MACs)")
     for col in ("model", "batch", "target", "MAC red.", "speedup", "ρ", "pred err", "1st err",
-                "prune s", "TP speedup", "TP ρ", "TP s", "met"):
+                "prune s cold/warm", "TP speedup", "TP ρ", "TP s", "met"):
         table.add_column(col, justify="right")
     f = lambda v, p=2: "—" if v is None else f"{v:.{p}f}"  # noqa: E731
     for r in rows:
@@ -183,7 +206,8 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
                       f(r["speedup"]), f(r["rho"]), f"{r['prediction_error']:+.1%}",
                       "—" if r["first_prediction_error"] is None else
                       f"{r['first_prediction_error']:+.1%}",
-                      f(r["prune_s"], 0), f(r.get("tp_speedup")), f(r.get("tp_rho")),
+                      f"{f(r['prune_s'], 1)}/{f(r.get('prune_warm_s'), 1)}",
+                      f(r.get("tp_speedup")), f(r.get("tp_rho")),
                       f(r.get("tp_prune_s"), 1), "yes" if r["met"] else "no")
     console.print(table)
 
@@ -215,16 +239,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--smoke", action="store_true", help="tiny model, one config, seconds")
     p.add_argument("--models", nargs="*", default=list(MODELS))
+    p.add_argument("--configs", nargs="*", default=[],
+                   help="explicit runs MODEL:BATCH:TARGET in this order (instead of the grid)")
     p.add_argument("--batches", nargs="*", type=int)
     p.add_argument("--targets", nargs="*", type=float, default=list(TARGETS))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--levels", type=int, default=8)
     p.add_argument("--round-to", type=int, help="channel multiple (default: width probe)")
-    p.add_argument("--rounds", type=int, default=3, help="ABBA rounds per search measurement")
-    p.add_argument("--final-rounds", type=int, default=6)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=2, help="ABBA rounds per search measurement")
+    p.add_argument("--search-repeats", type=int, default=3,
+                   help="timed runs per model timing inside prune_to_speedup (median)")
+    p.add_argument("--final-rounds", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1, help="final timing: warm-up runs")
+    p.add_argument("--repeats", type=int, default=5, help="final timing: runs (median)")
+    p.add_argument("--no-warm-rerun", dest="warm_rerun", action="store_false",
+                   help="skip the second (warm-cache) prune that measures warm prune time")
     p.add_argument("--tp-steps", type=int, default=4)
     p.add_argument("--no-tp", action="store_true", help="skip Torch-Pruning")
     p.add_argument("--out", type=Path)
@@ -234,6 +264,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.models, args.batches, args.targets = ["tiny"], [1], [1.5]
         args.rounds, args.final_rounds, args.repeats, args.tp_steps = 1, 2, 3, 3
+        args.configs, args.threads = [], 2
         args.levels, args.round_to = 4, 8
     return args
 
@@ -252,7 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     spec, batches = _spec(args)
     console = Console(width=150)
     out = args.out or RESULTS / ("realized_speedup_smoke.json" if args.smoke else
-                                 f"realized_speedup_{torch.device(args.device).type}.json")
+                                 f"realized_speedup_{torch.device(args.device).type}"
+                                 f"_{args.threads}thread.json")
     doc: dict[str, Any] = {"machine": machine_info(), "load_avg_start": os.getloadavg(),
                            "device": {"device": spec.device, "threads": spec.threads,
                                       "dtype": str(spec.dtype),
@@ -263,15 +295,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.append and out.exists():
         doc["rows"] = json.loads(out.read_text())["rows"]
     import torch_pruning
+    import torchvision
 
-    doc["machine"]["torch_pruning"] = torch_pruning.__version__
-    for name in args.models:
-        for batch in batches:
-            for target in args.targets:
-                doc["rows"].append(run_one(name, batch, target, spec, args, console))
-                doc["load_avg_end"] = os.getloadavg()
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(doc, indent=1, default=str))
+    doc["machine"].update(torch_pruning=torch_pruning.__version__,
+                          torchvision=torchvision.__version__,
+                          prunekit_cache=str(cache_dir()))
+    torch.set_num_threads(spec.threads or torch.get_num_threads())
+    runs = [(n, int(b), float(t)) for n, b, t in (c.split(":") for c in args.configs)] or \
+        [(n, b, t) for n in args.models for b in batches for t in args.targets]
+    for name, batch, target in runs:
+        doc["rows"].append(run_one(name, batch, target, spec, args, console))
+        doc["load_avg_end"] = os.getloadavg()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1, default=str))
     print_table(doc["rows"], console)
     if not args.smoke or args.plot:
         plot(doc["rows"], args.plot or ROOT / "docs" / "img" /

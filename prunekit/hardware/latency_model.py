@@ -33,7 +33,7 @@ LayerTimer = Callable[[LayerSpec, int, int], float]  # (layer, cin, cout) -> ms
 Widths = dict[str, tuple[int, int]]  # layer name -> (cin, cout)
 
 
-def default_layer_timer(spec: DeviceSpec, warmup: int = 1, repeats: int = 5) -> LayerTimer:
+def default_layer_timer(spec: DeviceSpec, warmup: int = 1, repeats: int = 3) -> LayerTimer:
     """Time a layer rebuilt at ``(cin, cout)`` alone on ``spec``: the fastest of
     ``repeats`` runs (layers are compared with each other; the measured rest absorbs the
     difference to a typical whole-model run)."""

@@ -45,11 +45,13 @@ OVERSHOOT = 1.5  # the greedy path runs on to this multiple of the target (room 
 class SpeedupResult(PruneResult):
     """A :class:`~prunekit.api.PruneResult` plus what was measured on the device.
 
-    ``measured_speedup = dense_ms / pruned_ms`` (timed in alternating rounds at the end);
-    ``predicted_ms`` is the (calibrated) latency model's prediction for the returned plan,
-    relative to its own dense time ``model_dense_ms``; ``met`` says whether the measured
+    ``measured_speedup = dense_ms / pruned_ms`` (this plan timed against the dense model in
+    alternating rounds); ``predicted_ms`` is the latency model's prediction for the returned
+    plan made *before* it was measured (calibrated on earlier candidates, if any), relative
+    to its own dense time ``model_dense_ms``; ``met`` says whether the measured
     speedup reached the target; ``notes`` explain back-offs and misses; ``search`` lists
-    every measured candidate (with its prediction error).
+    every measured candidate (with its prediction error); ``stages`` the seconds per stage
+    and ``layer_timings`` how many layer timings were not in the cache (0 when warm).
     """
 
     target_speedup: float = 1.0
@@ -64,6 +66,8 @@ class SpeedupResult(PruneResult):
     search: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    layer_timings: int = 0
 
     @property
     def rho(self) -> float:
@@ -96,7 +100,8 @@ class _Search:
         return self.alloc.model.predict(self.alloc.widths())
 
     def measure(self, i: int) -> dict[str, Any]:
-        """Cut prefix ``i``, time it against dense, restore; calibrate on the first one."""
+        """Cut prefix ``i``, time it against dense, restore; recalibrate the latency model
+        on the measurement (its ``λ``; the next prediction starts from the latest one)."""
         if i in self.records:
             return self.records[i]
         pred = self.predicted(i)
@@ -114,10 +119,9 @@ class _Search:
                "speedup": dense_ms / ms, "calibrated": self.calibrated,
                # the prediction's error, measured time rescaled to the model's dense time
                "prediction_error": pred / (ms * self.alloc.model.dense_ms / dense_ms) - 1}
-        if not self.calibrated:
-            self.calibrated = True
-            self.alloc.model.calibrate(self.alloc.widths(), ms * self.alloc.model.dense_ms
-                                       / dense_ms)
+        self.calibrated = True
+        self.alloc.model.calibrate(self.alloc.widths(), ms * self.alloc.model.dense_ms
+                                   / dense_ms)
         self.records[i] = rec
         return rec
 
@@ -134,35 +138,65 @@ def _check(model: Any, target: Any, levels: Any, max_ratio: Any) -> None:
         raise ValueError(f"max_ratio must be in (0, 1), got {max_ratio!r}")
 
 
-def _first_at(search: _Search, goal_ms: float, lo: int = 0) -> int:
-    """First prefix ≥ lo whose prediction is ≤ goal_ms (the path end if none)."""
-    for i in range(lo, len(search.path) + 1):
+def _first_at(search: _Search, goal_ms: float, lo: int = 0, hi: int | None = None) -> int:
+    """First prefix in ``[lo, hi]`` whose prediction is ≤ goal_ms (``hi``, default the path
+    end, if none)."""
+    hi = len(search.path) if hi is None else hi
+    for i in range(lo, hi + 1):
         if search.predicted(i) <= goal_ms:
             return i
-    return len(search.path)
+    return hi
 
 
-def _bisect(search: _Search, target: float, max_measurements: int, tol: float) -> int:
-    """Shortest measured prefix with speedup ≥ target (or the fastest one measured)."""
+def _extend(search: _Search, target: float) -> None:
+    """Run the greedy on past the path's end when the (re)calibrated model says the end is
+    too slow for the target (the uncalibrated model was optimistic)."""
     lm = search.alloc.model
-    i = _first_at(search, lm.dense_ms / target)
-    rec = search.measure(i)
-    if target <= rec["speedup"] <= target * (1 + tol):
-        return i
-    lo, hi = (0, i) if rec["speedup"] >= target else (i, None)
-    if hi is None:  # recalibrated model: predict again (still optimistic? aim further)
-        optimism = max(1.0, lm.dense_ms / search.predicted(i) / max(rec["speedup"], 1e-9))
-        j = _first_at(search, lm.dense_ms / (target * optimism), i + 1)
-        if search.measure(j)["speedup"] >= target:
-            hi = j
+    end = len(search.path)
+    if search.predicted(end) <= lm.dense_ms / target:
+        return
+    search.set_prefix(end)
+    search.path.extend(greedy_path(search.alloc, lm.dense_ms / (target * OVERSHOOT)))
+
+
+def _search_prefix(search: _Search, target: float, max_measurements: int, tol: float) -> int:
+    """Measured search: the shortest prefix whose *measured* speedup reaches the target.
+
+    Candidates are aimed at the middle of the acceptance window ``[target, target · (1 +
+    tol)]`` (aiming at its lower edge lands below it half the time, by noise alone). The
+    first is where the latency model predicts ``target · (1 + tol / 2)``; it is accepted at
+    once when it measures inside the window. Otherwise the model is recalibrated on that
+    measurement (its ``λ``); what calibration cannot absorb (``λ`` is capped so that the
+    measured rest stays ≥ 0) is corrected by the residual ``r = predicted speedup /
+    measured speedup`` of that candidate: the next one is where the model predicts
+    ``aim · r``, inside the bracket of prefixes known too slow / fast enough (the midpoint
+    when that does not move), within ``max_measurements`` in all. Returns the shortest
+    prefix measured ≥ target, else the fastest one measured.
+    """
+    lm = search.alloc.model
+    aim = target * (1 + tol / 2)
+    lo, hi = -1, None  # longest prefix measured too slow, shortest measured fast enough
+    i = _first_at(search, lm.dense_ms / aim)
+    while True:
+        s = search.measure(i)["speedup"]
+        if target <= s <= target * (1 + tol):
+            return i
+        goal = aim * (lm.dense_ms / search.predicted(i)) / max(s, 1e-9)  # aim · r
+        if s >= target:
+            hi = i if hi is None else min(hi, i)
         else:
-            lo = j
-    while hi is not None and hi - lo > 1 and len(search.records) < max_measurements:
-        mid = (lo + hi) // 2
-        if search.measure(mid)["speedup"] >= target:
-            hi = mid
-        else:
-            lo = mid
+            lo = max(lo, i)
+            if hi is None:
+                _extend(search, goal)
+        top = len(search.path) if hi is None else hi - 1
+        if len(search.records) >= max_measurements or lo + 1 > top:
+            break
+        j = _first_at(search, lm.dense_ms / goal, lo + 1, top)
+        if j in search.records:
+            j = (lo + 1 + top) // 2  # the prediction did not move: bisect
+        if j in search.records:
+            break
+        i = j
     if hi is not None:
         return hi
     return max(search.records, key=lambda k: search.records[k]["speedup"])
@@ -236,9 +270,11 @@ def prune_to_speedup(
     calibration: Any = None,
     latency_fn: LatencyFn | None = None,
     layer_timer: LayerTimer | None = None,
-    max_measurements: int = 7,
-    refine_measurements: int = 3,
-    rounds: int = 3,
+    max_measurements: int = 4,
+    refine_measurements: int = 2,
+    rounds: int = 2,
+    repeats: int = 3,
+    verify_rounds: int = 0,
     tolerance: float = 0.1,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -265,12 +301,17 @@ def prune_to_speedup(
         Every group keeps at least ``min_keep`` channels and loses at most ``max_ratio``.
     latency_fn, layer_timer
         ``latency_fn(model) -> ms`` for whole models and ``layer_timer(layer, cin, cout)``
-        for layers; default: measured on the device. Injected in tests.
+        for layers; default: measured on the device (a model timing is the median of
+        ``repeats`` runs after one warm-up). Injected in tests.
     max_measurements, refine_measurements, rounds, tolerance
         Budget of measured candidates (and of extra ones to split a last step that
-        overshoots the target by more than ``tolerance``); alternating timing rounds per
-        measurement; a first candidate within ``[target, target · (1 + tolerance)]`` is
-        accepted at once.
+        overshoots the target by more than ``tolerance``); alternating (ABBA) timing rounds
+        per measurement; a candidate within ``[target, target · (1 + tolerance)]`` is
+        accepted at once (usually the first one, where the latency model predicts the
+        target).
+    verify_rounds
+        ABBA rounds to time the returned plan once more (0: the search's own measurement of
+        exactly that plan is the verification).
     use_cache
         Read/write probe and layer timings under ``$PRUNEKIT_CACHE``.
     progress
@@ -281,13 +322,14 @@ def prune_to_speedup(
     SpeedupResult
         ``met`` is False when the target was out of reach (the fastest measured plan is
         returned) or when even that was not faster than dense (nothing is cut then).
+        ``stages`` has the seconds spent per stage; ``search`` every measured candidate.
     """
     _check(model, target_speedup, levels, max_ratio)
     say = progress or (lambda msg: None)
-    start = time.perf_counter()
+    clock = _Stages()
     spec = DeviceSpec(device, threads, dtype, channels_last)
     timing_inputs = with_batch(example_inputs, batch_size)
-    latency_fn = latency_fn or model_latency_fn(timing_inputs, spec)
+    latency_fn = latency_fn or model_latency_fn(timing_inputs, spec, warmup=1, repeats=repeats)
     say("tracing groups and scoring channels")
     gs = build_groups(model, example_inputs, ignore)
     from prunekit.importance import ImportanceContext, score_groups
@@ -296,29 +338,29 @@ def prune_to_speedup(
     macs0, params0 = count_macs(model, example_inputs), count_params(model)
     groups = [g for g in gs.groups if g.prunable and g.size > 1]
     scores = score_groups(model, groups, importance, calibration or ImportanceContext())
+    clock.mark("trace_score")
     multiple = round_to or probe_widths(spec, use_cache=use_cache).multiple
     dense = copy.deepcopy(model)
-    say(f"measuring the dense model and its layers (width multiple {multiple})")
+    clock.mark("probe")
+    say(f"measuring the dense model (width multiple {multiple})")
     lm = LatencyModel.build(model, timing_inputs, spec, latency_fn(dense), layer_timer,
                             use_cache)
-    weights = {la.weight for la in lm.layers}
-    lower = {g.id: max(min_keep, math.ceil((1 - max_ratio) * g.size - 1e-9)) for g in groups}
-    ladders = {g.id: make_ladder(g, scores[g.id], weights, multiple, min(lower[g.id], g.size),
-                                 levels) for g in groups}
-    alloc = Allocation(lm, {k: v for k, v in ladders.items() if len(v.levels) > 1})
-    bad = _excluded(model, gs, alloc, example_inputs)
-    alloc = Allocation(lm, {k: v for k, v in alloc.ladders.items()
-                            if k not in {b["group"] for b in bad}})
-    say("greedy allocation by importance per predicted millisecond")
+    clock.mark("dense_timing")
+    say("greedy allocation by importance per predicted millisecond (layers timed on demand)")
+    alloc, bad = _allocation(model, gs, groups, scores, lm, multiple, example_inputs,
+                             (min_keep, max_ratio, levels))
     path = greedy_path(alloc, lm.dense_ms / (target_speedup * OVERSHOOT))
+    clock.mark("allocation")
     search = _Search(model, dense, gs, alloc, path, example_inputs, latency_fn, rounds)
     say(f"measured search along a path of {len(path)} steps")
-    best = _bisect(search, float(target_speedup), max_measurements, tolerance)
+    best = _search_prefix(search, float(target_speedup), max_measurements, tolerance)
     coarse = [search.records[k] for k in sorted(search.records)]
     search, best = _refine(search, best, float(target_speedup), tolerance, refine_measurements)
     fine = [{**search.records[k], "refined": True} for k in sorted(search.records)
             if search.records[k] not in coarse]
-    result = _finish(search, best, float(target_speedup), say)
+    clock.mark("search")
+    result = _finish(search, best, float(target_speedup), verify_rounds, say)
+    clock.mark("finish")
     result.search = coarse + fine
     result.skipped = gs.skipped + bad
     result.macs_before, result.params_before = macs0, params0
@@ -326,39 +368,86 @@ def prune_to_speedup(
     result.params_after = count_params(model)
     result.multiple, result.device = multiple, device_signature(spec)
     result.model_dense_ms = lm.dense_ms
-    result.seconds = time.perf_counter() - start
+    result.layer_timings = lm.timed
     lm.flush()
+    result.stages, result.seconds = clock.stages, clock.total()
     return result
 
 
-def _finish(search: _Search, best: int, target: float,
+@dataclass
+class _Stages:
+    """Seconds per stage of :func:`prune_to_speedup` (``mark`` closes the current one)."""
+
+    start: float = field(default_factory=time.perf_counter)
+    last: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = now - (self.last or self.start)
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _allocation(model: nn.Module, gs: GroupSet, groups: list, scores: dict,
+                lm: LatencyModel, multiple: int, x: Any,
+                limits: tuple[int, float, int]) -> tuple[Allocation, list[dict]]:
+    """Ladders of every prunable group (minus those whose first cut breaks the model)."""
+    min_keep, max_ratio, levels = limits
+    weights = {la.weight for la in lm.layers}
+    lower = {g.id: max(min_keep, math.ceil((1 - max_ratio) * g.size - 1e-9)) for g in groups}
+    ladders = {g.id: make_ladder(g, scores[g.id], weights, multiple, min(lower[g.id], g.size),
+                                 levels) for g in groups}
+    alloc = Allocation(lm, {k: v for k, v in ladders.items() if len(v.levels) > 1})
+    bad = _excluded(model, gs, alloc, x)
+    alloc = Allocation(lm, {k: v for k, v in alloc.ladders.items()
+                            if k not in {b["group"] for b in bad}})
+    return alloc, bad
+
+
+def _finish(search: _Search, best: int, target: float, verify_rounds: int,
             say: Callable[[str], None]) -> SpeedupResult:
-    """Cut prefix ``best`` for good, verify by measurement, back off if slower than dense."""
-    pred = search.predicted(best)
-    notes: list[str] = []
-    if best == 0:
-        notes = ["no step of the path saves measured time; the model is returned unpruned"]
+    """Cut prefix ``best`` for good and report its measurement; back off if not faster.
+
+    The search already timed exactly this plan against the dense model in alternating
+    rounds; that measurement is the verification (``verify_rounds > 0`` times it again).
+    A plan that did not measure faster than dense is never returned: nothing is cut then.
+    """
+    rec = search.records.get(best)
+    # the prediction made before the plan was measured (not the one calibrated on it)
+    pred = rec["predicted_ms"] if rec else search.predicted(best)
+    search.set_prefix(best)
+    lm = search.alloc.model
+    base = {"target_speedup": target, "predicted_ms": pred,
+            "search": [search.records[k] for k in sorted(search.records)]}
+    if best == 0 or rec is None or rec["speedup"] <= 1.0:
+        note = ("no step of the path saves measured time; the model is returned unpruned"
+                if best == 0 or rec is None else
+                f"backed off: the best plan measured {rec['speedup']:.3f}x, not faster than "
+                "dense; the model is returned unpruned")
+        dense_ms = rec["dense_ms"] if rec and "dense_ms" in rec else lm.dense_ms
         return SpeedupResult(search.model, Plan(groups={}), [], 0, 0, 0, 0, search.gs,
-                             target_speedup=target, dense_ms=search.alloc.model.dense_ms,
-                             pruned_ms=search.alloc.model.dense_ms, predicted_ms=pred,
-                             search=list(search.records.values()), notes=notes)
+                             dense_ms=dense_ms, pruned_ms=dense_ms, notes=[note], **base)
     snap = Snapshot.take(search.model)
     plan = remove_channels(search.model, search.gs, search.alloc.removal(), search.inputs)
-    say("verifying the pruned model against the dense one")
-    dense_ms, ms = paired_latency(search.dense, search.model, search.latency_fn,
-                                  2 * search.rounds)
-    if plan.groups and ms >= dense_ms:
-        snap.restore()
-        notes.append(f"backed off: the best plan measured {dense_ms / ms:.3f}x, not faster "
-                     "than dense; the model is returned unpruned")
-        plan, ms = Plan(groups={}), dense_ms
+    dense_ms, ms = rec["dense_ms"], rec["measured_ms"]
+    notes: list[str] = []
+    if verify_rounds:
+        say("verifying the pruned model against the dense one")
+        dense_ms, ms = paired_latency(search.dense, search.model, search.latency_fn,
+                                      verify_rounds)
+        if ms >= dense_ms:
+            snap.restore()
+            notes.append(f"backed off: the best plan measured {dense_ms / ms:.3f}x in "
+                         "verification, not faster than dense; the model is returned unpruned")
+            plan, ms = Plan(groups={}), dense_ms
     speedup = dense_ms / ms
     if speedup < target:
         notes.append(f"target {target:g}x not met: best measured {speedup:.3f}x (path of "
                      f"{len(search.path)} steps; the rest is in layers that cannot be cut "
                      "further or in time outside the prunable layers)")
     return SpeedupResult(search.model, plan, [], 0, 0, 0, 0, search.gs,
-                         target_speedup=target, measured_speedup=speedup, dense_ms=dense_ms,
-                         pruned_ms=ms, predicted_ms=pred, met=speedup >= target,
-                         search=[search.records[k] for k in sorted(search.records)],
-                         notes=notes)
+                         measured_speedup=speedup, dense_ms=dense_ms, pruned_ms=ms,
+                         met=speedup >= target, notes=notes, **base)

@@ -130,3 +130,51 @@ def test_group_multiple_and_refined_ladders():
     lad = GroupLadder(None, [], [64, 48, 32], [], {}, multiple=4)
     assert refine(lad, 1) == 3 and lad.levels == [64, 60, 56, 52, 48, 32]
     assert refine(lad, 1) == 0  # already as fine as the multiple allows
+
+
+def _counting(fn):
+    calls = []
+
+    def wrapped(model):
+        calls.append(1)
+        return fn(model)
+
+    return wrapped, calls
+
+
+def test_exact_latency_model_needs_few_measured_candidates():
+    # β = 0.2 in the fake hardware too: the uncalibrated latency model is exact here
+    fn, calls = _counting(fake_latency_fn(X, resnetish(), beta=0.2))
+    res = _run(resnetish(), 1.5, latency_fn=fn)
+    assert res.met and 1.5 <= res.measured_speedup <= 1.5 * 1.1
+    assert len(res.search) <= 2  # the prediction lands in the window or brackets it
+    assert all(abs(r["prediction_error"]) < 1e-9 for r in res.search)
+    # one dense timing, then 2 ABBA rounds (2 timings each) per candidate, no re-timing
+    assert len(calls) == 1 + 4 * len(res.search)
+
+
+def test_verify_rounds_time_the_returned_plan_again():
+    fn, calls = _counting(fake_latency_fn(X, resnetish(), beta=0.2))
+    res = _run(resnetish(), 1.5, latency_fn=fn, verify_rounds=3)
+    assert res.met and len(calls) == 1 + 4 * len(res.search) + 6
+
+
+def test_optimistic_prediction_is_recalibrated_within_the_budget():
+    base = fake_latency_fn(X, resnetish())
+    dense_ms = base(resnetish())
+    # real hardware 30 % slower than the layer timings say on every pruned model
+    fn = lambda m: base(m) if abs(base(m) - dense_ms) < 1e-9 else 1.3 * base(m)  # noqa: E731
+    res = _run(resnetish(), 2.0, latency_fn=fn, max_measurements=3, refine_measurements=0)
+    assert res.search[0]["speedup"] < 2.0 and res.search[0]["prediction_error"] < -0.1
+    assert 2 <= len(res.search) <= 3 and res.met
+    assert res.measured_speedup == pytest.approx(dense_ms / fn(res.model))
+
+
+def test_warm_cache_times_no_layer_and_gives_the_same_plan():
+    cold = _run(resnetish(), 2.0)
+    warm = _run(resnetish(), 2.0)
+    assert cold.layer_timings > 0 and warm.layer_timings == 0
+    assert warm.plan.groups.keys() == cold.plan.groups.keys()
+    assert set(cold.stages) == {"trace_score", "probe", "dense_timing", "allocation",
+                                "search", "finish"}
+    assert cold.seconds >= sum(cold.stages.values()) * 0.999
