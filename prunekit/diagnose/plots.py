@@ -51,7 +51,8 @@ def plot_diagnosis(diagnosis: Diagnosis, path: str | Path, kind: str = "layers",
     axes[2].set_ylabel("fraction of channels")
     axes[2].set_ylim(0, 1.05)
     axes[2].legend(fontsize=7)
-    axes[2].set_xticks(x, [r.name for r in recs], rotation=60, fontsize=7, ha="right")
+    names = [r.name if kind == "groups" else f"{r.name} ({r.kind})" for r in recs]
+    axes[2].set_xticks(x, names, rotation=60, fontsize=7, ha="right")
     axes[0].set_title(title or f"Redundancy per {kind[:-1]}")
     fig.savefig(str(path), format="png")
     return Path(path)
@@ -67,9 +68,9 @@ def plot_sweep(result: Any, path: str | Path, title: str | None = None) -> Path:
         (axes[1], [("kept_fraction", "channel groups kept")], "fraction kept"),
         (axes[2], [("weight_cosine_mean_abs", "|cos| weights"),
                    ("act_correlation_mean_abs", "|corr| activations"),
-                   ("act_cosine_mean_abs", "|cos| activations")], "mean |similarity|"),
+                   ("act_cosine_mean_abs", "|cos| activations")], "mean |S| over groups"),
         (axes[3], [("erank_ratio", "erank / width"), ("dead_fraction", "dead fraction")],
-         "ratio"),
+         "fraction (groups)"),
     ]
     for ax, keys, ylabel in series:
         for key, label in keys:

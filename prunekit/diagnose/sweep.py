@@ -41,16 +41,19 @@ class SweepRecord:
     def kept_fraction(self) -> float:
         return self.groups_kept / self.groups_total if self.groups_total else 1.0
 
-    def measures(self) -> dict[str, float | None]:
-        """Flat numbers for tables and plots (the layer summary of the diagnosis)."""
+    def measures(self, kind: str = "groups") -> dict[str, float | None]:
+        """Flat numbers for tables and plots: the ``kind`` summary of the diagnosis
+        ("groups": the prunable channels, activations after their nonlinearity;
+        "layers": every conv/linear output, the classifier included)."""
         return {"lam": self.lam, "accuracy": self.accuracy, "groups_kept": self.groups_kept,
                 "kept_fraction": self.kept_fraction, "params": self.params,
-                **self.diagnosis.summary("layers")}
+                **self.diagnosis.summary(kind)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"lam": self.lam, "accuracy": self.accuracy, "groups_kept": self.groups_kept,
                 "groups_total": self.groups_total, "params": self.params,
-                "summary": self.diagnosis.summary("layers"),
+                "summary_groups": self.diagnosis.summary("groups"),
+                "summary_layers": self.diagnosis.summary("layers"),
                 "diagnosis": self.diagnosis.to_dict()}
 
     @classmethod
@@ -85,9 +88,9 @@ class SweepResult:
         safe = [r.lam for r in self.records if collapse is None or r.lam < collapse]
         return safe[-1]
 
-    def series(self, key: str) -> list[float | None]:
+    def series(self, key: str, kind: str = "groups") -> list[float | None]:
         """One measure (a key of :meth:`SweepRecord.measures`) across λ."""
-        return [r.measures().get(key) for r in self.records]
+        return [r.measures(kind).get(key) for r in self.records]
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": SWEEP_FORMAT, "collapse_drop": self.collapse_drop,
