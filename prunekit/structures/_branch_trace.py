@@ -260,10 +260,23 @@ def _owner_child(param: str, module: str, children: set[str]) -> str | None:
     return None
 
 
+def _callable_children(mod: nn.Module, name: str, log: _Log) -> list[str]:
+    """Direct children of ``mod`` that were called; an uncalled container (ModuleList,
+    ModuleDict) is replaced by its own callable children, recursively."""
+    out = []
+    for key, child in mod._modules.items():
+        path = f"{name}.{key}" if name else key
+        if log.calls.get(path, 0) or child is None:
+            out.append(path)
+        else:
+            out.extend(_callable_children(child, path, log))
+    return out
+
+
 def _analyse(model: nn.Module, mname: str, log: _Log, out: torch.Tensor, kind: str,
              terms: list[torch.Tensor], param_of: dict[int, str]) -> BranchModule:
-    mod = model.get_submodule(mname)
-    children = {f"{mname}.{k}" if mname else k for k in mod._modules}
+    units = _callable_children(model.get_submodule(mname), mname, log)
+    children = set(units)
     holds = {c for c in children if any(True for _ in model.get_submodule(c).parameters())}
     transparent = {c for c in children if c not in holds and log.calls.get(c, 0) > 1}
     child_nodes: dict[Any, list[str]] = {}
@@ -282,7 +295,7 @@ def _analyse(model: nn.Module, mname: str, log: _Log, out: torch.Tensor, kind: s
     prefix = mname + "." if mname else ""
     for pos, (t, w) in enumerate(zip(terms, walks, strict=True)):
         reason = _reason(w, holds, use, log, prefix, children)
-        order = [c for c in (f"{prefix}{k}" for k in mod._modules) if c in w.children]
+        order = [c for c in units if c in w.children]
         label_kids = [c for c in order if c in holds] or order
         name = _label(mname, label_kids, pos, taken)
         channels = int(t.shape[1]) if kind == "cat" else 0

@@ -53,6 +53,7 @@ def draw(data: dict[str, Any], path: str, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.colors import ListedColormap
     from matplotlib.patches import Arc
 
     blocks = data["blocks"]
@@ -60,7 +61,8 @@ def draw(data: dict[str, Any], path: str, title: str = "") -> None:
     for (ax_m, ax_g), blk in zip(axes, blocks, strict=True):
         mat = np.array([[np.nan if v is None else v for v in r] for r in blk["matrix"]],
                        dtype=float)
-        ax_m.imshow(mat, cmap="Greens", vmin=0, vmax=1.3)
+        cmap = ListedColormap(["#f1b6b0", "#1b7837"])  # removed, kept; white: impossible
+        ax_m.imshow(mat, cmap=cmap, vmin=0, vmax=1)
         ax_m.set_xticks(range(len(blk["consumers"])), [_short(c) for c in blk["consumers"]],
                         rotation=90, fontsize=7)
         ax_m.set_yticks(range(len(blk["sources"])), [_short(s) for s in blk["sources"]],
@@ -68,7 +70,7 @@ def draw(data: dict[str, Any], path: str, title: str = "") -> None:
         ax_m.set_xlabel("consumer")
         ax_m.set_ylabel("source")
         ax_m.set_title(f"{blk['block']}: {blk['connections_kept']}/{blk['connections_total']} "
-                       "kept", fontsize=9)
+                       "kept (green kept, red removed)", fontsize=9)
         nodes = [INPUT] + [s for s in blk["sources"][1:]] + [OUT]
         pos = {n: k for k, n in enumerate(nodes)}
         vals = [v for r in blk["strength"] for v in r if v]
