@@ -31,6 +31,7 @@ from prunekit.structures import input_feature  # noqa: E402, F401, I001  (regist
 from prunekit.structures import lowrank  # noqa: E402, F401, I001  (registers "lowrank")
 from prunekit.structures import se_gate  # noqa: E402, F401, I001  (registers "se_gate")
 from prunekit.structures import branch  # noqa: E402, F401, I001  (registers "branch")
+from prunekit.structures import connection  # noqa: E402, F401, I001  (registers "connection")
 
 __all__ = [
     "DEPTH",

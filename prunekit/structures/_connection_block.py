@@ -1,7 +1,8 @@
 """A dense block with explicit connections: what a pruned DenseNet block becomes.
 
-``ConnectedDenseBlock`` is an ``nn.ModuleDict`` holding the original layers under their
-original keys (so ``state_dict`` names do not change) plus the surviving connections:
+``ConnectedDenseBlock`` holds the original block's children under their original names
+(so ``state_dict`` names do not change; a layer removed whole becomes a None entry) plus
+the surviving connections:
 
 * ``inputs[key]`` — the sources whose features layer ``key`` reads, in block order
   (``"input"`` is the block's input, other names are layer keys);
@@ -29,29 +30,43 @@ from torch import nn
 INPUT = "input"
 
 
-class ConnectedDenseBlock(nn.ModuleDict):
+def resolve(root: nn.Module, path: str) -> nn.Module | None:
+    """The submodule at dotted ``path`` below ``root``; None if it (or a parent) is None."""
+    mod: nn.Module | None = root
+    for part in path.split("."):
+        if mod is None:
+            return None
+        mod = mod._modules.get(part)
+    return mod
+
+
+class ConnectedDenseBlock(nn.Module):
     """Dense block with a connection list (see module docstring).
 
     Parameters
     ----------
-    layers : mapping of str to nn.Module
-        The surviving layers, by their original keys.
+    children : mapping of str to nn.Module
+        The old block's children (layers, or containers holding them), by their names;
+        they are shared, not copied.
     order : list of str
-        Every original layer key, in execution order.
+        Every original layer path (relative to the block, e.g. ``"denselayer1"`` or
+        ``"layers.0"``), in execution order. A layer removed whole is a None entry.
     inputs : dict
-        ``{layer key: [source, ...]}`` for the surviving layers.
+        ``{layer path: [source, ...]}`` for the surviving layers.
     outputs : list of str
         Sources concatenated into the output.
     call : {"list", "tensor"}
         Call layers with the list of features or with their concatenation.
     """
 
-    def __init__(self, layers: Mapping[str, nn.Module], order: list[str],
+    def __init__(self, children: Mapping[str, nn.Module | None], order: list[str],
                  inputs: Mapping[str, list[str]], outputs: list[str],
                  call: str = "list") -> None:
-        super().__init__(dict(layers))
+        super().__init__()
         if call not in ("list", "tensor"):
             raise ValueError(f"call must be 'list' or 'tensor', got {call!r}")
+        for name, child in children.items():
+            self._modules[name] = child
         self.order = list(order)
         self.inputs = {k: list(v) for k, v in inputs.items()}
         self.outputs = list(outputs)
@@ -60,9 +75,9 @@ class ConnectedDenseBlock(nn.ModuleDict):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = {INPUT: x}
         for key in self.order:
-            layer = self._modules.get(key)
-            if layer is None:
+            if key not in self.inputs:
                 continue
+            layer = resolve(self, key)
             ins = [feats[s] for s in self.inputs[key]]
             feats[key] = layer(ins if self.call == "list" else torch.cat(ins, 1))
         return torch.cat([feats[s] for s in self.outputs], 1)

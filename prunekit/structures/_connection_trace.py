@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from prunekit.measure._inputs import call_model
-from prunekit.structures._branch_trace import _first_tensor, _Log, _OpLog
+from prunekit.structures._branch_trace import _callable_children, _first_tensor, _Log, _OpLog
 from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock
 
 OUT = "out"
@@ -126,10 +126,11 @@ def _match(log: _Log, args: _Args, model: nn.Module, name: str) -> DenseBlock | 
         return None
     terms = entry[1]
     prefix = f"{name}." if name else ""
-    kids = sorted((k for k in block._modules if log.calls.get(prefix + k) == 1),
+    paths = _callable_children(block, name, log)
+    kids = sorted((p[len(prefix):] for p in paths if log.calls.get(p) == 1),
                   key=lambda k: log.start[prefix + k])
     outs = [log.outputs.get(prefix + k, [None])[0] for k in kids]
-    if len(kids) < 2 or len(kids) != len(block._modules) or _ids(terms) != \
+    if len(kids) < 2 or len(kids) != len(paths) or _ids(terms) != \
             [id(x)] + [id(o) for o in outs]:
         return None
     call = None
@@ -158,7 +159,7 @@ def _connected(log: _Log, name: str, block: ConnectedDenseBlock) -> DenseBlock:
     prefix = f"{name}." if name else ""
     widths = {INPUT: int(log.inputs[name].shape[1])}
     for k in block.order:
-        if k in block._modules:
+        if k in block.inputs:
             widths[k] = int(log.outputs[prefix + k][0].shape[1])
     return DenseBlock(name, list(block.order), {k: list(v) for k, v in block.inputs.items()},
                       list(block.outputs), widths, block.call, _after(log, name))

@@ -36,7 +36,7 @@ from torch import nn
 from prunekit.graph import Group, GroupSet, Member, build_groups
 from prunekit.graph.trace import iter_tensors
 from prunekit.measure._inputs import call_model, inference_mode_of
-from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock
+from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock, resolve
 from prunekit.structures._connection_trace import OUT, DenseBlock, find_dense_blocks, name_of
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import Plan, SurgeryError, apply_plan, forward_check, remove_channels
@@ -286,12 +286,15 @@ def remove_connections(model: nn.Module, names: Iterable[str],
         expected = [tuple(t.shape) for t in iter_tensors(call_model(model, example_inputs))]
     slices = _slices(model, example_inputs, [by[bn] for bn in want])
     syn = _cut_group(want, lists, slices)
-    swaps = []
+    swaps, undo = [], []
     for bn, (inputs, outputs, dead) in lists.items():
         old = model.get_submodule(bn)
-        swaps.append((bn, old, _rebuild(old, by[bn], inputs, outputs, dead)))
+        new, kill = _rebuild(old, by[bn], inputs, outputs, dead)
+        swaps.append((bn, old, new))
+        undo += kill
     for path, _old, new in swaps:
         _set(model, path, new)
+    _kill(undo)
     try:
         if syn.size > 1:
             plan = remove_channels(model, GroupSet([syn], [], expected),
@@ -300,6 +303,7 @@ def remove_connections(model: nn.Module, names: Iterable[str],
             plan = Plan()
             forward_check(model, example_inputs, expected)
     except Exception as err:
+        _revive(undo)
         for path, old, _new in reversed(swaps):
             _set(model, path, old)
         if isinstance(err, SurgeryError):
@@ -337,11 +341,30 @@ def _cut_group(want: dict[str, set[tuple[str, str]]], lists: dict[str, tuple],
 
 
 def _rebuild(old: nn.Module, b: DenseBlock, inputs: dict, outputs: list,
-             dead: list[str]) -> ConnectedDenseBlock:
-    layers = {k: old._modules[k] for k in b.order if k in old._modules and k not in dead}
-    new = ConnectedDenseBlock(layers, b.order, inputs, outputs, b.call)
+             dead: list[str]) -> tuple[ConnectedDenseBlock, list[tuple[nn.Module, str, Any]]]:
+    """The new block and the container entries set to None for dead layers (to undo)."""
+    children = dict(old._modules)
+    undo = []
+    for path in dead:
+        parent_path, _, leaf = path.rpartition(".")
+        if not parent_path:
+            children[leaf] = None
+            continue
+        parent = resolve(old, parent_path)
+        undo.append((parent, leaf, parent._modules[leaf]))
+    new = ConnectedDenseBlock(children, b.order, inputs, outputs, b.call)
     new.train(old.training)
-    return new
+    return new, undo
+
+
+def _kill(undo: list[tuple[nn.Module, str, Any]]) -> None:
+    for parent, leaf, _m in undo:
+        parent._modules[leaf] = None
+
+
+def _revive(undo: list[tuple[nn.Module, str, Any]]) -> None:
+    for parent, leaf, m in undo:
+        parent._modules[leaf] = m
 
 
 def _set(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -355,20 +378,24 @@ def apply_connection_plan(model: nn.Module, plan: ConnectionPlan | dict,
     nothing; with ``example_inputs`` the result is forward-checked)."""
     if isinstance(plan, dict):
         plan = ConnectionPlan.from_dict(plan)
-    swaps = []
+    swaps, undo = [], []
     for bn, info in plan.blocks.items():
         old = model.get_submodule(bn)
-        missing = [k for k in info["inputs"] if k not in old._modules]
+        missing = [k for k in info["inputs"] if resolve(old, k) is None]
         if missing:
             raise ValueError(f"plan: block {bn!r} has no layers {missing}")
-        layers = {k: old._modules[k] for k in info["order"] if k in info["inputs"]}
-        swaps.append((bn, old, ConnectedDenseBlock(layers, info["order"], info["inputs"],
-                                                   info["outputs"], info["call"])))
+        dead = [k for k in info["order"] if k not in info["inputs"] and resolve(old, k)]
+        b = DenseBlock(bn, info["order"], {}, [], {}, info["call"], frozenset())
+        new, kill = _rebuild(old, b, info["inputs"], info["outputs"], dead)
+        swaps.append((bn, old, new))
+        undo += kill
     for path, _old, new in swaps:
         _set(model, path, new)
+    _kill(undo)
     try:
         apply_plan(model, Plan.from_dict(plan.surgery), example_inputs)
     except Exception:
+        _revive(undo)
         for path, old, _new in reversed(swaps):
             _set(model, path, old)
         raise
