@@ -167,32 +167,49 @@ def _resume(config: FitConfig, model: nn.Module, optimizer: Any) -> _Position:
                      list(state["losses"]), state["step"])
 
 
-def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], config: FitConfig,
+LossFn = Callable[[nn.Module, Any, Any, "nn.Module | None"], torch.Tensor]
+
+
+def fit(model: nn.Module, data: tuple[Any, Any], config: FitConfig,
         optimizer: Any = None, teacher: nn.Module | None = None,
-        on_step: Callable[[int, nn.Module], None] | None = None) -> FitResult:
+        on_step: Callable[[int, nn.Module], None] | None = None,
+        loss_fn: LossFn | None = None) -> FitResult:
     """Train ``model`` on ``data = (X, y)`` (cross-entropy, or distillation with a teacher).
 
     ``optimizer`` may be any object with ``step``/``zero_grad``/``state_dict`` (e.g. a
     :class:`~prunekit.methods.ProximalGroupLasso`); default: ``make_optimizer``.
     ``on_step(step, model)`` runs after every optimizer step (schedules, lottery rewind
     points); an exception there interrupts training and the last checkpoint resumes it.
+
+    ``loss_fn(model, xb, yb, teacher) -> loss`` replaces the built-in loss (transformers,
+    embedding distillation, any task): ``X`` may then be a tensor or a dict of tensors
+    batched along dim 0 (e.g. a tokenizer's output) and ``y`` a tensor or None.
     """
     x, y = data
-    if len(x) != len(y):
-        raise ValueError(f"data: {len(x)} inputs but {len(y)} targets")
+    n = _length(x)
+    if loss_fn is None and (y is None or isinstance(x, dict)):
+        raise ValueError("data: the built-in loss needs (X tensor, y tensor); pass loss_fn= "
+                         "for dict inputs or unlabeled data")
+    if y is not None and len(y) != n:
+        raise ValueError(f"data: {n} inputs but {len(y)} targets")
     optimizer = optimizer if optimizer is not None else make_optimizer(model, config)
     alpha = config.distill_alpha if teacher is not None else 0.0
     pos = _resume(config, model, optimizer)
-    steps_per_epoch = len(epoch_batches(len(x), config.batch_size, config.seed, 0))
+    steps_per_epoch = len(epoch_batches(n, config.batch_size, config.seed, 0))
     bar = _progress(config.progress, steps_per_epoch * config.epochs, pos.step)
     try:
         while pos.epoch < config.epochs:
             model.train()
-            batches = epoch_batches(len(x), config.batch_size, config.seed, pos.epoch)
+            batches = epoch_batches(n, config.batch_size, config.seed, pos.epoch)
             while pos.batch < len(batches):
                 idx = batches[pos.batch]
-                pos.running += _train_step(model, optimizer, teacher, x[idx], y[idx],
-                                           config.temperature, alpha)
+                yb = None if y is None else y[idx]
+                if loss_fn is not None:
+                    pos.running += _custom_step(model, optimizer, teacher, _take(x, idx), yb,
+                                                loss_fn)
+                else:
+                    pos.running += _train_step(model, optimizer, teacher, x[idx], yb,
+                                               config.temperature, alpha)
                 pos.step += 1
                 pos.batch += 1
                 bar.update(1)
@@ -206,6 +223,31 @@ def fit(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], config: FitCo
     finally:
         bar.close()
     return FitResult(pos.step, pos.losses, pos.resumed_from)
+
+
+def _length(x: Any) -> int:
+    """Number of samples in a tensor or a dict of tensors (all the same length)."""
+    if isinstance(x, dict):
+        sizes = {k: len(v) for k, v in x.items()}
+        if not sizes or len(set(sizes.values())) != 1:
+            raise ValueError(f"data: dict inputs must be non-empty tensors of one length, "
+                             f"got lengths {sizes}")
+        return next(iter(sizes.values()))
+    return len(x)
+
+
+def _take(x: Any, idx: torch.Tensor) -> Any:
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
+def _custom_step(model, optimizer, teacher, xb, yb, loss_fn) -> float:
+    optimizer.zero_grad()
+    loss = loss_fn(model, xb, yb, teacher)
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        raise TypeError("loss_fn must return a scalar tensor")
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
 def _train_step(model, optimizer, teacher, xb, yb, temperature, alpha) -> float:
