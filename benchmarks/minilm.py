@@ -36,7 +36,6 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 from torch import nn
 
@@ -186,28 +185,37 @@ def measure_ms(model: nn.Module, setup: Setup) -> float:
 # ----------------------------------------------------------------------------- distillation
 def distill(student: nn.Module, setup: Setup) -> dict[str, float]:
     """Match the dense model's token states (MSE) and pooled embeddings (1 − cos) on
-    unlabeled WordNet text, AdamW, length-bucketed batches; returns loss first/last."""
+    unlabeled WordNet text with the library's recovery loop (``prunekit.methods.fit`` with
+    ``loss_fn``: AdamW, seeded batches, checkpoint/resume available); ``distill_steps``
+    optimizer steps in all. Returns the mean loss of the first and of the last epoch."""
+    from prunekit.methods import FitConfig, fit
+
     a = setup.args
-    texts = sorted(setup.data.extra_text, key=len)
-    batches = [tokenize(setup.tokenizer, texts[i:i + a.distill_batch], a.seq)
-               for i in range(0, len(texts), a.distill_batch)]
-    opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(0)
-    losses: list[float] = []
-    student.train()
-    for _ in track(range(a.distill_steps), description="distill", console=console,
-                      disable=a.smoke):
-        b = batches[int(torch.randint(len(batches), (1,), generator=gen))]
+    texts = list(setup.data.extra_text)
+    enc = tokenize(setup.tokenizer, texts, a.seq)
+    data = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
+    n = len(texts)
+    per_epoch = max(1, n // a.distill_batch)
+    epochs = max(1, round(a.distill_steps / per_epoch))
+    if a.distill_steps < per_epoch:  # fewer steps than one epoch: distill on a subset
+        keep = a.distill_steps * a.distill_batch
+        data = {k: v[:keep] for k, v in data.items()}
+        epochs = 1
+
+    def loss_fn(model: nn.Module, xb: dict, yb: Any, teacher: nn.Module | None) -> torch.Tensor:
+        width = int(xb["attention_mask"].sum(1).max())  # trim padding shared by the batch
+        xb = {k: v[:, :width] for k, v in xb.items()}
         with torch.no_grad():
-            t_hidden = setup.dense(**b)[0]
-        s_hidden = student(**b)[0]
-        loss = _distill_loss(s_hidden, t_hidden, b["attention_mask"])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+            t_hidden = teacher(**xb)[0]
+        return _distill_loss(model(**xb)[0], t_hidden, xb["attention_mask"])
+
+    opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.0)
+    cfg = FitConfig(epochs=epochs, batch_size=a.distill_batch, lr=a.lr, seed=0,
+                    progress=not a.smoke)
+    res = fit(student, (data, None), cfg, optimizer=opt, teacher=setup.dense, loss_fn=loss_fn)
     student.eval()
-    return {"loss_first": losses[0], "loss_last": sum(losses[-10:]) / len(losses[-10:])}
+    return {"loss_first": res.epoch_losses[0], "loss_last": res.epoch_losses[-1],
+            "steps": res.steps, "epochs": epochs}
 
 
 def _distill_loss(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
