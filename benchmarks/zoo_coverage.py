@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--small", action="store_true", help="skip the large models")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in the output file and run only the "
+                             "models it lacks (a model named in --only is re-run)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--tool", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -180,12 +183,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "coverage_smoke.json" if args.smoke else "coverage.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
+    if args.resume and out.is_file():
+        rerun = set(args.only or ())
+        rows = [r for r in json.loads(out.read_text()).get("results", [])
+                if r["model"] not in rerun]
+        done = {r["model"] for r in rows}
+        names = [n for n in names if n not in done]
+        config["models"] = sorted(done | set(names))
+    payload: dict[str, Any] = {}
     for name in track(names, description="coverage"):
         rows += [runner(name, tool) for tool in args.tools]
         payload = {"machine": machine_info(), "config": config, "smoke": args.smoke,
-                   "complete": len(rows) == len(names) * len(args.tools),
+                   "complete": len(rows) == len(config["models"]) * len(args.tools),
                    "summary": _summary(rows), "results": rows}
         out.write_text(json.dumps(payload, indent=1))  # partial results survive a kill
+    if not payload:
+        print(f"nothing to run: every model is already in {out}")
+        return {}
     _table(rows)
     print(json.dumps(payload["summary"]))
     return payload
