@@ -10,6 +10,7 @@ Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/diagnose_sweep.py   # 1 thread
     .venv/bin/python benchmarks/diagnose_sweep.py --smoke                         # seconds
+    .venv/bin/python benchmarks/diagnose_sweep.py --replot benchmarks/results/diagnose_sweep.json
 
 Writes ``benchmarks/results/diagnose_sweep[_smoke].json`` and ``docs/img/diagnose_*.png``.
 """
@@ -71,6 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--img-dir", type=Path, default=IMG)
+    p.add_argument("--replot", type=Path, default=None,
+                   help="only redraw the PNGs from this results JSON")
     args = p.parse_args(argv)
     if args.smoke:
         args.lams, args.epochs, args.width, args.calib_size = [0.0, 1e-3, 1.0], 2, 4, 64
@@ -78,12 +81,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def draw(sweep, img_dir: Path, suffix: str) -> dict[str, Path]:
+    """The sweep curve and per-layer/per-group bars at λ = 0 and at the largest safe λ."""
+    from prunekit.diagnose import plot_diagnosis
+
+    img_dir.mkdir(parents=True, exist_ok=True)
+    images = {"sweep": sweep.plot(img_dir / f"diagnose_sweep{suffix}.png")}
+    for tag, rec in (("dense", sweep.records[0]),
+                     ("safe", next(r for r in sweep.records if r.lam == sweep.safe_lam))):
+        for kind in ("layers", "groups"):
+            images[f"{kind}_{tag}"] = plot_diagnosis(
+                rec.diagnosis, img_dir / f"diagnose_{kind}_{tag}{suffix}.png", kind=kind,
+                title=f"Redundancy per {kind[:-1]}, λ={rec.lam:g} (accuracy {rec.accuracy:.3f})")
+    return images
+
+
+def replot(path: Path, img_dir: Path) -> dict[str, Path]:
+    """Redraw the PNGs from a saved results JSON (no training)."""
+    from prunekit.diagnose import SweepResult
+
+    saved = json.loads(path.read_text())
+    suffix = "_smoke" if saved["config"]["smoke"] else ""
+    return draw(SweepResult.from_dict(saved["sweep"]), img_dir, suffix)
+
+
 def main(argv=None) -> dict:
-    from prunekit.diagnose import lambda_sweep, plot_diagnosis
+    from prunekit.diagnose import lambda_sweep
     from prunekit.measure.machine import machine_info
     from prunekit.methods import FitConfig, evaluate, fit
 
     args = parse_args(argv)
+    if args.replot is not None:
+        return {"images": {k: str(v) for k, v in replot(args.replot, args.img_dir).items()}}
     torch.set_num_threads(args.threads)
     console.log(f"config: {vars(args)}")
     train, test = load_data(args)
@@ -112,13 +141,7 @@ def main(argv=None) -> dict:
         collapse_drop=args.collapse_drop, progress=not args.smoke)
     console.print(sweep.table())
     suffix = "_smoke" if args.smoke else ""
-    args.img_dir.mkdir(parents=True, exist_ok=True)
-    images = {"sweep": sweep.plot(args.img_dir / f"diagnose_sweep{suffix}.png")}
-    for tag, rec in (("dense", sweep.records[0]),
-                     ("safe", next(r for r in sweep.records if r.lam == sweep.safe_lam))):
-        images[tag] = plot_diagnosis(
-            rec.diagnosis, args.img_dir / f"diagnose_layers_{tag}{suffix}.png",
-            title=f"Redundancy per layer, λ={rec.lam:g} (accuracy {rec.accuracy:.3f})")
+    images = draw(sweep, args.img_dir, suffix)
     results = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "machine": machine_info(), "model": "small_cnn", "train_cpu_s": {
                    str(k): v for k, v in timings.items()},

@@ -51,7 +51,8 @@ def plot_diagnosis(diagnosis: Diagnosis, path: str | Path, kind: str = "layers",
     axes[2].set_ylabel("fraction of channels")
     axes[2].set_ylim(0, 1.05)
     axes[2].legend(fontsize=7)
-    names = [r.name if kind == "groups" else f"{r.name} ({r.kind})" for r in recs]
+    names = [f"{r.name} ({r.channels})" if kind == "groups" else
+             f"{r.name} ({r.kind}, {r.channels})" for r in recs]
     axes[2].set_xticks(x, names, rotation=60, fontsize=7, ha="right")
     axes[0].set_title(title or f"Redundancy per {kind[:-1]}")
     fig.savefig(str(path), format="png")
