@@ -135,13 +135,16 @@ def _kind(module: nn.Module) -> str:
 
 
 def _group_activation(group: Any, acts: Collection) -> tuple[str | None, Recorded | None]:
-    """The last observed source of ``group`` with one column per channel.
+    """The last observed source of ``group`` with one column per channel, at full
+    resolution.
 
     Sources are walked in execution order; for a module called several times the call
     taken is the first one after the previous source's call (so a shared ReLU gives this
-    group's activation, not another call's).
+    group's activation, not another call's). Of the sources seen, the last one with the
+    most rows is used: after BatchNorm and the activation function, but before a pooling
+    that would leave fewer samples than channels (a global average pool).
     """
-    chosen: tuple[str | None, Recorded | None] = (None, None)
+    seen: list[tuple[str, Recorded]] = []
     last_seq = -1
     for name, dim in group.sources:
         calls = [r for r in acts.calls.get((name, dim), [])
@@ -150,8 +153,12 @@ def _group_activation(group: Any, acts: Collection) -> tuple[str | None, Recorde
             continue
         later = [r for r in calls if r.seq > last_seq]
         pick = later[0] if later else calls[-1]
-        chosen, last_seq = (name, pick), pick.seq
-    return chosen
+        seen.append((name, pick))
+        last_seq = pick.seq
+    if not seen:
+        return None, None
+    rows = max(rec.moments.n for _, rec in seen)
+    return next((name, rec) for name, rec in reversed(seen) if rec.moments.n == rows)
 
 
 def _record(name: str, kind: str, weights: ChannelMoments | None, act: Recorded | None,

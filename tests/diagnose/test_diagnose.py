@@ -140,3 +140,30 @@ def test_table_renders():
     assert "linear" in console.export_text()
     with pytest.raises(ValueError, match="kind"):
         d.table("nope")
+
+
+class TinyResidual(nn.Module):
+    """conv-BN-ReLU, conv-BN, + skip, the *same* ReLU again, global pool, FC."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.relu = nn.ReLU()
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = self.relu(self.bn1(self.conv1(x)))
+        h = self.relu(self.bn2(self.conv2(h)) + h)
+        return self.fc(self.pool(h).flatten(1))
+
+
+def test_group_reads_full_resolution_activation_not_the_global_pool():
+    torch.manual_seed(0)
+    model = TinyResidual()
+    x = torch.randn(6, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    d = diagnose(model, x)
+    (stream,) = [r for r in d.groups if r.channels == 8]  # conv1 + conv2 + skip: one group
+    assert stream.source in ("bn2", "relu")  # not "pool": 6 rows for 8 channels
+    assert stream.rows == 6 * 8 * 8
+    assert stream.erank > 1.0
