@@ -111,8 +111,12 @@ def test_bad_input_gives_clear_errors():
         diagnose("not a model", images())
     with pytest.raises(ValueError, match="threshold"):
         diagnose(model, images(), threshold=1.5)
+    model.train()
+    before = copy.deepcopy(model.state_dict())
     with pytest.raises(ValueError, match="run through"):
         diagnose(model, torch.randn(2, 3, 8, 8), groups=False)
+    assert model.training and not any(m._forward_hooks for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_html_fragment_and_report_section(tmp_path):
