@@ -12,6 +12,12 @@ Removing ``x_c`` also removes ``pool(x)_c`` from the squeeze layer's input, whic
 every other gate. With ``compensate=True`` its mean contribution is folded into the
 squeeze bias, ``b_s ← b_s + Σ_{c removed} W_s[:, c]·E[pool(x)_c]`` (the best constant
 replacement of the lost input), so the remaining gates move as little as possible.
+
+With ``relative=True`` the test is on ``g̃_c = g_c / max_c' g_c'`` (per sample and block):
+when normalization follows the block, the network can lower *all* gates of a block and
+rescale downstream at no cost, so an absolute threshold would call every channel
+suppressed; relative to the most open gate only the channels that are silenced *compared
+with their siblings* qualify.
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ class GateStats:
     """Per-channel gate statistics of every SE block over the calibration batches.
 
     ``blocks[excite]`` maps to ``{"mean", "q05", "q50", "q95", "max", "below"}`` lists
-    (one value per channel; ``below`` is the fraction of samples with ``g < threshold``);
+    (one value per channel; ``below`` is the fraction of samples with ``g < threshold``,
+    or ``g / max_c g < threshold`` when ``relative``);
     ``samples`` counts the samples seen; ``squeeze_mean[excite]`` is the per-channel mean
     of the squeeze layer's input (for compensation).
     """
@@ -57,6 +64,7 @@ class GateStats:
     se: dict[str, SEBlock]
     blocks: dict[str, dict[str, list[float]]]
     squeeze_mean: dict[str, list[float]] = field(default_factory=dict)
+    relative: bool = False
 
     def suppressed(self, consistency: float = 0.95) -> dict[str, list[int]]:
         """``{excite: channels with below ≥ consistency}`` (at least one channel kept)."""
@@ -98,7 +106,7 @@ class GateStats:
         return t
 
     def to_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "samples": self.samples,
+        return {"threshold": self.threshold, "relative": self.relative, "samples": self.samples,
                 "se": {k: asdict(v) for k, v in self.se.items()}, "blocks": self.blocks,
                 "squeeze_mean": self.squeeze_mean}
 
@@ -110,8 +118,9 @@ def _require_se(blocks: list[SEBlock]) -> None:
 
 
 def gate_stats(model: nn.Module, batches: Iterable[Any], threshold: float = 0.05,
-               blocks: Sequence[SEBlock] | None = None) -> GateStats:
-    """Run ``batches`` (model inputs) and summarize every gate channel (model unchanged)."""
+               blocks: Sequence[SEBlock] | None = None, relative: bool = False) -> GateStats:
+    """Run ``batches`` (model inputs) and summarize every gate channel (model unchanged);
+    ``relative``: ``below`` tests ``g / max_c g`` (module docstring)."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     batches = list(batches)
@@ -142,9 +151,15 @@ def gate_stats(model: nn.Module, batches: Iterable[Any], threshold: float = 0.05
         q = torch.quantile(g, torch.tensor(QUANTILES, dtype=g.dtype), dim=0)
         stats[name] = {"mean": g.mean(0).tolist(), "q05": q[0].tolist(), "q50": q[1].tolist(),
                        "q95": q[2].tolist(), "max": g.max(0).values.tolist(),
-                       "below": (g < threshold).double().mean(0).tolist()}
+                       "below": (_relative(g) if relative else g).lt(threshold)
+                       .double().mean(0).tolist()}
     means = {k: (s / n).tolist() for k, (s, n) in squeeze_sums.items()}
-    return GateStats(threshold, samples, dict(se), stats, means)
+    return GateStats(threshold, samples, dict(se), stats, means, relative)
+
+
+def _relative(g: torch.Tensor) -> torch.Tensor:
+    top = g.max(dim=1, keepdim=True).values
+    return torch.where(top > 0, g / top.clamp_min(torch.finfo(g.dtype).tiny), g)
 
 
 def _mean_hook(sums: dict[str, list], key: str, layer: nn.Module) -> Any:
@@ -299,14 +314,15 @@ class SEResult:
 
 def prune_se(model: nn.Module, example_inputs: Any, *, batches: Iterable[Any] | None = None,
              threshold: float = 0.05, consistency: float = 0.95, compensate: bool = True,
-             ratio: float | None = None) -> SEResult:
+             ratio: float | None = None, relative: bool = False) -> SEResult:
     """Gate statistics on ``batches`` (default: ``example_inputs``), then remove the
-    consistently suppressed channels (``P(g < threshold) ≥ consistency``), or, with
+    consistently suppressed channels (``P(g < threshold) ≥ consistency``; with
+    ``relative``, ``g / max_c g`` is tested), or, with
     ``ratio``, that fraction of each block's channels with the lowest mean gate."""
     blocks = find_se_blocks(model, example_inputs)
     _require_se(blocks)
     data = list(batches) if batches is not None else [example_inputs]
-    stats = gate_stats(model, data, threshold, blocks)
+    stats = gate_stats(model, data, threshold, blocks, relative)
     if ratio is not None:
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"ratio must be in [0, 1), got {ratio}")

@@ -148,3 +148,15 @@ def test_plan_round_trip_through_save_and_load(tmp_path):
     assert {g.id for g in groups} and all(
         any(mm.param.endswith(("excite.weight", "fc2.weight")) for mm in g.members)
         for g in groups)
+
+
+def test_relative_test_ignores_a_uniformly_low_block():
+    m = _se_cnn()
+    with torch.no_grad():  # every gate ≈ 0.007 (a scale BatchNorm could undo), channel 3 ≈ 0
+        m[3].excite.weight.zero_()
+        m[3].excite.bias.fill_(-5.0)
+        m[3].excite.bias[3] = -30.0
+    absolute = se.gate_stats(m, [X], threshold=0.05).suppressed(0.95)
+    relative = se.gate_stats(m, [X], threshold=0.05, relative=True).suppressed(0.95)
+    assert len(absolute["3.excite"]) == 7  # all but the most open one
+    assert relative["3.excite"] == [3]
