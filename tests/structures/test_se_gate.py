@@ -160,3 +160,14 @@ def test_relative_test_ignores_a_uniformly_low_block():
     relative = se.gate_stats(m, [X], threshold=0.05, relative=True).suppressed(0.95)
     assert len(absolute["3.excite"]) == 7  # all but the most open one
     assert relative["3.excite"] == [3]
+
+
+def test_timm_squeeze_excite_is_found_and_pruned():
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    m = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=5).eval()
+    x = torch.randn(2, 3, 64, 64)
+    blocks = se.find_se_blocks(m, x)
+    assert len(blocks) == 9 and blocks[0].excite.endswith("se.conv_expand")
+    se.prune_se(m, x, ratio=0.25)
+    assert m(x).shape == (2, 5)
