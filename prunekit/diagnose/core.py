@@ -98,8 +98,8 @@ def diagnose(model: nn.Module, calibration: Any, *, groups: Any = True,
     except Exception as err:
         raise ValueError(f"calibration: the batches do not run through the model: "
                          f"{type(err).__name__}: {err}") from err
-    notes = [f"{n}: activation wider than max_channels={max_channels}, not accumulated"
-             for n, m in layers if acts.first(n, _channel_dim(m)) is None]
+    notes = [_missing(n, m, max_channels) for n, m in layers
+             if acts.first(n, _channel_dim(m)) is None]
     layer_recs = [_record(n, _kind(m), layer_weight_moments(m),
                           acts.first(n, _channel_dim(m)), n, settings) for n, m in layers]
     group_recs = []
@@ -124,6 +124,13 @@ def _groups(model: nn.Module, example: Any, groups: Any) -> list[Any]:
         raise TypeError(f"groups must be True/False, a GroupSet or a list of groups, got "
                         f"{type(groups).__name__}")
     return list(found)
+
+
+def _missing(name: str, module: nn.Module, max_channels: int) -> str:
+    """Why a layer has no activation measures."""
+    if module.weight.shape[0] > max_channels:
+        return f"{name}: activation wider than max_channels={max_channels}, not accumulated"
+    return f"{name}: not called on the calibration data (no activation measures)"
 
 
 def _channel_dim(module: nn.Module) -> int:

@@ -74,7 +74,3 @@ class ChannelMoments:
     def second_moment(self, center: bool) -> torch.Tensor:
         """``covariance()`` if ``center`` else the Gram matrix."""
         return self.covariance() if center else self.gram
-
-    def to_dict(self) -> dict:
-        return {"n": self.n, "sums": self.sums.tolist(), "gram": self.gram.tolist(),
-                "max_abs": self.max_abs.tolist(), "max": self.max.tolist()}

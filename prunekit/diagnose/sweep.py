@@ -188,7 +188,7 @@ def lambda_sweep(build_model: Callable[[], nn.Module],
                            (diagnose_kwargs or {}).get("inputs_of"))
     example = example_inputs if example_inputs is not None else _example(batches[0])
     make_optimizer = make_optimizer or default_optimizer
-    records, notes = [], []
+    records = []
     for lam in _bar(lams, progress):
         model = build_model()
         gs = build_groups(model, example)
@@ -205,6 +205,7 @@ def lambda_sweep(build_model: Callable[[], nn.Module],
                                            if k not in ("max_batches", "inputs_of")})
         params = sum(p.numel() for p in model.parameters())
         records.append(SweepRecord(lam, acc, kept, total, params, diag))
+    notes = list(dict.fromkeys(n for r in records for n in r.diagnosis.notes))
     result = SweepResult(records, collapse_drop, notes)
     if plot_path is not None:
         result.plot(plot_path)

@@ -171,3 +171,21 @@ def test_group_reads_full_resolution_activation_not_the_global_pool():
     assert stream.source in ("bn2", "relu")  # not "pool": 6 rows for 8 channels
     assert stream.rows == 6 * 8 * 8
     assert stream.erank > 1.0
+
+
+def test_unused_and_too_wide_layers_are_noted():
+    class WithSpare(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net, self.spare = mlp(), nn.Linear(3, 3)  # spare: never called
+
+        def forward(self, x):
+            return self.net(x)
+
+    d = diagnose(WithSpare(), torch.randn(8, 20), groups=False, max_channels=10)
+    by_name = {r.name: r for r in d.layers}
+    assert by_name["spare"].erank is None and by_name["spare"].weight_cosine is not None
+    assert by_name["net.1"].erank is None  # 16 outputs > max_channels
+    assert by_name["net.5"].erank is not None
+    assert any("spare: not called" in n for n in d.notes)
+    assert any("net.1: activation wider" in n for n in d.notes)
