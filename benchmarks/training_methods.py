@@ -7,20 +7,26 @@ In one run, on the same data, epochs and seed (incumbents re-run here):
   ``torch.nn.utils.prune`` global magnitude (one-shot per level, CE fine-tuning) against
   prunekit gradual (cubic) magnitude within the level + distillation from the dense model.
 * LeNet-300-100 lottery ticket at 5 % of the weights (rewind to init) vs random reinit.
-* LeNet-5 (20-50-500-10), structured: proximal group lasso (budget mode and a fixed λ),
-  removal by surgery, fine-tuning; against Torch-Pruning magnitude at matched MACs with
-  the same fine-tuning. Accuracy vs parameters, MACs and *measured* CPU latency.
+* LeNet-5 (20-50-500-10), structured, at several MAC budgets (``--budgets``): proximal
+  group lasso with MAC-proportional group weights and a minimum width, in budget mode and
+  with a fixed λ, removal by surgery, fine-tuning; each against Torch-Pruning magnitude
+  at the MACs it reached with the same fine-tuning; optionally a latency budget
+  (``--latency-budgets``) and a ``sqrt``-weights ablation. Accuracy vs parameters, MACs
+  and *measured* CPU latency (batch 256), ρ = measured speedup / MAC reduction.
 
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/training_methods.py            # 1 thread
     .venv/bin/python benchmarks/training_methods.py --smoke               # seconds, synthetic
+    # only the structured part -> training_methods_structured.json, training_structured.png
+    nice -n 10 .venv/bin/python benchmarks/training_methods.py --structured-only
     # or in two parallel halves, then merged:
     ... training_methods.py --skip structured --tag a
     ... training_methods.py --skip unstructured lottery --tag b
     ... training_methods.py --merge benchmarks/results/training_methods_{a,b}.json
 
 Writes ``benchmarks/results/training_methods[_smoke].json`` and ``docs/img/methods_*.png``.
+The dense models are cached in ``--dense-cache`` (keyed by model, seed, data and epochs).
 """
 
 from __future__ import annotations
@@ -172,22 +178,69 @@ def lottery(train, test, args) -> dict:
 
 
 # ---------------------------------------------------------------- structured
-def proximal(dense, train, x_lat, args, budget: float | None, lam: float):
+def uniform_width(dense, x_lat, fraction: float) -> float:
+    """Largest kept fraction ``u`` of every group whose MACs meet ``fraction`` of dense
+    (what a uniform-ratio pruner such as Torch-Pruning's keeps), by bisection."""
+    import math
+
+    from prunekit.graph import build_groups
+
+    model = copy.deepcopy(dense)
+    opt = ProximalGroupLasso(torch.optim.SGD(model.parameters(), lr=0.0), model,
+                             build_groups(model, x_lat[:2]), lam=0.0, budget=Budget(1.0),
+                             example_inputs=x_lat[:2])
+
+    def cost(u):
+        return opt.current_cost({g.id: list(range(g.size - max(1, math.ceil(u * g.size))))
+                                 for g in opt.groups if g.size > 1})
+
+    lo, hi = 0.0, 1.0
+    for _ in range(20):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cost(mid) <= fraction * opt.dense_cost else (lo, mid)
+    return lo
+
+
+def min_keep_for(dense, x_lat, args, fraction: float | None):
+    """``--min-keep``, or ``--min-keep-rel`` × the uniform width of the budget."""
+    if not args.min_keep_rel or fraction is None:
+        return args.min_keep
+    return round(args.min_keep_rel * uniform_width(dense, x_lat, fraction), 3)
+
+
+def proximal(dense, train, x_lat, args, budget: Budget | None, lam: float, weights: str,
+             cost_model=None, min_keep=None):
+    """Proximal GL from the dense weights (SGD + momentum), finalize, fine-tune (Adam)."""
     from prunekit.graph import build_groups
 
     model = copy.deepcopy(dense)
     gs = build_groups(model, x_lat[:2])
     sgd = torch.optim.SGD(model.parameters(), lr=args.prox_lr, momentum=0.9)
-    opt = ProximalGroupLasso(
-        sgd, model, gs, lam=lam, example_inputs=x_lat[:2],
-        budget=Budget(budget, "macs", dual_lr=args.dual_lr) if budget is not None else None)
-    cfg = FitConfig(epochs=args.prox_epochs, seed=args.seed, progress=False)
-    fit(model, train, cfg, optimizer=opt)
-    opt.finalize()
+    min_keep = args.min_keep if min_keep is None else min_keep
+    opt = ProximalGroupLasso(sgd, model, gs, lam=lam, example_inputs=x_lat[:2], weights=weights,
+                             budget=budget, min_keep=min_keep, cost_model=cost_model)
+    t0 = time.process_time()
+    fit(model, train, FitConfig(epochs=args.prox_epochs, seed=args.seed,
+                                progress=args.progress), optimizer=opt)
+    info = {"lam": lam, "lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
+            "step_at_budget": opt.state.step_at_budget,
+            "zero_events": len(opt.events), "weights": weights, "min_keep": min_keep}
+    if budget is not None:
+        target = budget.fraction * opt.dense_cost
+        info.update(budget_kind=budget.kind, budget_target=target,
+                    budget_landed=opt.current_cost(opt.removal_plan()),
+                    budget_zeros_only=opt.current_cost(opt.removal_plan(enforce_budget=False)))
+        info["budget_error"] = info["budget_landed"] / target - 1
+    opt.finalize(restore=dense.state_dict() if args.debias else None)
+    info["widths"], info["debias"] = _widths(model), args.debias
     fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
-                                progress=False))
-    return model, {"lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
-                   "zero_events": len(opt.events)}
+                                progress=args.progress))
+    info["train_cpu_s"] = time.process_time() - t0
+    return model, info
+
+
+def _widths(model: nn.Module) -> list[int]:
+    return [m.weight.shape[0] for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
 def torch_pruning_matched(dense, train, x_lat, args, target_macs: int):
@@ -208,9 +261,12 @@ def torch_pruning_matched(dense, train, x_lat, args, target_macs: int):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if count_macs(pruned(mid), x_lat[:1]) > target_macs else (lo, mid)
     model = pruned(hi)
+    info = {"ratio": hi, "widths": _widths(model)}
+    t0 = time.process_time()
     fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
-                                progress=False))
-    return model, {"ratio": hi}
+                                progress=args.progress))
+    info["train_cpu_s"] = time.process_time() - t0
+    return model, info
 
 
 def _checkpoint_rows(rows: list[dict], args) -> None:
@@ -223,31 +279,89 @@ def _checkpoint_rows(rows: list[dict], args) -> None:
                                default=str))
 
 
+def _pair(rows, name, dense, train, test, x_lat, args, method, budget, lam, weights,
+          level, cost_model=None, min_keep=None):
+    """One proximal run, then Torch-Pruning at the MACs it reached (same fine-tuning)."""
+    torch.manual_seed(args.seed)
+    model, info = proximal(dense, train, x_lat, args, budget, lam, weights, cost_model,
+                           min_keep)
+    method += f", min width {info['min_keep']}" + (", debiased" if args.debias else "")
+    row = measure(model, test, x_lat, args, model=name, method=method, level=level, **info)
+    rows.append(row)
+    console.log(f"[{level}] {method}: acc {row['accuracy']:.4f} MACs {row['macs']} "
+                f"widths {info['widths']} λ {lam:.4g}")
+    torch.manual_seed(args.seed)
+    tpm, tinfo = torch_pruning_matched(dense, train, x_lat, args, row["macs"])
+    rows.append(measure(tpm, test, x_lat, args, model=name, matched_to=method, level=level,
+                        method="Torch-Pruning magnitude (matched MACs)", **tinfo))
+    console.log(f"[{level}] Torch-Pruning matched: acc {rows[-1]['accuracy']:.4f} "
+                f"widths {tinfo['widths']}")
+    _checkpoint_rows(rows, args)
+    return row
+
+
 def structured(name, dense, train, test, x_lat, args) -> list[dict]:
+    """At each MAC budget: proximal GL in budget mode, proximal GL with a fixed λ (a
+    fraction of the λ at which budget mode met its budget), each followed by Torch-Pruning
+    at the MACs it reached; optionally a latency budget and a ``sqrt``-weights ablation."""
     rows = [measure(dense, test, x_lat, args, model=name, method="dense")]
-    runs = [("prunekit proximal GL, budget", args.budget, args.lam0),
-            ("prunekit proximal GL, fixed λ", None, args.lam)]
-    for method, budget, lam in runs:  # each followed by Torch-Pruning at the same MACs
-        torch.manual_seed(args.seed)
-        if lam is None:  # default: a fraction of the λ that budget mode ended with
-            lam = args.lam_factor * (rows[1]["lam_at_budget"] or rows[1]["lam_final"])
-        model, info = proximal(dense, train, x_lat, args, budget, lam)
-        info["lam"] = lam
-        row = measure(model, test, x_lat, args, model=name, method=method, budget=budget, **info)
-        rows.append(row)
-        console.log(f"{method}: acc {row['accuracy']:.4f} MACs {row['macs']}")
-        torch.manual_seed(args.seed)
-        tpm, tinfo = torch_pruning_matched(dense, train, x_lat, args, row["macs"])
-        rows.append(measure(tpm, test, x_lat, args, model=name, matched_to=method,
-                            method="Torch-Pruning magnitude (matched MACs)", **tinfo))
-        console.log(f"Torch-Pruning matched: acc {rows[-1]['accuracy']:.4f}")
-        _checkpoint_rows(rows, args)
+    for fraction in args.budgets:
+        level = f"{1 / fraction:g}x MACs"
+        budget = Budget(fraction, "macs", dual_lr=args.dual_lr)
+        keep = min_keep_for(dense, x_lat, args, fraction)
+        row = _pair(rows, name, dense, train, test, x_lat, args,
+                    f"prunekit proximal GL, MAC budget ({args.weights} weights)", budget,
+                    args.lam0, args.weights, level, min_keep=keep)
+        if not args.no_fixed:
+            lam = args.lam_factor * (row["lam_at_budget"] or row["lam_final"])
+            _pair(rows, name, dense, train, test, x_lat, args,
+                  f"prunekit proximal GL, fixed λ ({args.weights} weights)", None, lam,
+                  args.weights, level, min_keep=keep)
+        if fraction in args.ablate_sqrt:
+            _pair(rows, name, dense, train, test, x_lat, args,
+                  "prunekit proximal GL, MAC budget (sqrt weights, ablation)", budget,
+                  args.lam0, "sqrt", level)
+    for fraction in args.latency_budgets:
+        _latency_pair(rows, name, dense, train, test, x_lat, args, fraction)
     base = rows[0]
     for r in rows:
         r["mac_reduction"] = base["macs"] / r["macs"]
         r["measured_speedup"] = base["latency_ms"] / r["latency_ms"]
         r["rho"] = r["measured_speedup"] / r["mac_reduction"]
     return rows
+
+
+def _latency_pair(rows, name, dense, train, test, x_lat, args, fraction):
+    """A latency budget (predicted ms at the timing batch), then Torch-Pruning matched."""
+    from prunekit.methods.cost import LatencyCost
+
+    cost = LatencyCost.build(dense, x_lat[:1], threads=args.threads, batch_size=len(x_lat))
+    again = LatencyCost.build(dense, x_lat[:1], threads=args.threads, batch_size=len(x_lat),
+                              use_cache=False)
+    budget = Budget(fraction, "latency", dual_lr=args.dual_lr, threads=args.threads,
+                    batch_size=len(x_lat))
+    row = _pair(rows, name, dense, train, test, x_lat, args,
+                "prunekit proximal GL, latency budget (latency weights)", budget,
+                args.lam0, "latency", f"latency {fraction:g}", cost)
+    row.update(latency_model_build_s=cost.build_seconds, latency_model_timed=cost.timed,
+               latency_model_dense_ms=cost.cost(),
+               latency_model_rebuild_dense_ms=again.cost(),
+               latency_model_predicted_ms=cost.cost(_removed_by_widths(cost, row["widths"])),
+               latency_model_rebuild_predicted_ms=again.cost(
+                   _removed_by_widths(again, row["widths"])))
+
+
+def _removed_by_widths(cost, widths: list[int]) -> dict:
+    """``removed`` counts for the LatencyCost from the pruned model's output widths."""
+    layers = cost.model.layers
+    removed = {}
+    for i, (la, w) in enumerate(zip(layers, widths)):
+        removed[(la.weight, 0)] = la.n_out - w
+        if i + 1 < len(layers):
+            nxt = layers[i + 1]
+            per = nxt.n_in // la.n_out if nxt.kind == "linear" else 1
+            removed[(nxt.weight, 1)] = (la.n_out - w) * per
+    return removed
 
 
 # ---------------------------------------------------------------- output
@@ -269,18 +383,43 @@ def plot(results, suffix, img_dir):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(img_dir / f"methods_unstructured{suffix}.png", dpi=120)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for key, ax, label in (("mac_reduction", axes[0], "MAC reduction (theory)"),
-                           ("measured_speedup", axes[1], "measured CPU speedup")):
-        for r in results["structured"]:
-            label = r["method"] + (f" @ {r['matched_to']}" if r.get("matched_to") else "")
-            marker = "s" if "Torch-Pruning" in r["method"] else "o"
-            ax.scatter(r[key], 100 * r["accuracy"], label=label, marker=marker)
-        ax.set(xlabel=label, ylabel="test accuracy (%)", title="LeNet-5, Fashion-MNIST")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(img_dir / f"methods_structured{suffix}.png", dpi=120)
+    plot_structured(results, img_dir / f"methods_structured{suffix}.png")
     plt.close("all")
+
+
+def _series(rows):
+    """Structured rows grouped into plot series: each prunekit method, and Torch-Pruning
+    matched to it."""
+    out: dict[str, list[dict]] = {}
+    for r in rows[1:]:
+        key = (f"Torch-Pruning @ {r['matched_to'].removeprefix('prunekit ')}"
+               if r.get("matched_to") else r["method"])
+        out.setdefault(key, []).append(r)
+    return out
+
+
+def plot_structured(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["structured"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, ax, xlabel in (("mac_reduction", axes[0], "MAC reduction (theory)"),
+                            ("measured_speedup", axes[1], "measured CPU speedup (batch 256)")):
+        for label, pts in _series(rows).items():
+            pts = sorted(pts, key=lambda r: r[key])
+            ax.plot([r[key] for r in pts], [100 * r["accuracy"] for r in pts],
+                    "s--" if label.startswith("Torch") else "o-", label=label)
+        ax.axhline(100 * rows[0]["accuracy"], ls=":", c="gray", label="dense")
+        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (%)",
+               title="LeNet-5, Fashion-MNIST")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def print_tables(results):
@@ -292,17 +431,22 @@ def print_tables(results):
                   f"{r['weights'] / max(r['nonzero_weights'], 1):.1f}x", f"{r['accuracy']:.4f}")
     console.print(t)
     t = Table(title="structured (LeNet-5)")
-    for c in ("method", "params", "MACs", "MAC red.", "latency ms", "speedup", "ρ", "accuracy"):
+    for c in ("level", "method", "widths", "params", "MACs", "MAC red.", "latency ms",
+              "speedup", "ρ", "accuracy"):
         t.add_column(c)
     for r in results["structured"]:
-        t.add_row(r["method"], str(r["params"]), str(r["macs"]), f"{r['mac_reduction']:.2f}",
-                  f"{r['latency_ms']:.2f}", f"{r['measured_speedup']:.2f}", f"{r['rho']:.2f}",
-                  f"{r['accuracy']:.4f}")
+        t.add_row(r.get("level", ""), r["method"], str(r.get("widths", "")), str(r["params"]),
+                  str(r["macs"]), f"{r['mac_reduction']:.2f}", f"{r['latency_ms']:.2f}",
+                  f"{r['measured_speedup']:.2f}", f"{r['rho']:.2f}", f"{r['accuracy']:.4f}")
     console.print(t)
     lt = results.get("lottery")
     if lt:
         console.print(f"lottery at {lt['fraction']:.0%} weights: ticket "
                       f"{lt['ticket_accuracy']:.4f}, random reinit {lt['reinit_accuracy']:.4f}")
+
+
+def _int_or_float(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
 
 
 def parse(argv=None):
@@ -323,7 +467,25 @@ def parse(argv=None):
     p.add_argument("--lam-factor", type=float, default=0.5)
     p.add_argument("--lam0", type=float, default=0.002)
     p.add_argument("--dual-lr", type=float, default=0.01)
-    p.add_argument("--budget", type=float, default=0.125)
+    p.add_argument("--budgets", type=float, nargs="*", default=[0.125, 0.25, 0.0625],
+                   help="MAC budgets (fractions of dense) for the structured runs")
+    p.add_argument("--weights", default="macs", help="group weights of the proximal runs")
+    p.add_argument("--min-keep", type=_int_or_float, default=2,
+                   help="minimum width of every group (int, or a fraction of its size)")
+    p.add_argument("--min-keep-rel", type=float, default=0.0,
+                   help="if > 0: min width = this × the uniform width meeting the budget")
+    p.add_argument("--no-fixed", action="store_true", help="skip the fixed-λ runs")
+    p.add_argument("--ablate-sqrt", type=float, nargs="*", default=[],
+                   help="budgets at which to also run sqrt weights (ablation)")
+    p.add_argument("--latency-budgets", type=float, nargs="*", default=[],
+                   help="latency budgets (fractions of dense predicted ms)")
+    p.add_argument("--structured-only", action="store_true",
+                   help="only the structured section -> training_methods_structured.json")
+    p.add_argument("--progress", action="store_true", help="progress bars while training")
+    p.add_argument("--debias", action=argparse.BooleanOptionalAction, default=True,
+                   help="survivors restart from the dense weights after the prox chose them")
+    p.add_argument("--dense-cache", type=Path, default=Path.home() / ".cache" / "prunekit"
+                   / "bench", help="directory caching the trained dense models")
     p.add_argument("--levels", type=float, nargs="+", default=[10, 20, 30, 50, 100])
     p.add_argument("--ticket-fraction", type=float, default=0.05)
     p.add_argument("--ticket-rounds", type=int, default=3)
@@ -339,6 +501,10 @@ def parse(argv=None):
     if args.smoke:
         args.dense_epochs = args.retrain_epochs = args.prox_epochs = args.finetune_epochs = 1
         args.levels, args.ticket_rounds, args.repeats = [10, 20], 1, 3
+        args.budgets = args.budgets[:2]
+    if args.structured_only:
+        args.skip = ["unstructured", "lottery"]
+        args.tag = args.tag or "structured"
     return args
 
 
@@ -366,10 +532,7 @@ def _run(args) -> dict:
     needed = (["lenet300"] if {"unstructured", "lottery"} - set(args.skip) else []) + (
         ["lenet5"] if "structured" not in args.skip else [])
     for name in needed:
-        torch.manual_seed(args.seed)
-        dense[name] = MODELS[name]()
-        fit(dense[name], train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
-                                          progress=False))
+        dense[name] = _dense(name, train, args)
         results["dense"][name] = measure(dense[name], test, x_lat, args, model=name,
                                          method="dense")
         console.log(f"dense {name}: {results['dense'][name]['accuracy']:.4f}")
@@ -382,6 +545,24 @@ def _run(args) -> dict:
     return _write(results, args)
 
 
+def _dense(name: str, train, args) -> nn.Module:
+    """The dense model trained for ``--dense-epochs`` (loaded from the cache if there)."""
+    torch.manual_seed(args.seed)
+    model = MODELS[name]()
+    key = f"{name}_s{args.seed}_n{len(train[1])}_e{args.dense_epochs}_lr{args.lr:g}.pt"
+    path = args.dense_cache / key
+    if not args.smoke and path.is_file():
+        model.load_state_dict(torch.load(path, weights_only=True))
+        console.log(f"dense {name} loaded from {path}")
+        return model
+    fit(model, train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
+                                progress=args.progress))
+    if not args.smoke:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model
+
+
 def _write(results: dict, args) -> dict:
     suffix = ("_smoke" if args.smoke else "") + (f"_{args.tag}" if args.tag else "")
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -390,6 +571,8 @@ def _write(results: dict, args) -> dict:
     if results["unstructured"] and results["structured"]:
         args.img_dir.mkdir(parents=True, exist_ok=True)
         plot(results, suffix, args.img_dir)
+    elif results["structured"]:
+        plot_structured(results, args.img_dir / f"training{suffix}.png")
     print_tables(results)
     console.print(f"wrote {out}")
     return results
@@ -401,10 +584,12 @@ def merge(paths: list[Path], args) -> dict:
     merged = {"config": [p["config"] for p in parts], "machine": parts[0]["machine"],
               "dense": {}, "unstructured": [], "lottery": None, "structured": [],
               "wall_s": max(p["wall_s"] for p in parts)}
-    for p in parts:
+    for i, p in enumerate(parts):
         merged["dense"].update(p["dense"])
         merged["unstructured"] += p["unstructured"]
-        merged["structured"] += p["structured"]
+        # one dense row; every part keeps its speedups against its own dense timing
+        merged["structured"] += [dict(r, part=i) for r in p["structured"]
+                                 if r["method"] != "dense" or not merged["structured"]]
         merged["lottery"] = merged["lottery"] or p["lottery"]
     return _write(merged, args)
 

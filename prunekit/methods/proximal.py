@@ -560,10 +560,17 @@ class ProximalGroupLasso:
             self._fill(plan, [(gid, c) for _, gid, c in order], target, fallback=True)
         return {gid: sorted(set(ch)) for gid, ch in plan.items() if ch}
 
-    def finalize(self, example_inputs: Any = None, enforce_budget: bool = True) -> Any:
+    def finalize(self, example_inputs: Any = None, enforce_budget: bool = True,
+                 restore: dict[str, torch.Tensor] | None = None) -> Any:
         """Physically remove the cut channels with :func:`prunekit.surgery.remove_channels`.
 
-        The model changes in place; build a new optimizer afterwards. Returns the Plan.
+        ``restore`` (a state dict of this model, e.g. the weights training started from)
+        is loaded *after* the channels to cut are chosen and before the cut: the prox
+        picks which channels go, and the survivors lose the shrinkage the penalty put on
+        them (debiasing, the network analogue of refitting least squares on the support a
+        lasso selected). All or nothing: if the cut fails, the model keeps its trained
+        weights. The model changes in place; build a new optimizer afterwards. Returns
+        the Plan.
         """
         from prunekit.surgery import remove_channels
 
@@ -571,7 +578,19 @@ class ProximalGroupLasso:
         if inputs is None:
             raise ValueError("finalize needs example_inputs (here or in the constructor)")
         plan = self.removal_plan(enforce_budget)
-        return remove_channels(self.model, self.group_set, plan, inputs)
+        if restore is None:
+            return remove_channels(self.model, self.group_set, plan, inputs)
+        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        try:
+            self.model.load_state_dict(restore)
+        except (RuntimeError, TypeError, AttributeError) as err:
+            self.model.load_state_dict(trained)
+            raise ValueError(f"restore is not a state dict of this model: {err}") from err
+        try:
+            return remove_channels(self.model, self.group_set, plan, inputs)
+        except Exception:
+            self.model.load_state_dict(trained)
+            raise
 
 
 def _strongest(scores: torch.Tensor, k: int) -> set[int]:

@@ -262,3 +262,29 @@ def test_budget_lands_within_five_percent(kind):
     landed = opt.current_cost(opt.removal_plan())
     assert 0.95 * target <= landed <= target + 1e-9
     assert opt.current_cost() >= 0.95 * target  # the guard never cut below the window
+
+
+def test_finalize_restore_debiases_survivors_all_or_nothing():
+    model = cnn_mlp()
+    start = copy.deepcopy(model.state_dict())
+    gs = build_groups(model, X8[:1])
+    opt = ProximalGroupLasso(torch.optim.SGD(model.parameters(), lr=0.2), model, gs,
+                             lam=0.05, example_inputs=X8[:1])
+    for _ in range(20):
+        _step(model, opt)
+    plan = opt.removal_plan()
+    assert plan
+    trained = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match="restore"):
+        opt.finalize(restore={"nope": torch.zeros(1)})
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+    opt.finalize(restore=start)
+    keep = [c for c in range(4) if c not in plan.get("0", [])]
+    torch.testing.assert_close(model[0].weight, start["0.weight"][keep])
+    hidden = [c for c in range(40) if c not in plan.get("4", [])]
+    torch.testing.assert_close(model[4].weight, start["4.weight"][hidden][:, _cols(keep)])
+
+
+def _cols(channels, per=16):
+    return [c * per + i for c in channels for i in range(per)]
