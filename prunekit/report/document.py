@@ -113,9 +113,13 @@ def _plot_jobs(report: Mapping[str, Any]) -> dict[str, tuple[str, Callable[[Path
 
 
 def write_report(directory: str | Path, report: Mapping[str, Any],
-                 draw_plots: bool = True) -> dict[str, Path]:
+                 draw_plots: bool = True,
+                 sections: Mapping[str, str] | None = None) -> dict[str, Path]:
     """Write ``report.json``, the PNG plots and ``report.html`` into ``directory``.
 
+    A ``"diagnosis"`` entry (``Diagnosis.to_dict()`` from :func:`prunekit.diagnose.diagnose`)
+    becomes a "Redundancy and collapse" section of the page, so ``prunekit report`` shows
+    it again when re-rendering; ``sections`` adds more pre-rendered HTML by heading.
     Returns ``{"json": path, "html": path, <plot title>: path, ...}``.
     """
     directory = Path(directory)
@@ -127,8 +131,19 @@ def write_report(directory: str | Path, report: Mapping[str, Any],
         written[title] = draw(directory / name)
         images[title] = written[title].read_bytes()
     written["html"] = directory / "report.html"
-    written["html"].write_text(render_html(report, images), encoding="utf-8")
+    written["html"].write_text(render_html(report, images, _sections(report, sections)),
+                               encoding="utf-8")
     return written
+
+
+def _sections(report: Mapping[str, Any], extra: Mapping[str, str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if report.get("diagnosis"):
+        from prunekit.diagnose import Diagnosis, diagnosis_html
+
+        out["Redundancy and collapse"] = diagnosis_html(Diagnosis.from_dict(report["diagnosis"]))
+    out.update(extra or {})
+    return out
 
 
 def load_report(directory: str | Path) -> dict[str, Any]:

@@ -189,3 +189,16 @@ def test_unused_and_too_wide_layers_are_noted():
     assert by_name["net.5"].erank is not None
     assert any("spare: not called" in n for n in d.notes)
     assert any("net.1: activation wider" in n for n in d.notes)
+
+
+def test_report_with_a_diagnosis_shows_it_when_written_and_re_rendered(tmp_path):
+    from prunekit.report import write_report
+
+    d = diagnose(small_cnn(), images())
+    written = write_report(tmp_path, {"title": "run", "diagnosis": d.to_dict()},
+                           draw_plots=False)
+    page = written["html"].read_text(encoding="utf-8")
+    assert "<h2>Redundancy and collapse</h2>" in page
+    assert all(f"<td>{r.name}</td>" in page for r in d.records)
+    plain = write_report(tmp_path / "b", {"title": "run"}, draw_plots=False)
+    assert "Redundancy" not in plain["html"].read_text(encoding="utf-8")
