@@ -274,13 +274,14 @@ def reduce_inputs(inputs: torch.Tensor, plan: FeaturePlan | dict) -> torch.Tenso
 def prune_features(model: nn.Module, example_inputs: Any, *, ratio: float | None = None,
                    n_features: int | None = None, method: str = "norm",
                    layer: str | None = None, unit: str = "column",
-                   select: bool = True) -> FeatureResult:
-    """Remove features: the exactly-zero ones (default, after proximal training), or the
-    ``n_features`` / ``ratio`` lowest-scored ones (:func:`score_features`)."""
+                   select: bool = True, zero_only: bool = False) -> FeatureResult:
+    """Remove features: the exactly-zero ones (``zero_only=True``, also the default when
+    neither count is given: after proximal training), or the ``n_features`` / ``ratio``
+    lowest-scored ones (:func:`score_features`)."""
+    if sum(x is not None for x in (n_features, ratio, zero_only or None)) > 1:
+        raise ValueError("give at most one of n_features, ratio and zero_only=True")
     feats = find_features(model, example_inputs, layer=layer, unit=unit)
     scores = score_features(model, feats, example_inputs, method)
-    if n_features is not None and ratio is not None:
-        raise ValueError("give at most one of n_features and ratio")
     if ratio is not None:
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"ratio must be in [0, 1), got {ratio}")

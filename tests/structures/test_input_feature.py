@@ -95,7 +95,7 @@ def test_proximal_group_lasso_zeroes_whole_features_then_removal_is_exact():
     zero = opt.zero_groups()["input_feature:1"]
     assert {r * 8 + c for r in range(8) for c in range(3)} <= set(zero)
     ref = m(x)
-    res = structures.get("input_feature").prune(m, x)
+    res = structures.get("input_feature").prune(m, x, zero_only=True)
     assert res.plan.removed == zero
     torch.testing.assert_close(m(x), ref, rtol=0, atol=1e-5)
 
@@ -108,6 +108,8 @@ def test_ratio_and_scores():
     assert min(scores, key=scores.get) == "5"
     res = feat.prune_features(m, X, n_features=1)
     assert res.plan.removed == [5]
+    with pytest.raises(ValueError, match="at most one"):
+        feat.prune_features(m, X, n_features=1, zero_only=True)
     act = feat.score_features(_mlp(), feat.find_features(_mlp(), X), X, method="activation")
     assert len(act) == 64 and all(v > 0 for v in act.values())
 

@@ -156,7 +156,7 @@ def test_relative_test_ignores_a_uniformly_low_block():
         m[3].excite.weight.zero_()
         m[3].excite.bias.fill_(-5.0)
         m[3].excite.bias[3] = -30.0
-    absolute = se.gate_stats(m, [X], threshold=0.05).suppressed(0.95)
+    absolute = se.gate_stats(m, [X], threshold=0.05, relative=False).suppressed(0.95)
     relative = se.gate_stats(m, [X], threshold=0.05, relative=True).suppressed(0.95)
     assert len(absolute["3.excite"]) == 7  # all but the most open one
     assert relative["3.excite"] == [3]
