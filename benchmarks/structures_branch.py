@@ -166,6 +166,9 @@ def run_inception(train, test, x_lat, args) -> dict:
     dense.eval()
     base = measure(dense, dense, test, x_lat, args, method="dense")
     console.log(f"inception dense: acc {base['accuracy']:.4f} MACs {base['macs']}")
+    ctrl = control(dense, train, test, x_lat, args) if args.control else None
+    if ctrl:
+        console.log(f"inception dense, same epochs: acc {ctrl['accuracy']:.4f}")
     ex = x_lat[:2]
     rows = []
     for lam in args.branch_lams:
@@ -188,7 +191,7 @@ def run_inception(train, test, x_lat, args) -> dict:
     if ref is not None and ref["macs"] < base["macs"]:
         tp_row = torch_pruning_matched(dense, train, test, x_lat, args, ref["macs"])
         console.log(f"Torch-Pruning at {ref['macs']} MACs: acc {tp_row['accuracy']:.4f}")
-    return {"dense": base, "proximal": rows, "torch_pruning": tp_row,
+    return {"dense": base, "dense_same_epochs": ctrl, "proximal": rows, "torch_pruning": tp_row,
             "reference_lam": ref["lam"] if ref else None}
 
 
@@ -229,6 +232,9 @@ def run_densenet(train, test, x_lat, args) -> dict:
     ex = x_lat[:2]
     total = _count(find_dense_blocks(dense, ex))
     console.log(f"densenet dense: acc {base['accuracy']:.4f} connections {total}")
+    ctrl = control(dense, train, test, x_lat, args) if args.control else None
+    if ctrl:
+        console.log(f"densenet dense, same epochs: acc {ctrl['accuracy']:.4f}")
     rows = []
     for lam in args.connection_lams:
         torch.manual_seed(args.seed)
@@ -252,7 +258,7 @@ def run_densenet(train, test, x_lat, args) -> dict:
                     f"{row['pair_connections_removed']:.0%}, layers removed "
                     f"{sum(len(v) for v in res.plan.removed_layers.values())}, MACs "
                     f"×{row['mac_reduction']:.2f}")
-    return {"dense": base, "proximal": rows}
+    return {"dense": base, "dense_same_epochs": ctrl, "proximal": rows}
 
 
 def checkpoint(args, key: str, part: dict) -> None:
@@ -261,6 +267,15 @@ def checkpoint(args, key: str, part: dict) -> None:
         return
     path = args.results_dir / f"structures_branch_{args.tag or 'run'}_partial.json"
     path.write_text(json.dumps({"config": str(vars(args)), key: part}, indent=1, default=str))
+
+
+def control(dense: nn.Module, train, test, x_lat, args) -> dict:
+    """The dense model trained as long as the pruned ones (prox + fine-tune epochs more,
+    Adam at the fine-tuning rate): the accuracy a pruned run should be compared with."""
+    torch.manual_seed(args.seed)
+    model = copy.deepcopy(dense)
+    fit(model, train, ft_config(args, args.prox_epochs + args.finetune_epochs, args.ft_lr))
+    return measure(dense, model, test, x_lat, args, method="dense, same total epochs")
 
 
 def _count(blocks) -> dict[str, int]:
@@ -330,6 +345,8 @@ def parse(argv=None):
     p.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--control", action="store_true",
+                   help="also train the dense model for as many epochs as the pruned runs")
     p.add_argument("--tag", default="", help="write structures_branch_<tag>.json (a part)")
     p.add_argument("--merge", type=Path, nargs="*", default=None,
                    help="combine part JSONs (e.g. one per model, run in parallel) and plot")

@@ -367,8 +367,9 @@ def _probe_heads(model: nn.Module, chosen: list[Branch], modules: list[BranchMod
 def _fit(model: nn.Module, swaps: list, probes: dict, modules: list[BranchModule]) -> None:
     for bm in modules:
         if bm.name in probes:
+            prefix = f"{bm.name}." if bm.name else ""
             empties = {p: new for p, _old, new in swaps
-                       if isinstance(new, EmptyBranch) and p.startswith(bm.name + ".")}
+                       if isinstance(new, EmptyBranch) and p.startswith(prefix)}
             fit_rules(model.get_submodule(bm.name), empties, bm.in_shape, probes[bm.name])
 
 
