@@ -85,3 +85,43 @@ def test_channel_prune_reports_plans_and_notes():
     m = _resnet()
     res = prunekit.prune(m, X, ratio=0.2)
     assert res.plans == [res.plan] and isinstance(res.notes, list)
+
+
+def _inception_net():
+    torch.manual_seed(0)
+    from torch import nn
+
+    class Inception(nn.Module):
+        def __init__(self, c, o=4):
+            super().__init__()
+            self.b1 = nn.Sequential(nn.Conv2d(c, o, 1), nn.BatchNorm2d(o), nn.ReLU())
+            self.b3 = nn.Sequential(nn.Conv2d(c, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+            self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(c, o, 1), nn.ReLU())
+
+        def forward(self, x):
+            return torch.cat([self.b1(x), self.b3(x), self.bp(x)], 1)
+
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), Inception(8), Inception(12),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 3)).eval()
+
+
+def test_branch_then_channels_saves_and_reloads(tmp_path):
+    m = _inception_net()
+    x = torch.randn(2, 1, 8, 8)
+    res = prunekit.prune(m, x, ratio=0.25, structures={"branch": {"n_branches": 2},
+                                                       "channels": None})
+    assert res.structures["branch"].plan.removed and res.plan.n_removed > 0
+    out = m(x)
+    path = prunekit.save(m, tmp_path / "ckpt", plan=res.plans)
+    assert prunekit.io.read_manifest(path)["structures"] == ["branch", "channels"]
+    loaded = prunekit.load(path, _inception_net).eval()
+    torch.testing.assert_close(loaded(x), out, rtol=0, atol=0)
+
+
+def test_structure_a_model_lacks_is_a_clear_error_and_touches_nothing():
+    m = _resnet()
+    before = _state(m)
+    with pytest.raises(ValueError):
+        prunekit.prune(m, X, ratio=0.2, structures={"connection": {"ratio": 0.5},
+                                                    "channels": None})
+    _same(before, _state(m))
