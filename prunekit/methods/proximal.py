@@ -16,7 +16,8 @@ BatchNorm running statistics are skipped) and ``w_g = sqrt(elements per channel)
 rescaled so that the mean over all channels equals the mean of the ``"sqrt"`` weights
 (λ keeps its scale). A channel is zeroed once its gradient norm stays below ``λ·w_{g,c}``,
 so cost weights cut where a channel is expensive and spare cheap ones (a LeNet-5 conv1
-filter costs ~100× the MACs of an fc1 neuron, but has 50× fewer weights).
+filter costs ~100× the MACs of an fc1 neuron but has only 1.6× its weights, so
+``"sqrt"`` ranks them almost alike).
 ``min_keep`` channels of every group (the largest ``‖w_{g,c}‖/w_{g,c}``) are never
 zeroed (a float in (0, 1) is a fraction of each group's size, rounded up), so no layer
 collapses to nothing. Channels whose norm is below τ become *exactly*
