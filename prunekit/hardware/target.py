@@ -169,8 +169,9 @@ def _search_prefix(search: _Search, target: float, max_measurements: int, tol: f
     measurement (its ``λ``); what calibration cannot absorb (``λ`` is capped so that the
     measured rest stays ≥ 0) is corrected by the residual ``r = predicted speedup /
     measured speedup`` of that candidate: the next one is where the model predicts
-    ``aim · r``, inside the bracket of prefixes known too slow / fast enough (the midpoint
-    when that does not move), within ``max_measurements`` in all. Returns the shortest
+    ``aim · r``. Once a bracket of prefixes known too slow / fast enough exists, the next
+    candidate is the secant between their *measurements* (:func:`_secant_ms`; the
+    midpoint when that does not move), within ``max_measurements`` in all. Returns the shortest
     prefix measured ≥ target, else the fastest one measured.
     """
     lm = search.alloc.model
@@ -191,7 +192,8 @@ def _search_prefix(search: _Search, target: float, max_measurements: int, tol: f
         top = len(search.path) if hi is None else hi - 1
         if len(search.records) >= max_measurements or lo + 1 > top:
             break
-        j = _first_at(search, lm.dense_ms / goal, lo + 1, top)
+        goal_ms = lm.dense_ms / goal if hi is None else _secant_ms(search, lo, hi, aim)
+        j = _first_at(search, goal_ms, lo + 1, top)
         if j in search.records:
             j = (lo + 1 + top) // 2  # the prediction did not move: bisect
         if j in search.records:
@@ -200,6 +202,19 @@ def _search_prefix(search: _Search, target: float, max_measurements: int, tol: f
     if hi is not None:
         return hi
     return max(search.records, key=lambda k: search.records[k]["speedup"])
+
+
+def _secant_ms(search: _Search, lo: int, hi: int, aim: float) -> float:
+    """Predicted latency to aim at inside a measured bracket: interpolate the measured
+    relative times ``1/s`` of prefixes ``lo`` (too slow; prefix 0 is 1.0) and ``hi`` (fast
+    enough) to ``1/aim``, on the model's predicted-latency axis between them (a secant:
+    trusts the measurements, not the model's absolute error)."""
+    s_lo = search.records[lo]["speedup"] if lo >= 0 else 1.0
+    s_hi = search.records[hi]["speedup"]
+    p_lo, p_hi = search.predicted(max(lo, 0)), search.predicted(hi)
+    m_lo, m_hi = 1.0 / max(s_lo, 1e-9), 1.0 / max(s_hi, 1e-9)
+    frac = min(1.0, max(0.0, (m_lo - 1.0 / aim) / (m_lo - m_hi))) if m_lo > m_hi else 0.5
+    return p_lo - frac * (p_lo - p_hi)
 
 
 def _refine(search: _Search, best: int, target: float, tol: float,

@@ -178,3 +178,17 @@ def test_warm_cache_times_no_layer_and_gives_the_same_plan():
     assert set(cold.stages) == {"trace_score", "probe", "dense_timing", "allocation",
                                 "search", "finish"}
     assert cold.seconds >= sum(cold.stages.values()) * 0.999
+
+
+def test_secant_inside_a_measured_bracket_trusts_the_measurements():
+    from types import SimpleNamespace
+
+    from prunekit.hardware.target import _secant_ms
+
+    pred = {0: 100.0, 10: 50.0, 20: 25.0}
+    search = SimpleNamespace(records={10: {"speedup": 2.0}, 20: {"speedup": 4.0}},
+                             predicted=pred.__getitem__)
+    # relative times 1/2 and 1/4; 1/3 lies 2/3 of the way: 50 - 2/3 * 25
+    assert _secant_ms(search, 10, 20, 3.0) == pytest.approx(100 / 3)
+    assert _secant_ms(search, -1, 20, 2.0) == pytest.approx(100 - 2 / 3 * 75)  # prefix 0: 1x
+    assert _secant_ms(search, 10, 20, 9.0) == pytest.approx(25.0)  # clamped to the bracket
