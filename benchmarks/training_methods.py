@@ -85,18 +85,11 @@ MODELS = {"lenet300": lenet_300_100, "lenet5": lenet5, "vgg_small": vgg_small}
 
 # ---------------------------------------------------------------- data and measurement
 def load_data(args):
-    if args.smoke:
-        gen = torch.Generator().manual_seed(0)
-        proto = torch.rand(10, 1, 28, 28, generator=gen)
-        y = torch.randint(0, 10, (384,), generator=gen)
-        x = (proto[y] + 0.3 * torch.rand(384, 1, 28, 28, generator=gen)).clamp(0, 1)
-        return (x[:256], y[:256]), (x[256:], y[256:])
-    from prunekit.data import load_fashion_mnist
+    from prunekit.data import fashion_mnist_subset, synthetic_fashion
 
-    xtr, ytr, xte, yte = load_fashion_mnist()
-    idx = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(args.seed))
-    idx = idx[: args.train_size]
-    return (xtr[idx], ytr[idx]), (xte, yte)
+    if args.smoke:
+        return synthetic_fashion(256, 128, seed=0)
+    return fashion_mnist_subset(args.train_size, seed=args.seed)
 
 
 def nonzero_weights(model: nn.Module) -> tuple[int, int]:

@@ -162,3 +162,27 @@ def test_wordnet_parse_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr("prunekit.data.wordnet._FALLBACK_DIRS", ())
     with pytest.raises(FileNotFoundError, match="wordnet-base"):
         load_wordnet_glosses(tmp_path / "none")
+
+
+def test_fashion_subset_is_a_seeded_permutation_with_the_full_test_set(tmp_path, no_system_copy):
+    from prunekit.data import fashion_mnist_subset
+
+    _fake_fashion(tmp_path / "user", n_train=8, n_test=3)
+    xtr, ytr, _, _ = load_fashion_mnist(tmp_path / "user")
+    (a, ya), (xt, yt) = fashion_mnist_subset(5, seed=1, root=tmp_path / "user")
+    (b, yb), _ = fashion_mnist_subset(5, seed=1, root=tmp_path / "user")
+    assert a.shape == (5, 1, 28, 28) and xt.shape == (3, 1, 28, 28)
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+    rows = {tuple(r.flatten().tolist()) for r in xtr}
+    assert all(tuple(r.flatten().tolist()) in rows for r in a)
+    (full, _), _ = fashion_mnist_subset(None, seed=0, root=tmp_path / "user")
+    assert len(full) == 8
+
+
+def test_synthetic_fashion_shapes_and_determinism():
+    from prunekit.data import synthetic_fashion
+
+    (x, y), (xt, yt) = synthetic_fashion(16, 8, seed=3)
+    assert x.shape == (16, 1, 28, 28) and xt.shape == (8, 1, 28, 28)
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and int(y.max()) < 10
+    assert torch.equal(synthetic_fashion(16, 8, seed=3)[0][0], x)
