@@ -249,6 +249,9 @@ def prune(
         structure's defaults (a lone structure gets ``ratio`` as its unit fraction); a
         mapping gives options, e.g. ``{"depth": {"n_blocks": 2}, "channels": None}``.
         All or nothing over every step: if one fails, the model is put back as it was.
+        With ``target_speedup``, ``structures=["depth", "channels"]`` measures a width plan
+        and a depth plan on the device and applies the one that keeps the outputs closest
+        among those meeting the target (:func:`prunekit.hardware.choose.prune_width_or_depth`).
 
     Returns
     -------
@@ -262,10 +265,21 @@ def prune(
     """
     from prunekit.measure import count_macs, count_params
 
+    if structures is not None and target_speedup is not None:
+        if isinstance(structures, str) or set(structures) != {"depth", "channels"}:
+            raise ValueError("with target_speedup, structures must be ['depth', 'channels'] "
+                             "(width or depth, chosen by measurement) or left out (width)")
+        if ratio is not None or target_macs is not None:
+            raise ValueError("target_speedup is exclusive with ratio and target_macs")
+        from prunekit.hardware.choose import prune_width_or_depth
+
+        return prune_width_or_depth(model, example_inputs, target_speedup, device=device,
+                                    threads=threads, batch_size=batch_size,
+                                    importance=importance, ignore=ignore,
+                                    round_to=None if round_to == 1 else round_to,
+                                    min_keep=min_keep, calibration=calibration,
+                                    progress=print if progress else None)
     if structures is not None:
-        if target_speedup is not None:
-            raise ValueError("structures= cannot be combined with target_speedup= yet; "
-                             "prune by structure, then measure")
         return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
                                                                          target_macs),
                                  dict(ratio=ratio, target_macs=target_macs,
@@ -278,11 +292,14 @@ def prune(
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
         from prunekit.hardware.target import prune_to_speedup
 
-        return prune_to_speedup(model, example_inputs, target_speedup, device=device,
-                                threads=threads, batch_size=batch_size, importance=importance,
-                                ignore=ignore, round_to=None if round_to == 1 else round_to,
-                                min_keep=min_keep, calibration=calibration,
-                                progress=print if progress else None)
+        result = prune_to_speedup(model, example_inputs, target_speedup, device=device,
+                                  threads=threads, batch_size=batch_size,
+                                  importance=importance, ignore=ignore,
+                                  round_to=None if round_to == 1 else round_to,
+                                  min_keep=min_keep, calibration=calibration,
+                                  progress=print if progress else None)
+        result.plans = result.plans or [result.plan]
+        return result
     _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
     gs = build_groups(model, example_inputs, ignore)
     macs0, params0 = count_macs(model, example_inputs), count_params(model)

@@ -1,0 +1,136 @@
+"""Width or depth, by measurement: ``prune(..., target_speedup=T, structures=["depth",
+"channels"])``.
+
+Channel pruning shrinks every kernel; removing residual blocks removes kernels. Which one
+buys a given speedup more cheaply depends on the device: on a GPU at batch 1 latency is set
+by the number of kernel launches, so only depth helps; on a CPU at large batch, width is
+usually cheaper in quality. Nothing is assumed here; both candidates are built on copies
+and *measured* on the target device:
+
+* **width** — :func:`prunekit.hardware.prune_to_speedup` (channels to a measured speedup);
+* **depth** — blocks removed lowest-score first (angular distance between a block's input
+  and output, :func:`prunekit.structures.score_blocks`), one more at a time, each
+  candidate timed against the dense model in alternating rounds, until it meets the target.
+
+Among the candidates that meet the target the one whose outputs stay closest to the dense
+model's on the example inputs is chosen (fidelity = cosine similarity of the flattened
+outputs, ``⟨y_d, y_p⟩ / (‖y_d‖·‖y_p‖)``); if none meets it, the faster one. The choice is then
+applied to ``model`` itself by replaying the winner's plan (all or nothing), and the
+result's ``search`` lists both candidates with what was measured.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunekit.hardware.target import SpeedupResult, prune_to_speedup
+from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
+
+
+def _outputs(model: nn.Module, x: Any) -> torch.Tensor:
+    from prunekit.measure._inputs import call_model, inference_mode_of
+
+    with inference_mode_of(model), torch.no_grad():
+        out = call_model(model, x)
+    out = out[0] if isinstance(out, tuple | list) else getattr(out, "logits", out)
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return out.detach().float().flatten()
+
+
+def fidelity(dense_out: torch.Tensor, model: nn.Module, x: Any) -> float:
+    """Cosine similarity between the dense outputs and ``model``'s on ``x``."""
+    y = _outputs(model, x)
+    return float(torch.nn.functional.cosine_similarity(dense_out.detach().float(), y, dim=0))
+
+
+def _depth_candidate(model: nn.Module, x: Any, target: float, fn: LatencyFn,
+                     rounds: int) -> dict[str, Any] | None:
+    """Remove the lowest-scored blocks one at a time until the measured speedup meets the
+    target (or no block can go); None when the model has no removable block."""
+    from prunekit.structures import find_blocks, remove_blocks, score_blocks
+
+    blocks = find_blocks(model, x)
+    if not blocks:
+        return None
+    scores = score_blocks(model, blocks, x, method="angular")
+    order = sorted(scores, key=lambda name: scores[name])
+    best: dict[str, Any] | None = None
+    for k in range(1, len(order)):
+        cand = copy.deepcopy(model)
+        try:
+            plan = remove_blocks(cand, order[:k], x, blocks=blocks)
+        except (ValueError, RuntimeError):
+            break  # a container would be emptied, or the cut model does not run
+        dense_ms, ms = paired_latency(model, cand, fn, rounds)
+        row = {"kind": "depth", "blocks_removed": k, "model": cand, "plan": plan,
+               "dense_ms": dense_ms, "pruned_ms": ms, "measured_speedup": dense_ms / ms}
+        if best is None or row["measured_speedup"] > best["measured_speedup"]:
+            best = row
+        if dense_ms / ms >= target:
+            return row
+    return best
+
+
+def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: float,
+                         device: str = "cpu", threads: int | None = 2,
+                         batch_size: int | None = None, rounds: int = 2, repeats: int = 3,
+                         latency_fn: LatencyFn | None = None, **width_options: Any
+                         ) -> SpeedupResult:
+    """Measure a width plan and a depth plan on ``device``; apply the better one in place.
+
+    ``width_options`` go to :func:`prune_to_speedup` (importance, ignore, round_to, ...).
+    Returns a :class:`SpeedupResult` for the chosen kind; ``search`` holds one summary per
+    candidate (``kind``, measured speedup, MACs, fidelity, met) and ``notes`` the choice.
+    """
+    from prunekit.hardware.signature import DeviceSpec
+    from prunekit.measure import count_macs, count_params
+    from prunekit.structures import apply_depth_plan
+    from prunekit.surgery import Plan, apply_plan
+
+    spec = DeviceSpec(device, threads)
+    fn = latency_fn or model_latency_fn(with_batch(example_inputs, batch_size), spec,
+                                        warmup=1, repeats=repeats)
+    dense_out = _outputs(model, example_inputs)
+    macs0, params0 = count_macs(model, example_inputs), count_params(model)
+
+    width_model = copy.deepcopy(model)
+    width = prune_to_speedup(width_model, example_inputs, target_speedup, device=device,
+                             threads=threads, batch_size=batch_size, latency_fn=fn,
+                             rounds=rounds, repeats=repeats, **width_options)
+    depth = _depth_candidate(model, example_inputs, float(target_speedup), fn, rounds)
+
+    summary = [{"kind": "width", "measured_speedup": width.measured_speedup,
+                "met": width.met, "macs": width.macs_after,
+                "fidelity": fidelity(dense_out, width_model, example_inputs)}]
+    if depth is not None:
+        summary.append({"kind": "depth", "blocks_removed": depth["blocks_removed"],
+                        "measured_speedup": depth["measured_speedup"],
+                        "met": depth["measured_speedup"] >= target_speedup,
+                        "macs": count_macs(depth["model"], example_inputs),
+                        "fidelity": fidelity(dense_out, depth["model"], example_inputs)})
+    met = [s for s in summary if s["met"]]
+    chosen = max(met, key=lambda s: s["fidelity"]) if met else \
+        max(summary, key=lambda s: s["measured_speedup"])
+    why = (f"chose {chosen['kind']}: " + ("closest outputs among the candidates that met "
+           f"{target_speedup}x" if met else f"no candidate met {target_speedup}x; the faster")
+           + " — " + "; ".join(f"{s['kind']} {s['measured_speedup']:.2f}x, fidelity "
+                               f"{s['fidelity']:.4f}" for s in summary))
+    if chosen["kind"] == "width":
+        apply_plan(model, width.plan)
+        width.model, width.plans = model, [width.plan]
+        width.search = summary + width.search
+        width.notes = [*width.notes, why]
+        return width
+    plan = apply_depth_plan(model, depth["plan"], example_inputs)
+    return SpeedupResult(model, Plan(), [], macs0,
+                         count_macs(model, example_inputs), params0, count_params(model),
+                         plans=[plan], structures={"depth": plan},
+                         target_speedup=float(target_speedup),
+                         measured_speedup=depth["measured_speedup"], dense_ms=depth["dense_ms"],
+                         pruned_ms=depth["pruned_ms"], met=chosen["met"],
+                         search=summary, notes=[why])

@@ -1,0 +1,78 @@
+"""Width or depth by measurement (injected deterministic timers)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hw_helpers import fake_layer_ms, resnetish
+from torch import nn
+
+import prunekit
+from prunekit.hardware.choose import fidelity, prune_width_or_depth
+
+X = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
+
+
+class Block(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(self.bn(self.conv(x)))
+
+
+def deep(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+                         nn.Sequential(*[Block(16) for _ in range(6)]),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5)).eval()
+
+
+def launch_bound(model: nn.Module) -> float:
+    """A GPU at batch 1: 1 ms per kernel, width nearly free."""
+    kernels = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    return kernels + 1e-6 * sum(p.numel() for p in model.parameters())
+
+
+def test_launch_bound_device_chooses_depth_and_the_model_reloads(tmp_path):
+    model = deep()
+    res = prune_width_or_depth(model, X, 2.0, latency_fn=launch_bound,
+                               layer_timer=fake_layer_ms, round_to=4)
+    kinds = {s["kind"]: s for s in res.search[:2]}
+    assert set(kinds) == {"width", "depth"}
+    assert not kinds["width"]["met"] and kinds["depth"]["met"]
+    assert res.met and res.structures and "chose depth" in res.notes[-1]
+    assert res.measured_speedup >= 2.0
+    assert launch_bound(deep()) / launch_bound(model) == pytest.approx(res.measured_speedup)
+    assert len(model[2]) == 6 - kinds["depth"]["blocks_removed"]
+    out = model(X)
+    path = prunekit.save(model, tmp_path / "ckpt", plan=res.plans)
+    torch.testing.assert_close(prunekit.load(path, deep).eval()(X), out, rtol=0, atol=0)
+
+
+def test_without_blocks_width_is_measured_alone():
+    model = resnetish()
+    dense = resnetish()
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    res = prune_width_or_depth(model, x, 1.5, layer_timer=fake_layer_ms, round_to=8,
+                               latency_fn=lambda m: 1e-5 * sum(p.numel() for p in m.parameters()))
+    assert [s["kind"] for s in res.search[:1]] == ["width"]
+    assert "chose width" in res.notes[-1] and res.plan.n_removed > 0
+    assert model(x).shape == dense(x).shape
+    assert 0.0 < fidelity(dense(x).flatten(), model, x) <= 1.0 + 1e-6
+
+
+def test_prune_entry_point_validates_the_combination():
+    model = deep()
+    with pytest.raises(ValueError, match="depth', 'channels"):
+        prunekit.prune(model, X, target_speedup=2.0, structures=["depth"])
+    with pytest.raises(ValueError, match="exclusive"):
+        prunekit.prune(model, X, ratio=0.2, target_speedup=2.0,
+                       structures=["depth", "channels"])
