@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from support import same_state as _same
+from support import state_of as _state
 from torch import nn
 
 import prunekit
@@ -31,14 +33,6 @@ class Net(nn.Module):
 
 
 X = torch.randn(2, 3, 8, 8)
-
-
-def _state(m):
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-def _same(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ratio_is_a_channel_ratio_per_group():

@@ -3,6 +3,8 @@
 import pytest
 import torch
 import torchvision
+from support import assert_same_state as _same
+from support import state_of as _state
 
 import prunekit
 import prunekit.io
@@ -16,16 +18,6 @@ X = torch.randn(2, 3, 32, 32)
 def _resnet():
     torch.manual_seed(0)
     return torchvision.models.resnet18(num_classes=5).eval()
-
-
-def _state(m):
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 def test_depth_then_channels_saves_and_reloads(tmp_path, monkeypatch):

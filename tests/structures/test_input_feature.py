@@ -4,6 +4,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import assert_same_state as _same
+from support import state_of as _state
 from torch import nn
 
 import prunekit
@@ -24,16 +26,6 @@ def _cnn(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(5, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                          nn.Flatten(), nn.Linear(8, 3)).eval()
-
-
-def _state(m):
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 X = torch.randn(6, 1, 8, 8)

@@ -3,6 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from support import assert_same_state as _same
+from support import state_of as _state
 from torch import nn
 
 import prunekit
@@ -24,16 +26,6 @@ def _net(seed=0):
 
 
 X = torch.randn(3, 4, 8, 8)
-
-
-def _state(m):
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 @pytest.mark.parametrize("layer, x", [

@@ -3,6 +3,8 @@
 import pytest
 import torch
 import torchvision
+from support import assert_same_state as _same
+from support import state_of as _state
 from torch import nn
 
 import prunekit
@@ -46,16 +48,6 @@ def _se_cnn(seed=0):
 
 
 X = torch.randn(4, 3, 10, 10)
-
-
-def _state(m):
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 def test_finds_user_blocks_with_squeeze_and_excite():

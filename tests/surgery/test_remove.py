@@ -3,6 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from support import same_state as _same
+from support import state_of as _state
 from torch import nn
 
 from prunekit.graph import build_groups
@@ -24,16 +26,6 @@ class Net(nn.Module):
         x = F.relu(self.bn(self.conv1(x)))
         x = self.conv2(self.gn(self.dw(x)))
         return self.fc(self.ln(x.mean((2, 3))))
-
-
-def _state(m):
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-def _same(a, b):
-    return a.keys() == b.keys() and all(
-        a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k])
-        for k in a)
 
 
 def test_cut_updates_tensors_and_attributes():
