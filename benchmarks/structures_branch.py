@@ -36,7 +36,12 @@ from torchvision.models.densenet import _DenseBlock, _Transition
 
 from prunekit.measure import count_macs, latency
 from prunekit.methods import FitConfig, ProximalGroupLasso, evaluate, fit
-from prunekit.structures.branch import branch_groups, find_branch_modules, prune_branches
+from prunekit.structures.branch import (
+    branch_groups,
+    find_branch_modules,
+    prune_branches,
+    remove_branches,
+)
 from prunekit.structures.connection import (
     connection_diagram,
     connection_groups,
@@ -147,15 +152,34 @@ def ft_config(args, epochs: int, lr: float) -> FitConfig:
     return FitConfig(epochs=epochs, lr=lr, seed=args.seed, progress=args.progress)
 
 
-def proximal(dense: nn.Module, groups_fn, train, args, lam: float) -> tuple[nn.Module, dict]:
+def proximal(dense: nn.Module, groups_fn, train, args, lam: float,
+             weights: str = "sqrt") -> tuple[nn.Module, dict]:
     model = copy.deepcopy(dense)
     groups = groups_fn(model)
     sgd = torch.optim.SGD(model.parameters(), lr=args.prox_lr, momentum=0.9)
-    opt = ProximalGroupLasso(sgd, model, groups, lam=lam)
+    opt = ProximalGroupLasso(sgd, model, groups, lam=lam, weights=weights)
     t0 = time.process_time()
     fit(model, train, ft_config(args, args.prox_epochs, args.prox_lr), optimizer=opt)
     return model, {"lam": lam, "zero_units": sum(len(v) for v in opt.zero_groups().values()),
-                   "prox_cpu_s": time.process_time() - t0}
+                   "prox_cpu_s": time.process_time() - t0, "weights": weights}
+
+
+def prune_branches_restored(dense: nn.Module, trained: nn.Module, ex: torch.Tensor):
+    """The prox picks, the dense weights survive: the branches that proximal training drove
+    exactly to zero are chosen on ``trained`` (``prune_branches(zero_only=True)`` on a
+    copy, so a module's last branch stays), then removed from a fresh copy of ``dense``.
+
+    The survivors restart from the dense weights instead of the weights the penalty
+    shrank — the branch analogue of ``ProximalGroupLasso.finalize(restore=...)``
+    (debiasing: refit on the support the group lasso selected). Returns
+    ``(model, BranchResult of the selection)``.
+    """
+    res = prune_branches(copy.deepcopy(trained), ex, zero_only=True)
+    model = copy.deepcopy(dense)
+    names = [n for v in res.plan.removed.values() for n in v]
+    if names:
+        remove_branches(model, names, ex)
+    return model, res
 
 
 # ---------------------------------------------------------------- inception
@@ -173,9 +197,16 @@ def run_inception(train, test, x_lat, args) -> dict:
     rows = []
     for lam in args.branch_lams:
         torch.manual_seed(args.seed)
-        model, info = proximal(dense, lambda m: branch_groups(m, ex), train, args, lam)
+        model, info = proximal(dense, lambda m: branch_groups(m, ex), train, args, lam,
+                               args.branch_weights)
         modules = [bm.name for bm in find_branch_modules(model, ex)]
-        res = prune_branches(model, ex, zero_only=True)
+        if args.restore:
+            info["prox_accuracy"] = evaluate(model, test)
+            model, res = prune_branches_restored(dense, model, ex)
+        else:
+            res = prune_branches(model, ex, zero_only=True)
+        info["restore"] = args.restore
+        info["pruned_accuracy_before_ft"] = evaluate(model, test)
         fit(model, train, ft_config(args, args.finetune_epochs, args.ft_lr))
         row = measure(dense, model, test, x_lat, args, method="prunekit proximal branch",
                       removed=res.removed, report=res.report(),
@@ -186,7 +217,7 @@ def run_inception(train, test, x_lat, args) -> dict:
         console.log(f"inception λ={lam}: acc {row['accuracy']:.4f} branches "
                     f"{res.plan.n_removed} in {row['modules_with_removal']}/{len(modules)} "
                     f"modules, MACs ×{row['mac_reduction']:.2f}, speedup ×{row['speedup']:.2f}")
-    ref = _pick(rows, base["accuracy"])
+    ref = _pick(rows, (ctrl or base)["accuracy"])
     tp_row = None
     if ref is not None and ref["macs"] < base["macs"]:
         tp_row = torch_pruning_matched(dense, train, test, x_lat, args, ref["macs"])
@@ -219,7 +250,7 @@ def torch_pruning_matched(dense, train, test, x_lat, args, target_macs: int) -> 
     model = pruned(hi)
     fit(model, train, ft_config(args, args.finetune_epochs, args.ft_lr))
     return measure(dense, model, test, x_lat, args, method="Torch-Pruning magnitude (L2)",
-                   ratio=hi, target_macs=target_macs)
+                   ratio=hi, target_macs=target_macs, finetune_epochs=args.finetune_epochs)
 
 
 # ---------------------------------------------------------------- densenet
@@ -305,6 +336,11 @@ def plot(results: dict, args) -> None:
                   label="Torch-Pruning (MAC theory)")
         a.scatter([t["speedup"]], [t["accuracy"]], c="tab:red", marker="x",
                   label="Torch-Pruning (measured)")
+    for k, other in enumerate(results.get("inception_other_runs", [])):
+        rows = other["proximal"]
+        a.scatter([r["mac_reduction"] for r in rows], [r["accuracy"] for r in rows],
+                  facecolors="none", edgecolors=f"C{k + 4}",
+                  label=f"{other.get('tag', 'other run')} (MAC theory)")
     ref = inc.get("dense_same_epochs") or d
     if inc.get("dense_same_epochs"):
         a.scatter([1.0], [ref["accuracy"]], c="k", marker="s", label="dense, same total epochs")
@@ -343,6 +379,12 @@ def parse(argv=None):
     p.add_argument("--ft-lr", type=float, default=5e-4)
     p.add_argument("--branch-lams", type=float, nargs="+", default=[0.04, 0.1, 0.25])
     p.add_argument("--connection-lams", type=float, nargs="+", default=[0.06, 0.15, 0.35])
+    p.add_argument("--branch-weights", default="sqrt",
+                   help="group weights of the branch penalty (ProximalGroupLasso weights=)")
+    p.add_argument("--restore", action=argparse.BooleanOptionalAction, default=True,
+                   help="after proximal training, remove the zero branches from a fresh copy "
+                        "of the dense model (survivors keep the dense weights); "
+                        "--no-restore: fine-tune the shrunken survivors (runs 1-2)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10)
@@ -356,6 +398,9 @@ def parse(argv=None):
     p.add_argument("--tag", default="", help="write structures_branch_<tag>.json (a part)")
     p.add_argument("--merge", type=Path, nargs="*", default=None,
                    help="combine part JSONs (e.g. one per model, run in parallel) and plot")
+    p.add_argument("--keep-existing", action="store_true",
+                   help="with --merge: start from structures_branch.json; replaced results "
+                        "move to <model>_other_runs")
     args = p.parse_args(argv)
     if args.smoke:
         args.dense_epochs, args.prox_epochs, args.finetune_epochs = 1, 1, 1
@@ -395,18 +440,46 @@ def main(argv=None) -> dict:
 
 
 def merge(args) -> dict:
-    """One result file from parts (``--tag`` runs), with the plot."""
-    parts = [json.loads(p.read_text()) for p in args.merge]
-    results: dict = {"config": [p["config"] for p in parts], "machine": parts[0]["machine"],
-                     "wall_s": [p.get("wall_s") for p in parts]}
-    for part in parts:
-        results.update({k: v for k, v in part.items() if k in ("inception", "densenet")})
+    """One result file from parts (``--tag`` runs), with the plot.
+
+    The last part holding a model is that model's main result; an earlier one for the
+    same model (or, with ``--keep-existing``, the one already in
+    ``structures_branch.json``) moves to ``"<model>_other_runs"`` (a list, each entry
+    tagged), so earlier rows are never lost.
+    """
     path = args.results_dir / f"structures_branch{args.suffix}.json"
+    results: dict = {"config": [], "machine": None, "wall_s": []}
+    if args.keep_existing and path.exists():
+        old = json.loads(path.read_text())
+        configs = old["config"] if isinstance(old["config"], list) else [old["config"]]
+        results.update(old)
+        results["config"], results["wall_s"] = list(configs), _as_list(old.get("wall_s"))
+        for key in ("inception", "densenet"):
+            if key in old:
+                tags = [c.get("tag") for c in configs if isinstance(c, dict)
+                        and key not in c.get("skip", [])]
+                results[key] = {**old[key], "tag": old[key].get("tag") or "+".join(
+                    t for t in tags if t)}
+    for p in args.merge:
+        part = json.loads(p.read_text())
+        results["config"].append(part["config"])
+        results["wall_s"].append(part.get("wall_s"))
+        results["machine"] = results["machine"] or part["machine"]
+        for key in ("inception", "densenet"):
+            if key not in part:
+                continue
+            if key in results:
+                results.setdefault(f"{key}_other_runs", []).append(results[key])
+            results[key] = {**part[key], "tag": part["config"].get("tag")}
     path.write_text(json.dumps(results, indent=1, default=str))
     if "inception" in results and "densenet" in results:
         plot(results, args)
     console.log(f"wrote {path}")
     return results
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, list) else [x]
 
 
 if __name__ == "__main__":
