@@ -40,7 +40,6 @@ from prunekit.structures.branch import (
     branch_groups,
     find_branch_modules,
     prune_branches,
-    remove_branches,
 )
 from prunekit.structures.connection import (
     connection_diagram,
@@ -165,20 +164,13 @@ def proximal(dense: nn.Module, groups_fn, train, args, lam: float,
 
 
 def prune_branches_restored(dense: nn.Module, trained: nn.Module, ex: torch.Tensor):
-    """The prox picks, the dense weights survive: the branches that proximal training drove
-    exactly to zero are chosen on ``trained`` (``prune_branches(zero_only=True)`` on a
-    copy, so a module's last branch stays), then removed from a fresh copy of ``dense``.
-
-    The survivors restart from the dense weights instead of the weights the penalty
-    shrank — the branch analogue of ``ProximalGroupLasso.finalize(restore=...)``
-    (debiasing: refit on the support the group lasso selected). Returns
-    ``(model, BranchResult of the selection)``.
-    """
-    res = prune_branches(copy.deepcopy(trained), ex, zero_only=True)
-    model = copy.deepcopy(dense)
-    names = [n for v in res.plan.removed.values() for n in v]
-    if names:
-        remove_branches(model, names, ex)
+    """The prox picks, the dense weights survive: ``prune_branches(zero_only=True,
+    restore=dense.state_dict())`` on a copy of ``trained`` — the branches proximal training
+    drove exactly to zero are removed and the survivors restart from the dense weights
+    (debiasing, like ``ProximalGroupLasso.finalize(restore=...)``). Returns
+    ``(model, BranchResult)``."""
+    model = copy.deepcopy(trained)
+    res = prune_branches(model, ex, zero_only=True, restore=dense.state_dict())
     return model, res
 
 

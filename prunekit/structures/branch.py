@@ -21,10 +21,11 @@ outputs zeros, so removing it does not change the model's outputs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from prunekit.graph import Group, GroupSet, Member, build_groups
@@ -423,14 +424,30 @@ def apply_branch_plan(model: nn.Module, plan: BranchPlan | dict,
 def prune_branches(model: nn.Module, example_inputs: Any, *, n_branches: int | None = None,
                    ratio: float | None = None, zero_only: bool = False,
                    method: str = "output_share",
-                   batches: Iterable[Any] | None = None) -> BranchResult:
+                   batches: Iterable[Any] | None = None,
+                   restore: Mapping[str, torch.Tensor] | None = None) -> BranchResult:
     """Find, score and remove branches in one call (in place, all or nothing).
 
     Give exactly one of ``n_branches`` (how many), ``ratio`` (fraction in [0, 1) of the
     removable branches) or ``zero_only=True`` (every branch whose parameters are exactly
     zero, e.g. after proximal group-lasso training). The lowest-scored branches go first;
     a module's last removable branch always stays.
+
+    ``restore`` (with ``zero_only``): a state_dict of the same architecture (the weights
+    before proximal training). The branches are chosen on the current, trained weights,
+    then the model is loaded with ``restore`` and those branches are removed: the survivors
+    restart from the dense weights instead of the ones the penalty shrank (debiasing: refit
+    on the support the group lasso selected; on a 4×4-branch Inception CNN this turned a
+    17-72 pt loss into -0.3 pt, docs/structures.md). On any failure the trained weights are
+    put back.
     """
+    if restore is not None and not zero_only:
+        raise ValueError("restore= goes with zero_only=True (the prox chooses the branches, "
+                         "the restored weights survive)")
+    trained = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if restore is not None and set(restore) != set(trained):
+        raise ValueError("restore must be a state_dict of the same architecture: "
+                         f"{sorted(set(restore) ^ set(trained))[:5]} differ")
     modules = _modules_or_error(model, example_inputs)
     units = list(iter_branches(modules))
     if sum(x is not None and x is not False for x in (n_branches, ratio, zero_only or None)) != 1:
@@ -442,7 +459,13 @@ def prune_branches(model: nn.Module, example_inputs: Any, *, n_branches: int | N
                        strict=False)
     else:
         pick = _select(units, scores, _count(n_branches, ratio, len(units)), modules)
-    plan = remove_branches(model, pick, example_inputs) if pick else BranchPlan({}, [], {})
+    if restore is not None:
+        model.load_state_dict(restore)
+    try:
+        plan = remove_branches(model, pick, example_inputs) if pick else BranchPlan({}, [], {})
+    except Exception:
+        model.load_state_dict(trained)  # remove_branches restored the modules; the weights too
+        raise
     return BranchResult(model, plan, scores, modules)
 
 

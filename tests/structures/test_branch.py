@@ -244,3 +244,29 @@ def test_inception_v3_runs_after_removal():
     remove_branches(m, names, x)
     assert torch.allclose(m(x), y0, atol=1e-5)
     assert m(torch.randn(2, 3, 107, 107)).shape == (2, 7)
+
+
+def test_restore_removes_the_zeroed_branches_from_the_dense_weights():
+    net, x = _net()
+    dense = copy.deepcopy(net)
+    dense_state = _state(dense)
+    _zero(net, ["1.b3", "3.bp"], x)
+    with torch.no_grad():  # "trained": every other weight moved too
+        for p in net.parameters():
+            p.mul_(0.5)
+    res = prune_branches(net, x, zero_only=True, restore=dense_state)
+    assert sorted(n for v in res.plan.removed.values() for n in v) == ["1.b3", "3.bp"]
+    remove_branches(dense, ["1.b3", "3.bp"], x)
+    _same_state(net, _state(dense))  # survivors carry the dense weights
+    torch.testing.assert_close(net(x), dense(x), rtol=0, atol=0)
+
+
+def test_restore_needs_zero_only_and_the_same_architecture():
+    net, x = _net()
+    before = _state(net)
+    with pytest.raises(ValueError, match="zero_only"):
+        prune_branches(net, x, n_branches=1, restore=before)
+    bad = {k: v for k, v in before.items() if not k.startswith("7.")}
+    with pytest.raises(ValueError, match="same architecture"):
+        prune_branches(net, x, zero_only=True, restore=bad)
+    _same_state(net, before)
