@@ -292,14 +292,11 @@ def prune(
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
         from prunekit.hardware.target import prune_to_speedup
 
-        result = prune_to_speedup(model, example_inputs, target_speedup, device=device,
-                                  threads=threads, batch_size=batch_size,
-                                  importance=importance, ignore=ignore,
-                                  round_to=None if round_to == 1 else round_to,
-                                  min_keep=min_keep, calibration=calibration,
-                                  progress=print if progress else None)
-        result.plans = result.plans or [result.plan]
-        return result
+        return prune_to_speedup(model, example_inputs, target_speedup, device=device,
+                                threads=threads, batch_size=batch_size, importance=importance,
+                                ignore=ignore, round_to=None if round_to == 1 else round_to,
+                                min_keep=min_keep, calibration=calibration,
+                                progress=print if progress else None)
     _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
     gs = build_groups(model, example_inputs, ignore)
     macs0, params0 = count_macs(model, example_inputs), count_params(model)

@@ -122,7 +122,7 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                                f"{s['fidelity']:.4f}" for s in summary))
     if chosen["kind"] == "width":
         apply_plan(model, width.plan)
-        width.model, width.plans = model, [width.plan]
+        width.model = model
         width.search = summary + width.search
         width.notes = [*width.notes, why]
         return width

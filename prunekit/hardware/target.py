@@ -378,6 +378,7 @@ def prune_to_speedup(
     clock.mark("finish")
     result.search = coarse + fine
     result.skipped = gs.skipped + bad
+    result.plans = [result.plan]  # what prunekit.save(model, path, plan=result.plans) keeps
     result.macs_before, result.params_before = macs0, params0
     result.macs_after = count_macs(model, example_inputs)
     result.params_after = count_params(model)
