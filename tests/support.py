@@ -6,6 +6,7 @@ state_dict before, compare bit for bit after.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -27,3 +28,14 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert a.keys() == b.keys(), sorted(set(a) ^ set(b))[:5]
     for k in a:
         assert a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test: CI runs two workers on two cores, and spinning OpenMP
+    threads on an oversubscribed machine only burn CPU time. A directory opts in with
+    ``from support import one_thread  # noqa: F401`` in its conftest.py."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

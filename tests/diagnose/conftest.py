@@ -1,13 +1,3 @@
-"""One torch thread per test process: CI runs two workers on two cores, and spinning
-OpenMP threads on an oversubscribed machine only burn CPU time."""
+"""Every test here runs on one torch thread (see ``support.one_thread``)."""
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from support import one_thread  # noqa: F401
