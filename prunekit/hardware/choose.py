@@ -32,13 +32,14 @@ from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency
 
 
 def _outputs(model: nn.Module, x: Any) -> torch.Tensor:
+    """The model's first output tensor on ``x`` (logits of a HF model), flattened."""
     from prunekit.measure._inputs import call_model, inference_mode_of
+    from prunekit.structures._trace import first_tensor
 
     with inference_mode_of(model), torch.no_grad():
-        out = call_model(model, x)
-    out = out[0] if isinstance(out, tuple | list) else getattr(out, "logits", out)
-    if isinstance(out, dict):
-        out = next(iter(out.values()))
+        out = first_tensor(call_model(model, x))
+    if out is None:
+        raise ValueError("the model returned no tensor: cannot compare candidates' outputs")
     return out.detach().float().flatten()
 
 
