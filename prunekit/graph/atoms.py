@@ -22,6 +22,11 @@ class Atoms:
         self._parent = np.zeros(1024, dtype=np.int64)
         self._n = 1  # id 0 is FIXED
 
+    @property
+    def size(self) -> int:
+        """Number of atom ids handed out so far (``FIXED`` included)."""
+        return self._n
+
     def new(self, count: int) -> np.ndarray:
         """``count`` fresh atoms, each its own class."""
         start, stop = self._n, self._n + count

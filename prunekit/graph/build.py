@@ -59,10 +59,12 @@ def _active_roots(st: TraceState) -> np.ndarray:
 def _occurrences(st: TraceState, active: np.ndarray) -> dict[tuple[str, int], np.ndarray]:
     """``{(param, dim): roots per position}`` for every param dim with a unit."""
     occ = {}
+    is_active = np.zeros(st.uf.size, dtype=bool)  # lookup table: O(1) per root, no sorting
+    is_active[active] = True
     for name, lab in st.param_labels.items():
         for b in lab.blocks:
             roots = st.uf.find(b.atoms).ravel()
-            live = np.isin(roots, active)
+            live = is_active[roots]
             if live.any():
                 occ[(name, b.dims[0])] = np.where(live, roots, FIXED)
     return occ
