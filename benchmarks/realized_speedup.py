@@ -127,6 +127,40 @@ def tp_matched(model: nn.Module, x: torch.Tensor, macs_goal: int,
                     "tp_match_s": time.perf_counter() - start}
 
 
+def width_floor(dense: nn.Module, x: torch.Tensor, ratio: float = 0.9) -> nn.Module:
+    """The dense model with every prunable group cut by ``ratio`` (the search's own
+    ``max_ratio`` bound), classifier kept: the fastest any width-only plan within that bound
+    can be. Its measured speedup is the ceiling of channel pruning on the device; at batch
+    1 on CPU it sits far below its MAC ratio (per-operator overhead does not shrink), which
+    bounds ρ for every width method."""
+    import prunekit
+
+    floor = copy.deepcopy(dense)
+    prunekit.prune(floor, x, ratio=ratio, ignore=[_classifier(floor)])
+    return floor
+
+
+def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
+                   spec: DeviceSpec, args: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """``prunekit.prune(target_speedup=T, structures=["depth", "channels"])`` on a copy: a
+    width plan and a depth plan (residual blocks removed) both measured, the one meeting T
+    with the closest outputs applied."""
+    from prunekit.hardware.choose import prune_width_or_depth  # what prune() calls then
+
+    model = copy.deepcopy(dense)
+    t0 = time.perf_counter()
+    res = prune_width_or_depth(model, x, target, device=spec.device, threads=spec.threads,
+                               batch_size=batch, rounds=args.rounds,
+                               repeats=args.search_repeats, levels=args.levels,
+                               round_to=args.round_to)
+    kind = "depth" if "depth" in (res.structures or {}) else "width"
+    return model, {"wd_kind": kind, "wd_prune_s": time.perf_counter() - t0,
+                   "wd_met": res.met, "wd_notes": res.notes,
+                   "wd_candidates": [{k: v for k, v in c.items() if k in (
+                       "kind", "measured_speedup", "met", "macs", "fidelity",
+                       "blocks_removed")} for c in res.search if "kind" in c]}
+
+
 def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dict[str, float]:
     """Median latency (ms) per model over ``rounds`` rounds in rotating order."""
     names, samples = list(models), {n: [] for n in models}
@@ -178,9 +212,22 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
         models["torch_pruning"] = tp_model
     except Exception as exc:  # an incumbent failing on a model is a result
         row["tp_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    if args.floor:
+        models["width_floor"] = width_floor(dense, x)
+        row["floor_macs_ratio"] = macs0 / count_macs(models["width_floor"], x)
+    if args.width_or_depth:
+        log("width or depth (prunekit.prune(..., structures=['depth', 'channels']))")
+        models["prunekit_wd"], info = width_or_depth(dense, x, batch, target, spec, args)
+        row.update(info, wd_macs_ratio=macs0 / count_macs(models["prunekit_wd"], x))
     log("final round-robin timing")
     ms = timed_round_robin(models, fn, args.final_rounds)
     row.update(ms=ms, macs_ratio=macs0 / macs_ours)
+    if "width_floor" in ms:
+        row["floor_speedup"] = ms["dense"] / ms["width_floor"]
+        row["floor_rho"] = row["floor_speedup"] / row["floor_macs_ratio"]
+    if "prunekit_wd" in ms:
+        row["wd_speedup"] = ms["dense"] / ms["prunekit_wd"]
+        row["wd_rho"] = row["wd_speedup"] / row["wd_macs_ratio"]
     row["speedup"] = ms["dense"] / ms["prunekit"]
     row["rho"] = row["speedup"] / row["macs_ratio"]
     row["within_10pct"] = abs(row["speedup"] / target - 1) <= 0.1
@@ -257,6 +304,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="skip the second (warm-cache) prune that measures warm prune time")
     p.add_argument("--tp-steps", type=int, default=4)
     p.add_argument("--no-tp", action="store_true", help="skip Torch-Pruning")
+    p.add_argument("--floor", action="store_true",
+                   help="also time the width floor (every group cut by 0.9)")
+    p.add_argument("--width-or-depth", action="store_true",
+                   help="also prune with structures=['depth', 'channels'] (width or depth)")
     p.add_argument("--out", type=Path)
     p.add_argument("--append", action="store_true", help="add rows to an existing --out")
     p.add_argument("--plot", type=Path)

@@ -22,13 +22,20 @@ def bench():
 def test_smoke_writes_rows_with_measurements(bench, tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "speedup.json"
-    doc = bench.main(["--smoke", "--out", str(out)])
+    doc = bench.main(["--smoke", "--out", str(out), "--floor", "--width-or-depth"])
     saved = json.loads(out.read_text())
     assert saved["machine"]["torch"] and saved["machine"]["torch_pruning"]
     assert saved["device"]["threads"] == 2 and len(saved["load_avg_start"]) == 3
     (row,) = saved["rows"]
     assert row["model"] == "tiny" and row["target"] == 1.5 and row["multiple"] == 8
-    assert set(row["ms"]) == {"dense", "prunekit", "torch_pruning"}, row.get("tp_error")
+    assert set(row["ms"]) == {"dense", "prunekit", "torch_pruning", "width_floor",
+                              "prunekit_wd"}, row.get("tp_error")
+    # the floor cuts every group by 0.9: far fewer MACs than any searched plan
+    assert row["floor_macs_ratio"] > row["macs_ratio"]
+    assert row["floor_rho"] == pytest.approx(row["floor_speedup"] / row["floor_macs_ratio"])
+    # the tiny model has no residual block: the width-or-depth chooser can only pick width
+    assert row["wd_kind"] == "width" and [c["kind"] for c in row["wd_candidates"]] == ["width"]
+    assert row["wd_macs_ratio"] >= 1.0 and row["wd_prune_s"] > 0
     # on a busy machine the search may (rightly) back off; either way it says so
     assert row["macs_ratio"] > 1.0 if row["met"] else (row["macs_ratio"] >= 1.0
                                                         and row["notes"])

@@ -93,7 +93,8 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
     from prunekit.structures import apply_depth_plan
     from prunekit.surgery import Plan, apply_plan
 
-    spec = DeviceSpec(device, threads)
+    spec = DeviceSpec(device, threads, width_options.get("dtype", torch.float32),
+                      width_options.get("channels_last", False))  # time both kinds alike
     fn = latency_fn or model_latency_fn(with_batch(example_inputs, batch_size), spec,
                                         warmup=1, repeats=repeats)
     dense_out = _outputs(model, example_inputs)
