@@ -10,7 +10,11 @@ and *measured* on the target device:
 * **width** — :func:`prunekit.hardware.prune_to_speedup` (channels to a measured speedup);
 * **depth** — blocks removed lowest-score first (angular distance between a block's input
   and output, :func:`prunekit.structures.score_blocks`), one more at a time, each
-  candidate timed against the dense model in alternating rounds, until it meets the target.
+  candidate timed against the dense model in alternating rounds, until it meets the target;
+* **depth+width** — when every removable block together falls short (speedup ``s_d < T``),
+  channels of that depth-pruned model are cut to the remaining ``T / s_d`` (only blocks
+  with a skip connection can go, e.g. 8 of EfficientNet-B0's 16; latency set by per-op
+  overhead, as at batch 1, falls only when ops go).
 
 Among the candidates that meet the target the one whose outputs stay closest to the dense
 model's on the example inputs is chosen (fidelity = cosine similarity of the flattened
@@ -115,6 +119,17 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                         "met": depth["measured_speedup"] >= target_speedup,
                         "macs": count_macs(depth["model"], example_inputs),
                         "fidelity": fidelity(dense_out, depth["model"], example_inputs)})
+    mixed = None
+    if depth is not None and 1.0 < depth["measured_speedup"] < target_speedup:
+        mixed = _mixed_candidate(model, depth, example_inputs, float(target_speedup), fn,
+                                 dict(device=device, threads=threads, batch_size=batch_size,
+                                      rounds=rounds, repeats=repeats, **width_options))
+    if mixed is not None:
+        summary.append({"kind": "depth+width", "blocks_removed": depth["blocks_removed"],
+                        "measured_speedup": mixed["measured_speedup"],
+                        "met": mixed["measured_speedup"] >= target_speedup,
+                        "macs": count_macs(mixed["model"], example_inputs),
+                        "fidelity": fidelity(dense_out, mixed["model"], example_inputs)})
     met = [s for s in summary if s["met"]]
     chosen = max(met, key=lambda s: s["fidelity"]) if met else \
         max(summary, key=lambda s: s["measured_speedup"])
@@ -128,11 +143,57 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
         width.search = summary + width.search
         width.notes = [*width.notes, why]
         return width
-    plan = apply_depth_plan(model, depth["plan"], example_inputs)
-    return SpeedupResult(model, Plan(), [], macs0,
-                         count_macs(model, example_inputs), params0, count_params(model),
-                         plans=[plan], structures={"depth": plan},
-                         target_speedup=float(target_speedup),
-                         measured_speedup=depth["measured_speedup"], dense_ms=depth["dense_ms"],
-                         pruned_ms=depth["pruned_ms"], met=chosen["met"],
-                         search=summary, notes=[why])
+    if chosen["kind"] == "depth":
+        plan = apply_depth_plan(model, depth["plan"], example_inputs)
+        return SpeedupResult(model, Plan(), [], macs0,
+                             count_macs(model, example_inputs), params0, count_params(model),
+                             plans=[plan], structures={"depth": plan},
+                             target_speedup=float(target_speedup),
+                             measured_speedup=depth["measured_speedup"],
+                             dense_ms=depth["dense_ms"], pruned_ms=depth["pruned_ms"],
+                             met=chosen["met"], search=summary, notes=[why])
+    return _apply_mixed(model, example_inputs, depth["plan"], mixed, summary, why,
+                        float(target_speedup), chosen["met"], (macs0, params0))
+
+
+def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: float,
+                     fn: LatencyFn, width_options: dict[str, Any]) -> dict[str, Any] | None:
+    """Depth first, then width for the rest: the depth candidate fell short (``s_d <
+    T``), so its blocks stay removed and :func:`prune_to_speedup` cuts channels of that
+    model to the remaining ``T / s_d``. The speedup reported is measured against the
+    dense model (alternating rounds). None when the width step cannot be made."""
+    rest = target / depth["measured_speedup"]
+    cand = copy.deepcopy(depth["model"])
+    try:
+        width = prune_to_speedup(cand, x, rest, latency_fn=fn, **width_options)
+    except (ValueError, RuntimeError):
+        return None
+    dense_ms, ms = paired_latency(model, cand, fn, width_options.get("rounds", 2))
+    return {"model": cand, "width": width, "dense_ms": dense_ms, "pruned_ms": ms,
+            "measured_speedup": dense_ms / ms}
+
+
+def _apply_mixed(model: nn.Module, x: Any, depth_plan: Any, mixed: dict[str, Any],
+                 summary: list[dict[str, Any]], why: str, target: float, met: bool,
+                 before: tuple[int, int]) -> SpeedupResult:
+    """Replay the depth plan, then the width plan, on ``model``: all or nothing."""
+    from prunekit.api import _put_back
+    from prunekit.measure import count_macs, count_params
+    from prunekit.structures import apply_depth_plan
+    from prunekit.surgery import apply_plan
+
+    backup = copy.deepcopy(model)
+    try:
+        plan = apply_depth_plan(model, depth_plan, x)
+        apply_plan(model, mixed["width"].plan, x)
+    except Exception:
+        _put_back(model, backup)
+        raise
+    width = mixed["width"]
+    return SpeedupResult(model, width.plan, width.skipped, before[0], count_macs(model, x),
+                         before[1], count_params(model), plans=[plan, width.plan],
+                         structures={"depth": plan}, target_speedup=target,
+                         measured_speedup=mixed["measured_speedup"],
+                         dense_ms=mixed["dense_ms"], pruned_ms=mixed["pruned_ms"], met=met,
+                         multiple=width.multiple, device=width.device,
+                         search=summary + width.search, notes=[*width.notes, why])
