@@ -54,6 +54,7 @@ from prunekit.methods import (
     lottery_ticket,
     prunable_weights,
 )
+from prunekit.methods.retrain import RetrainConfig, prune_retrain
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -130,7 +131,9 @@ def _torch_prune_level(model, target, train, cfg, teacher):
     fit(model, train, cfg)
 
 
-def _ours_level(model, target, train, cfg, teacher):
+def _gradual_distill_level(model, target, train, cfg, teacher):
+    """The previous session's method: cubic ramp over the first half of the level, then
+    distillation from the dense model (kept as a reference variant)."""
     nz, tot = nonzero_weights(model)
     current = 1.0 - nz / tot
     steps = cfg.epochs * (len(train[1]) // cfg.batch_size + 1)
@@ -141,15 +144,39 @@ def _ours_level(model, target, train, cfg, teacher):
     ScheduledMagnitude(lambda s: target)(0, model)  # land exactly on the level
 
 
-UNSTRUCTURED = {"torch.nn.utils.prune global magnitude": _torch_prune_level,
-                "prunekit gradual + distill": _ours_level}
+def _retrain_level(retrain: RetrainConfig, distill: bool = False):
+    """A level by :func:`prunekit.methods.retrain.prune_retrain` with ``retrain``."""
+    def level(model, target, train, cfg, teacher):
+        cfg = cfg if distill else replace(cfg, distill_alpha=0.0)
+        prune_retrain(model, train, target, cfg, retrain, teacher=teacher if distill else None)
+    return level
+
+
+BASELINE = "torch.nn.utils.prune global magnitude"
+VARIANTS = {  # --variants: prunekit methods run against the baseline (same epochs per level)
+    "lamp_swa": ("prunekit LAMP + weight averaging",
+                 _retrain_level(RetrainConfig("lamp", "constant", average_fraction=0.5))),
+    "global_swa": ("prunekit global + weight averaging (ablation)",
+                   _retrain_level(RetrainConfig("global", "constant", average_fraction=0.5))),
+    "lamp": ("prunekit LAMP, no averaging (ablation)",
+             _retrain_level(RetrainConfig("lamp", "constant"))),
+    "lamp_cosine": ("prunekit LAMP + LR rewinding, cosine (ablation)",
+                    _retrain_level(RetrainConfig("lamp", "cosine"))),
+    "gradual_distill": ("prunekit gradual + distill (previous session)",
+                        _gradual_distill_level),
+}
+
+
+def unstructured_methods(args) -> dict:
+    """``{method label: level function}``: the baseline, then the chosen variants."""
+    return {BASELINE: _torch_prune_level, **dict(VARIANTS[v] for v in args.variants)}
 
 
 def unstructured(dense, train, test, x_lat, args) -> list[dict]:
     cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False,
-                    distill_alpha=args.distill_alpha)  # only the prunekit method distills
+                    distill_alpha=args.distill_alpha)  # only variants that distill use it
     rows = []
-    for method, level_fn in UNSTRUCTURED.items():
+    for method, level_fn in unstructured_methods(args).items():
         model, teacher = copy.deepcopy(dense), copy.deepcopy(dense).eval()
         for factor in args.levels:
             torch.manual_seed(args.seed)
@@ -161,12 +188,25 @@ def unstructured(dense, train, test, x_lat, args) -> list[dict]:
 
 
 def lottery(train, test, args) -> dict:
+    """IMP from the dense model's initialization; every training run (the dense one, each
+    round, the random-reinit control) is ``--ticket-epochs`` long (default: the dense
+    epochs), so ``dense_accuracy`` is the dense baseline under the same protocol."""
     torch.manual_seed(args.seed)
     model = lenet_300_100()
-    cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False)
+    epochs = args.ticket_epochs or args.dense_epochs
+    cfg = FitConfig(epochs=epochs, lr=args.lr, seed=args.seed, progress=False)
+    steps = -(-len(train[1]) // cfg.batch_size)
+    rewind = round(args.rewind_epochs * steps)
     res = lottery_ticket(model, train, 1.0 - args.ticket_fraction, rounds=args.ticket_rounds,
-                         config=cfg, rewind_step=0, test=test)
+                         config=cfg, rewind_step=rewind, test=test, scope=args.ticket_scope)
+    for r in res.rounds:
+        console.log(f"lottery round {r['round']}: {1 - r['sparsity']:.2%} of the weights, "
+                    f"acc {r['accuracy']:.4f}")
+    console.log(f"lottery: dense {res.dense_accuracy:.4f}, ticket {res.ticket_accuracy:.4f}, "
+                f"reinit {res.reinit_accuracy:.4f}")
     return {"model": "lenet300", "fraction": args.ticket_fraction, "rounds": res.rounds,
+            "epochs": epochs, "rewind_step": rewind, "rewind_epochs": args.rewind_epochs,
+            "scope": args.ticket_scope, "dense_accuracy": res.dense_accuracy,
             "ticket_accuracy": res.ticket_accuracy, "reinit_accuracy": res.reinit_accuracy}
 
 
@@ -359,25 +399,64 @@ def _removed_by_widths(cost, widths: list[int]) -> dict:
 
 # ---------------------------------------------------------------- output
 def plot(results, suffix, img_dir):
+    """The unstructured, lottery and structured plots of whichever parts ran."""
+    img_dir.mkdir(parents=True, exist_ok=True)
+    if results["unstructured"]:
+        plot_unstructured(results, img_dir / f"methods_unstructured{suffix}.png")
+    if results.get("lottery"):
+        plot_lottery(results["lottery"], img_dir / f"methods_lottery{suffix}.png")
+    if results["structured"]:
+        name = "methods_structured" if results["unstructured"] else "training"
+        plot_structured(results, img_dir / f"{name}{suffix}.png")
+
+
+def plot_unstructured(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    dense_acc = results["dense"]["lenet300"]["accuracy"]
+    for method in dict.fromkeys(r["method"] for r in results["unstructured"]):
+        pts = [r for r in results["unstructured"] if r["method"] == method]
+        ax.plot([r["weights"] / max(r["nonzero_weights"], 1) for r in pts],
+                [100 * r["accuracy"] for r in pts], "s--" if method == BASELINE else "o-",
+                label=method)
+    ax.axhline(100 * dense_acc, ls="--", c="gray", label="dense")
+    ax.axhline(100 * dense_acc - 0.5, ls=":", c="gray", label="dense − 0.5 pt")
+    ax.set(xscale="log", xlabel="compression (weights / nonzero)", ylabel="test accuracy (%)",
+           title="LeNet-300-100, Fashion-MNIST")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_lottery(lt, path):
+    """Ticket accuracy per IMP round against the weights left, with the dense model and
+    the random-reinit control of the final mask."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    dense_acc = results["dense"]["lenet300"]["accuracy"]
-    for method in UNSTRUCTURED:
-        pts = [r for r in results["unstructured"] if r["method"] == method]
-        ax.plot([r["weights"] / max(r["nonzero_weights"], 1) for r in pts],
-                [100 * r["accuracy"] for r in pts], "o-", label=method)
-    ax.axhline(100 * dense_acc, ls="--", c="gray", label="dense")
-    ax.set(xscale="log", xlabel="compression (weights / nonzero)", ylabel="test accuracy (%)",
-           title="LeNet-300-100, Fashion-MNIST")
+    left = [100 * (1 - r["sparsity"]) for r in lt["rounds"]]
+    ax.plot(left, [100 * r["accuracy"] for r in lt["rounds"]], "o-",
+            label=f"ticket (rewind to step {lt.get('rewind_step', 0)})")
+    if lt.get("reinit_accuracy") is not None:
+        ax.plot([left[-1]], [100 * lt["reinit_accuracy"]], "rx", ms=9,
+                label="random reinit, same mask")
+    if lt.get("dense_accuracy") is not None:
+        ax.axhline(100 * lt["dense_accuracy"], ls="--", c="gray", label="dense")
+    ax.set(xscale="log", xlabel="weights left (%)", ylabel="test accuracy (%)",
+           title="Lottery ticket, LeNet-300-100, Fashion-MNIST")
+    ax.invert_xaxis()
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(img_dir / f"methods_unstructured{suffix}.png", dpi=120)
-    plot_structured(results, img_dir / f"methods_structured{suffix}.png")
-    plt.close("all")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _series(rows):
@@ -453,7 +532,8 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--train-size", type=int, default=15000)
     p.add_argument("--dense-epochs", type=int, default=10)
-    p.add_argument("--retrain-epochs", type=int, default=2)
+    p.add_argument("--retrain-epochs", type=int, default=3,
+                   help="retraining epochs after each unstructured level (issue 9: 3)")
     p.add_argument("--prox-epochs", type=int, default=3)
     p.add_argument("--finetune-epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -484,8 +564,16 @@ def parse(argv=None):
     p.add_argument("--dense-cache", type=Path, default=Path.home() / ".cache" / "prunekit"
                    / "bench", help="directory caching the trained dense models")
     p.add_argument("--levels", type=float, nargs="+", default=[10, 20, 30, 50, 100])
+    p.add_argument("--variants", nargs="*", default=["lamp_swa"], choices=list(VARIANTS),
+                   help="prunekit unstructured methods run against the torch baseline")
     p.add_argument("--ticket-fraction", type=float, default=0.05)
-    p.add_argument("--ticket-rounds", type=int, default=3)
+    p.add_argument("--ticket-rounds", type=int, default=13,
+                   help="IMP rounds (13 rounds to 5 %%: 20.6 %% of the survivors per round)")
+    p.add_argument("--ticket-epochs", type=int, default=0,
+                   help="epochs of every lottery training run (0: --dense-epochs)")
+    p.add_argument("--rewind-epochs", type=float, default=0.5,
+                   help="late rewinding: survivors restart from this point of the first run")
+    p.add_argument("--ticket-scope", default="global", choices=["global", "layer", "lamp"])
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--tag", default="", help="suffix of the output files")
     p.add_argument("--merge", nargs="+", type=Path, default=None,
@@ -571,11 +659,7 @@ def _write(results: dict, args) -> dict:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"training_methods{suffix}.json"
     out.write_text(json.dumps(results, indent=1, default=str))
-    if results["unstructured"] and results["structured"]:
-        args.img_dir.mkdir(parents=True, exist_ok=True)
-        plot(results, suffix, args.img_dir)
-    elif results["structured"]:
-        plot_structured(results, args.img_dir / f"training{suffix}.png")
+    plot(results, suffix, args.img_dir)
     print_tables(results)
     console.print(f"wrote {out}")
     return results

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from prunekit.methods.magnitude import magnitude_prune
+from prunekit.methods.magnitude import SCOPES, magnitude_prune
 from prunekit.methods.masks import (
     apply_masks,
     clone_model,
@@ -41,6 +41,7 @@ class LotteryResult:
     rounds: list[dict] = field(default_factory=list)
     ticket_accuracy: float | None = None
     reinit_accuracy: float | None = None
+    dense_accuracy: float | None = None
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -76,21 +77,41 @@ def _rewind_point(k: int, holder: dict) -> Callable[[int, nn.Module], None]:
 def lottery_ticket(model: nn.Module, train: Data, final: float, rounds: int,
                    config: FitConfig, rewind_step: int = 0, test: Data | None = None,
                    names: Sequence[str] | None = None, control: bool = True,
-                   control_seed: int = 12345) -> LotteryResult:
+                   control_seed: int = 12345, scope: str = "global") -> LotteryResult:
     """Find a ticket at sparsity ``final`` with ``rounds`` of IMP; ``model`` is changed in
     place (it ends as the trained ticket). With ``control``, a copy with the same mask is
-    re-initialized at random and trained the same way."""
+    re-initialized at random and trained the same way.
+
+    Round ``r`` prunes to ``1 − (1 − final)^(r/R)`` (the same fraction of the survivors
+    each round, e.g. 20 % for ``final=0.95, rounds=13``) with the magnitude ``scope``
+    (``"global"``, ``"layer"`` or ``"lamp"``). ``rewind_step=k > 0`` is late rewinding
+    (Frankle et al. 2020): survivors restart from their values after ``k`` optimizer steps
+    of the first training run, which keeps tickets trainable at higher sparsity and in
+    larger nets than rewinding to the initialization. Every training run uses ``config``
+    (the first one, from the initialization, is the dense baseline: its accuracy is
+    ``dense_accuracy``).
+    """
     if rewind_step < 0:
         raise ValueError(f"rewind_step must be >= 0, got {rewind_step}")
+    if rounds < 1 or not 0.0 <= float(final) < 1.0:
+        raise ValueError(f"need rounds >= 1 and final in [0, 1), got rounds={rounds}, "
+                         f"final={final}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    steps = config.epochs * -(-len(train[1]) // config.batch_size)
+    if rewind_step > steps:
+        raise ValueError(f"rewind_step={rewind_step} is beyond the {config.epochs}-epoch run "
+                         f"({steps} steps)")
     names = list(names) if names is not None else prunable_weights(model)
     config = replace(config, checkpoint=None)
     holder: dict = {"state": snapshot(model)} if rewind_step == 0 else {}
     fit(model, train, config, on_step=_rewind_point(rewind_step, holder))
-    if "state" not in holder:
+    if "state" not in holder:  # fewer steps than counted (a DDP shard)
         raise ValueError(f"rewind_step={rewind_step} is beyond the {config.epochs}-epoch run")
     schedule, result = iterative(final, rounds, every=1), LotteryResult(model, {})
+    result.dense_accuracy = evaluate(model, test) if test is not None else None
     for r in range(1, rounds + 1):
-        magnitude_prune(model, schedule(r), "global", names)
+        magnitude_prune(model, schedule(r), scope, names)
         rewind(model, holder["state"])
         fit(model, train, config)
         acc = evaluate(model, test) if test is not None else None

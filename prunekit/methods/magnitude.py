@@ -1,10 +1,23 @@
-"""Magnitude masks, global or layer-wise, and interop with :mod:`torch.nn.utils.prune`.
+"""Magnitude masks, global, layer-wise or LAMP, and interop with :mod:`torch.nn.utils.prune`.
 
 For a target sparsity ``s`` over ``n`` weights, the ``k = round(s·n)`` entries of smallest
-``|w|`` are masked (the ``s``-th percentile threshold, made exact with ``topk`` so that
-ties cannot overshoot). Entries already masked count first, so masks only shrink. This
-is the rule of ``prune.global_unstructured(..., pruning_method=prune.L1Unstructured,
-amount=s)`` (global) and of ``prune.l1_unstructured`` (layer-wise) on unmasked weights.
+score are masked (the ``s``-th percentile threshold, made exact with ``topk`` so that
+ties cannot overshoot). Entries already masked count first, so masks only shrink. With
+the score ``|w|`` this is the rule of ``prune.global_unstructured(...,
+pruning_method=prune.L1Unstructured, amount=s)`` (global) and of ``prune.l1_unstructured``
+(layer-wise) on unmasked weights.
+
+``scope="lamp"`` is layer-adaptive magnitude pruning (Lee et al., ICLR 2021): inside each
+tensor the surviving weights are sorted by ``|w|`` ascending, ``u = 1..n``, and scored
+
+    score(u) = w_u² / Σ_{v ≥ u} w_v²,
+
+the weight's share of the squared norm of itself and every larger weight of its tensor;
+then one global threshold is taken over all scores. The score is scale-invariant per
+tensor (so no layer is emptied because its weights are small, e.g. a wide input layer
+next to a narrow output layer), the largest weight of each tensor scores exactly 1 and
+is the last one cut, and it is the greedy choice that keeps the model-level ℓ₂
+distortion of each layer's output smallest (Lee et al., Thm. 3.1).
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ from torch import nn
 
 from prunekit.methods.masks import apply_masks, dense_weight, get_masks, prunable_weights
 
-SCOPES = ("global", "layer")
+SCOPES = ("global", "layer", "lamp")
 
 
 def _scores(model: nn.Module, names: Sequence[str]) -> list[torch.Tensor]:
@@ -29,6 +42,31 @@ def _scores(model: nn.Module, names: Sequence[str]) -> list[torch.Tensor]:
             score[~masks[name]] = -1.0
         out.append(score)
     return out
+
+
+def lamp_scores(weight: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """LAMP scores ``w_u² / Σ_{v ≥ u} w_v²`` of one tensor (``u`` sorted by ``|w|``).
+
+    Entries with ``keep`` False (already masked) score −1 and are left out of every
+    denominator. Ties are ordered by position (a stable sort), so of two equal weights
+    the earlier one scores lower; all-zero tails score 0.
+    """
+    sq = weight.detach().reshape(-1).double().pow(2)
+    alive = torch.ones_like(sq, dtype=torch.bool) if keep is None else keep.reshape(-1)
+    sq = torch.where(alive, sq, torch.zeros_like(sq))
+    order = torch.sort(sq, stable=True).indices
+    ordered = sq[order]
+    tail = ordered.flip(0).cumsum(0).flip(0)  # Σ_{v ≥ u} w_v²
+    scores = torch.empty_like(sq)
+    scores[order] = torch.where(tail > 0, ordered / tail.clamp_min(1e-300),
+                                torch.zeros_like(ordered))
+    scores[~alive] = -1.0
+    return scores.view_as(weight).to(torch.float32)
+
+
+def _lamp(model: nn.Module, names: Sequence[str]) -> list[torch.Tensor]:
+    masks = get_masks(model)
+    return [lamp_scores(dense_weight(model, n), masks.get(n)) for n in names]
 
 
 def _keep_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -54,8 +92,10 @@ def magnitude_masks(
     sparsity : float
         Target fraction of zeros in ``[0, 1)``, counted over all named weights (global) or
         in each weight separately (layer).
-    scope : {"global", "layer"}
-        One threshold for all weights, or one per weight tensor.
+    scope : {"global", "layer", "lamp"}
+        One ``|w|`` threshold for all weights, one per weight tensor, or one threshold over
+        the LAMP scores of all weights (:func:`lamp_scores`; the per-layer sparsities
+        then adapt to each layer's weight distribution).
     names : sequence of str, optional
         Parameter names; default: every Linear/Conv weight (:func:`prunable_weights`).
     """
@@ -64,7 +104,7 @@ def magnitude_masks(
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     names = list(names) if names is not None else prunable_weights(model)
-    scores = _scores(model, names)
+    scores = _lamp(model, names) if scope == "lamp" else _scores(model, names)
     if scope == "layer":
         return {n: _keep_mask(s, sparsity) for n, s in zip(names, scores)}
     flat = _keep_mask(torch.cat([s.reshape(-1) for s in scores]), sparsity)
