@@ -187,7 +187,8 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     dense, x = build(name)
     row: dict[str, Any] = {"model": name, "batch": batch, "target": target,
                            "load_avg_before": os.getloadavg()}
-    fn = model_latency_fn(with_batch(x, batch), spec, warmup=args.warmup, repeats=args.repeats)
+    fn = model_latency_fn(with_batch(x, batch), spec, warmup=args.warmup, repeats=args.repeats,
+                          min_total_ms=args.min_timing_ms)
     log = lambda m: console.log(f"{name} b{batch} {target:g}x: {m}")  # noqa: E731
     ours, res, prune_s = _prune(dense, x, batch, target, spec, args, log)
     row.update(prune_s=prune_s, prune_stages=res.stages, layer_timings=res.layer_timings,
@@ -300,6 +301,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--final-rounds", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1, help="final timing: warm-up runs")
     p.add_argument("--repeats", type=int, default=5, help="final timing: runs (median)")
+    p.add_argument("--min-timing-ms", type=float, default=300.0,
+                   help="final timing (CPU): at least this many ms of runs per timing")
     p.add_argument("--no-warm-rerun", dest="warm_rerun", action="store_false",
                    help="skip the second (warm-cache) prune that measures warm prune time")
     p.add_argument("--tp-steps", type=int, default=4)

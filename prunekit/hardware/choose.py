@@ -84,7 +84,8 @@ def _depth_candidate(model: nn.Module, x: Any, target: float, fn: LatencyFn,
 def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: float,
                          device: str = "cpu", threads: int | None = 2,
                          batch_size: int | None = None, rounds: int = 2, repeats: int = 3,
-                         latency_fn: LatencyFn | None = None, **width_options: Any
+                         min_timing_ms: float = 200.0, latency_fn: LatencyFn | None = None,
+                         **width_options: Any
                          ) -> SpeedupResult:
     """Measure a width plan and a depth plan on ``device``; apply the better one in place.
 
@@ -100,7 +101,8 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
     spec = DeviceSpec(device, threads, width_options.get("dtype", torch.float32),
                       width_options.get("channels_last", False))  # time both kinds alike
     fn = latency_fn or model_latency_fn(with_batch(example_inputs, batch_size), spec,
-                                        warmup=1, repeats=repeats)
+                                        warmup=1, repeats=repeats,
+                                        min_total_ms=min_timing_ms)
     dense_out = _outputs(model, example_inputs)
     macs0, params0 = count_macs(model, example_inputs), count_params(model)
 

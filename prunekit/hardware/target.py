@@ -289,6 +289,7 @@ def prune_to_speedup(
     refine_measurements: int = 2,
     rounds: int = 2,
     repeats: int = 3,
+    min_timing_ms: float = 200.0,
     verify_rounds: int = 0,
     tolerance: float = 0.1,
     use_cache: bool = True,
@@ -324,6 +325,10 @@ def prune_to_speedup(
         per measurement; a candidate within ``[target, target · (1 + tolerance)]`` is
         accepted at once (usually the first one, where the latency model predicts the
         target).
+    min_timing_ms
+        CPU: a model timing takes at least ``repeats`` runs and at least this many
+        milliseconds of runs (at most 50): fast models are timed more often, so a 15 ms
+        MobileNet at batch 1 is not judged on 3 samples.
     verify_rounds
         ABBA rounds to time the returned plan once more (0: the search's own measurement of
         exactly that plan is the verification).
@@ -344,7 +349,8 @@ def prune_to_speedup(
     clock = _Stages()
     spec = DeviceSpec(device, threads, dtype, channels_last)
     timing_inputs = with_batch(example_inputs, batch_size)
-    latency_fn = latency_fn or model_latency_fn(timing_inputs, spec, warmup=1, repeats=repeats)
+    latency_fn = latency_fn or model_latency_fn(timing_inputs, spec, warmup=1, repeats=repeats,
+                                                min_total_ms=min_timing_ms)
     say("tracing groups and scoring channels")
     gs = build_groups(model, example_inputs, ignore)
     from prunekit.importance import ImportanceContext, score_groups

@@ -9,6 +9,7 @@ timing in alternating rounds so that a noisy neighbour slows both sides alike.
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -79,12 +80,27 @@ def time_placed(module: nn.Module, inputs: Any, spec: DeviceSpec, warmup: int = 
 
 
 def model_latency_fn(inputs: Any, spec: DeviceSpec, warmup: int = 3,
-                     repeats: int = 10) -> LatencyFn:
-    """``fn(model) -> median ms`` for whole models (placed copies, the model is untouched)."""
+                     repeats: int = 10, min_total_ms: float = 0.0,
+                     max_repeats: int = 50) -> LatencyFn:
+    """``fn(model) -> median ms`` for whole models (placed copies, the model is untouched).
+
+    ``min_total_ms`` > 0 makes fast models run more often: the last warm-up run is timed
+    and the median is taken over ``n = clip(⌈min_total_ms / t_warm⌉, repeats, max_repeats)``
+    runs, so a 15 ms model gets as many milliseconds of samples as a 100 ms one (at batch
+    1 on CPU, 3 runs of a small model are within scheduler noise of each other). CPU only:
+    CUDA events are precise and a CUDA-graph timing recaptures on every call."""
     placed = place_inputs(inputs, spec)
 
     def measure(model: nn.Module) -> float:
-        return time_placed(place_module(model, spec), placed, spec, warmup, repeats)
+        module = place_module(model, spec)
+        n = repeats
+        if min_total_ms > 0 and spec.torch_device.type == "cpu":  # CUDA timings are exact
+            if warmup > 1:
+                time_placed(module, placed, spec, 0, warmup - 1)
+            t_warm = time_placed(module, placed, spec, 0, 1)
+            n = min(max_repeats, max(repeats, math.ceil(min_total_ms / max(t_warm, 1e-6))))
+            return time_placed(module, placed, spec, 0, n)
+        return time_placed(module, placed, spec, warmup, n)
 
     return measure
 
