@@ -153,7 +153,8 @@ def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
                                batch_size=batch, rounds=args.rounds,
                                repeats=args.search_repeats, levels=args.levels,
                                round_to=args.round_to)
-    kind = "depth" if "depth" in (res.structures or {}) else "width"
+    why = next((n for n in reversed(res.notes) if n.startswith("chose ")), "chose ?:")
+    kind = why.split(":")[0].removeprefix("chose ")  # width | depth | depth+width
     return model, {"wd_kind": kind, "wd_prune_s": time.perf_counter() - t0,
                    "wd_met": res.met, "wd_notes": res.notes,
                    "wd_candidates": [{k: v for k, v in c.items() if k in (
