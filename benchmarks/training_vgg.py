@@ -1,0 +1,533 @@
+"""Structured pruning of a small VGG-style CNN on Fashion-MNIST, and why ρ < 1.
+
+In one run, on the same data, epochs and seed (issue 9, the VGG part):
+
+* dense: conv blocks 32-32-pool-64-64-pool-128-128-pool (3×3, BatchNorm, ReLU), then
+  Linear(1152, 256)-ReLU-Linear(256, 10);
+* at each MAC budget (``--budgets``): proximal group lasso with MAC-proportional group
+  weights in budget mode, and (at ``--fixed-budgets``) with a fixed λ (``--lam-factor`` ×
+  the λ at which budget mode met its budget); survivors restart from the dense weights,
+  then fine-tuning;
+* the budget-mode model with its kept widths rounded *down* to multiples of
+  ``--round-multiple`` (weakest L2 channels go; hardware-aware widths), same fine-tuning;
+* optionally a latency budget (``--latency-budget``, predicted ms at batch 256 with
+  latency-proportional group weights), set by default to the latency ratio the 8× MAC
+  run measured;
+* each prunekit model against Torch-Pruning magnitude (L2, uniform ratio) bisected to the
+  MACs it reached, with the same fine-tuning.
+
+Every row: accuracy, parameters, MACs and *measured* CPU latency (batch 256, 1 thread),
+timed against the dense model in alternating ABBA rounds (fastest pass per round: load
+only adds time), as is and with BatchNorm folded into the convolutions (how the model
+would be deployed), and ρ = measured speedup / MAC reduction. A per-layer profile
+(forward hooks; time and MACs per module, dense vs pruned) shows where the speedup is lost.
+
+Usage::
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/training_vgg.py
+    .venv/bin/python benchmarks/training_vgg.py --smoke      # seconds, synthetic data
+
+Writes ``benchmarks/results/training_vgg[_smoke][_TAG].json`` and
+``docs/img/training_vgg[_smoke][_TAG].png``. The dense model is cached in
+``--dense-cache`` (keyed by widths, seed, data and epochs). Reuses the structured
+helpers of ``benchmarks/training_methods.py`` (proximal run, Torch-Pruning matching,
+minimum width relative to the budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import training_methods as tm  # noqa: E402
+
+from prunekit.methods import Budget, FitConfig, evaluate, fit  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
+WIDTHS = (32, 32, 64, 64, 128, 128)
+console = Console()
+
+
+def vgg_cnn(widths: tuple[int, ...] = WIDTHS, hidden: int = 256,
+            classes: int = 10) -> nn.Sequential:
+    """VGG-style CNN for 1×28×28 inputs: 3×3 conv-BN-ReLU, a 2×2 max-pool after every
+    second conv (28 → 14 → 7 → 3), then Linear(c·9, hidden)-ReLU-Linear(hidden, classes)."""
+    layers: list[nn.Module] = []
+    c = 1
+    for i, out in enumerate(widths):
+        layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
+        c = out
+        if i % 2 == 1:
+            layers.append(nn.MaxPool2d(2))
+    side = 28 // 2 ** (len(widths) // 2)
+    layers += [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU(),
+               nn.Linear(hidden, classes)]
+    return nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------- measurement
+def fold_bn(model: nn.Sequential) -> nn.Sequential:
+    """A copy with every Conv2d→BatchNorm2d pair fused into one conv (eval mode):
+    ``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β``; the BN becomes Identity."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    out = copy.deepcopy(model).eval()
+    for i in range(len(out) - 1):
+        if isinstance(out[i], nn.Conv2d) and isinstance(out[i + 1], nn.BatchNorm2d):
+            out[i] = fuse_conv_bn_eval(out[i], out[i + 1])
+            out[i + 1] = nn.Identity()
+    return out
+
+
+def paired_ms(dense: nn.Module, model: nn.Module, x: torch.Tensor, args) -> tuple[float, float]:
+    """(dense ms, model ms): fastest of ``--repeats`` passes per round, ``--rounds``
+    alternating rounds (ABBA), medians over rounds."""
+    from prunekit.hardware import DeviceSpec
+    from prunekit.hardware.timing import paired_latency, time_placed
+
+    spec = DeviceSpec("cpu", threads=args.threads)
+
+    def fn(m: nn.Module) -> float:
+        return time_placed(m.eval(), x, spec, 1, args.repeats, stat="min_ms")
+
+    return paired_latency(dense, model, fn, args.rounds)
+
+
+def layer_profile(model: nn.Sequential, x: torch.Tensor, repeats: int = 3) -> list[dict]:
+    """Per top-level module: fastest forward time (ms, forward hooks; one thread runs the
+    ops synchronously) and MACs, at the timing batch."""
+    from prunekit.measure import macs_by_module
+
+    macs = macs_by_module(model, x[:1])
+    times = {i: float("inf") for i in range(len(model))}
+    start: dict[int, float] = {}
+    hooks = []
+    for i, mod in enumerate(model):
+        hooks.append(mod.register_forward_pre_hook(
+            lambda _m, _a, i=i: start.__setitem__(i, time.perf_counter())))
+        hooks.append(mod.register_forward_hook(
+            lambda _m, _a, _o, i=i: times.__setitem__(
+                i, min(times[i], 1e3 * (time.perf_counter() - start[i])))))
+    model.eval()
+    try:
+        with torch.no_grad():
+            for _ in range(repeats + 1):
+                model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [{"index": i, "type": type(m).__name__, "ms": times[i],
+             "macs": int(macs.get(str(i), 0)) * len(x)} for i, m in enumerate(model)]
+
+
+def profile_summary(dense_prof: list[dict], prof: list[dict]) -> dict:
+    """Time by module type (dense vs pruned) and the per-type speedups."""
+    out: dict[str, dict] = {}
+    for kind in sorted({p["type"] for p in dense_prof}):
+        d = sum(p["ms"] for p in dense_prof if p["type"] == kind)
+        m = sum(p["ms"] for p in prof if p["type"] == kind)
+        dm = sum(p["macs"] for p in dense_prof if p["type"] == kind)
+        pm = sum(p["macs"] for p in prof if p["type"] == kind)
+        out[kind] = {"dense_ms": d, "ms": m, "speedup": d / max(m, 1e-9),
+                     "mac_reduction": dm / pm if pm else None}
+    return out
+
+
+def measure_row(model: nn.Module, ref: dict, test, x_lat, args, **extra) -> dict:
+    """Accuracy, size, MACs and paired latency against dense (as is and BN-folded)."""
+    from prunekit.measure import count_macs
+
+    model.eval()
+    dense_ms, ms = paired_ms(ref["model"], model, x_lat, args)
+    fdense_ms, fms = paired_ms(ref["folded"], fold_bn(model), x_lat, args)
+    macs = count_macs(model, x_lat[:1])
+    row = {**extra, "accuracy": evaluate(model, test),
+           "params": sum(p.numel() for p in model.parameters()), "macs": macs,
+           "widths": tm._widths(model), "latency_ms": ms, "latency_dense_ms": dense_ms,
+           "latency_folded_ms": fms, "latency_folded_dense_ms": fdense_ms}
+    row["mac_reduction"] = ref["macs"] / macs
+    row["measured_speedup"] = dense_ms / ms
+    row["rho"] = row["measured_speedup"] / row["mac_reduction"]
+    row["measured_speedup_folded"] = fdense_ms / fms
+    row["rho_folded"] = row["measured_speedup_folded"] / row["mac_reduction"]
+    return row
+
+
+# ---------------------------------------------------------------- methods
+def round_widths(model: nn.Module, x: torch.Tensor, multiple: int) -> dict[str, int]:
+    """Round every group's kept width down to a multiple of ``multiple`` (widths below it
+    stay), cutting the weakest channels by L2 norm with :func:`prunekit.surgery.
+    remove_channels` (all or nothing). Returns ``{group id: channels removed}``."""
+    from prunekit.graph import build_groups
+    from prunekit.importance import score_groups
+    from prunekit.surgery import remove_channels
+
+    gs = build_groups(model, x[:2])
+    groups = [g for g in gs.groups if getattr(g, "prunable", True)]
+    scores = score_groups(model, groups, "l2")
+    plan = {}
+    for g in groups:
+        keep = (g.size // multiple) * multiple if g.size >= multiple else g.size
+        if keep < g.size:
+            plan[g.id] = torch.argsort(scores[g.id])[:g.size - keep].tolist()
+    if plan:
+        remove_channels(model, gs, plan, x[:2])
+    return {gid: len(ch) for gid, ch in plan.items()}
+
+
+def _finetune(model: nn.Module, train, args) -> None:
+    fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
+                                progress=args.progress))
+
+
+def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost_model=None):
+    """Proximal GL from the dense weights, finalized (debiased), not yet fine-tuned."""
+    no_ft = argparse.Namespace(**{**vars(args), "finetune_epochs": 0})
+    torch.manual_seed(args.seed)
+    return tm.proximal(dense, train, x_lat, no_ft, budget, lam, weights, cost_model, min_keep)
+
+
+def _with_tp(rows, model, info, ref, dense, train, test, x_lat, args, method, level) -> dict:
+    """Measure a fine-tuned prunekit model, then Torch-Pruning matched to its MACs."""
+    row = measure_row(model, ref, test, x_lat, args, method=method, level=level, **info)
+    rows.append(row)
+    console.log(f"[{level}] {method}: acc {row['accuracy']:.4f} MAC red "
+                f"{row['mac_reduction']:.2f} speedup {row['measured_speedup']:.2f} "
+                f"widths {row['widths']}")
+    torch.manual_seed(args.seed)
+    tpm, tinfo = tm.torch_pruning_matched(dense, train, x_lat, args, row["macs"])
+    tp = measure_row(tpm, ref, test, x_lat, args, method="Torch-Pruning magnitude (matched MACs)",
+                     matched_to=method, level=level, **tinfo)
+    rows.append(tp)
+    console.log(f"[{level}] Torch-Pruning: acc {tp['accuracy']:.4f} widths {tp['widths']} "
+                f"speedup {tp['measured_speedup']:.2f}")
+    _checkpoint(rows, args)
+    return row
+
+
+def mac_level(rows, ref, dense, train, test, x_lat, args, fraction: float) -> dict:
+    """Budget mode (+ its width-rounded variant) and fixed λ at one MAC budget."""
+    level = f"{1 / fraction:g}x MACs"
+    keep = tm.min_keep_for(dense, x_lat, args, fraction)
+    budget = Budget(fraction, "macs", dual_lr=args.dual_lr)
+    model, info = _prox_select(dense, train, x_lat, args, budget, args.lam0, args.weights, keep)
+    rounded = copy.deepcopy(model) if args.round_multiple > 1 else None
+    _finetune(model, train, args)
+    name = f"prunekit proximal GL, MAC budget ({args.weights} weights)"
+    row = _with_tp(rows, model, info, ref, dense, train, test, x_lat, args, name, level)
+    if rounded is not None:
+        cut = round_widths(rounded, x_lat, args.round_multiple)
+        _finetune(rounded, train, args)
+        _with_tp(rows, rounded, {**info, "rounded_removed": cut}, ref, dense, train, test,
+                 x_lat, args, f"{name}, widths rounded down to ×{args.round_multiple}", level)
+    if fraction in args.fixed_budgets:
+        lam = args.lam_factor * (info["lam_at_budget"] or info["lam_final"])
+        model, info = _prox_select(dense, train, x_lat, args, None, lam, args.weights, keep)
+        _finetune(model, train, args)
+        _with_tp(rows, model, info, ref, dense, train, test, x_lat, args,
+                 f"prunekit proximal GL, fixed λ ({args.weights} weights)", level)
+    return row
+
+
+def latency_level(rows, ref, dense, train, test, x_lat, args, fraction: float) -> None:
+    """A latency budget (predicted ms at the timing batch) with latency weights."""
+    from prunekit.methods.cost import LatencyCost
+
+    cost = LatencyCost.build(dense, x_lat[:1], threads=args.threads, batch_size=len(x_lat))
+    level = f"latency {fraction:.3g}"
+    try:
+        budget = Budget(min(fraction, 1.0), "latency", dual_lr=args.dual_lr,
+                        threads=args.threads, batch_size=len(x_lat))
+        model, info = _prox_select(dense, train, x_lat, args, budget, args.lam0, "latency",
+                                   args.latency_min_keep, cost)
+    except ValueError as err:  # below the latency floor of the minimum widths
+        console.log(f"[{level}] skipped: {err}")
+        rows.append({"method": "prunekit proximal GL, latency budget", "level": level,
+                     "skipped": str(err)})
+        return
+    info.update(latency_model_build_s=cost.build_seconds,
+                latency_model_dense_ms=cost.cost())
+    _finetune(model, train, args)
+    _with_tp(rows, model, info, ref, dense, train, test, x_lat, args,
+             "prunekit proximal GL, latency budget (latency weights)", level)
+
+
+def _checkpoint(rows: list[dict], args) -> None:
+    """Partial results after each pair (long runs on a busy machine)."""
+    if args.smoke:
+        return
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"training_vgg{_suffix(args)}_partial.json"
+    path.write_text(json.dumps({"config": vars(args), "rows": rows}, indent=1, default=str))
+
+
+# ---------------------------------------------------------------- driver
+def _dense(train, args) -> nn.Module:
+    """The dense model trained for ``--dense-epochs`` (loaded from the cache if there)."""
+    torch.manual_seed(args.seed)
+    model = vgg_cnn(args.widths, args.hidden)
+    w = "-".join(map(str, args.widths))
+    key = f"vggc_{w}_{args.hidden}_s{args.seed}_n{len(train[1])}_e{args.dense_epochs}" \
+          f"_lr{args.lr:g}.pt"
+    path = args.dense_cache / key
+    if not args.smoke and path.is_file():
+        model.load_state_dict(torch.load(path, weights_only=True))
+        console.log(f"dense loaded from {path}")
+        return model
+    fit(model, train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
+                                progress=args.progress))
+    if not args.smoke:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model
+
+
+def _run(args) -> dict:
+    from prunekit.measure import count_macs
+    from prunekit.measure.machine import machine_info
+
+    t0 = time.time()
+    train, test = tm.load_data(args)
+    x_lat = test[0][:args.latency_batch]
+    results = {"config": vars(args), "machine": machine_info()}
+    console.log(results["config"])
+    dense = _dense(train, args)
+    if args.dense_only:
+        return results
+    dense.eval()
+    ref = {"model": dense, "folded": fold_bn(dense), "macs": count_macs(dense, x_lat[:1])}
+    rows = [measure_row(dense, ref, test, x_lat, args, method="dense", level="")]
+    console.log(f"dense: acc {rows[0]['accuracy']:.4f}, {rows[0]['latency_ms']:.1f} ms")
+    level_rows = [mac_level(rows, ref, dense, train, test, x_lat, args, f)
+                  for f in args.budgets]
+    if args.latency_budget is not None:
+        fraction = args.latency_budget or _latency_fraction(level_rows)
+        latency_level(rows, ref, dense, train, test, x_lat, args, fraction)
+    results["rows"] = rows
+    results["wall_s"] = time.time() - t0
+    return results
+
+
+def _latency_fraction(level_rows: list[dict]) -> float:
+    """The latency ratio the tightest MAC budget run measured (same speed, other cuts)."""
+    row = max(level_rows, key=lambda r: r["mac_reduction"])
+    return row["latency_ms"] / row["latency_dense_ms"]
+
+
+def _suffix(args) -> str:
+    return ("_smoke" if args.smoke else "") + (f"_{args.tag}" if args.tag else "")
+
+
+def add_profiles(results: dict, args) -> None:
+    """Profile dense and every prunekit row from its widths (rebuilt: dense kernels do not
+    depend on the weight values) and its Torch-Pruning twin."""
+    x = torch.rand(args.latency_batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    dense = vgg_cnn(args.widths, args.hidden).eval()
+    dense_prof = layer_profile(dense, x, args.repeats)
+    prof = {"dense": dense_prof}
+    for r in results["rows"][1:]:
+        if "widths" not in r:
+            continue
+        w = r["widths"]
+        model = vgg_cnn(tuple(w[:-2]), w[-2]).eval()
+        p = layer_profile(model, x, args.repeats)
+        prof[f"{r['level']} | {r['method']}"] = {"layers": p,
+                                                 "by_type": profile_summary(dense_prof, p)}
+    results["profile"] = prof
+
+
+def write(results: dict, args) -> Path:
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"training_vgg{_suffix(args)}.json"
+    out.write_text(json.dumps(results, indent=1, default=str))
+    plot(results["rows"], args.img_dir / f"training_vgg{_suffix(args)}.png")
+    print_table(results["rows"])
+    console.print(f"wrote {out}")
+    return out
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[dict]] = {}
+    for r in rows[1:]:
+        if "accuracy" in r:
+            key = (f"Torch-Pruning @ {r['matched_to'].removeprefix('prunekit ')}"
+                   if r.get("matched_to") else r["method"])
+            series.setdefault(key, []).append(r)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    for key, ax, xlabel in (("mac_reduction", axes[0], "MAC reduction (theory)"),
+                            ("measured_speedup", axes[1], "measured CPU speedup (batch 256)"),
+                            ("params", axes[2], "parameters")):
+        for label, pts in series.items():
+            pts = sorted(pts, key=lambda r: r[key])
+            ax.plot([r[key] for r in pts], [100 * r["accuracy"] for r in pts],
+                    "s--" if label.startswith("Torch") else "o-", label=label)
+        ax.axhline(100 * rows[0]["accuracy"], ls=":", c="gray", label="dense")
+        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (%)",
+               title="VGG-style CNN, Fashion-MNIST")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def print_table(rows: list[dict]) -> None:
+    t = Table(title="structured (VGG-style CNN)")
+    for c in ("level", "method", "widths", "params", "MAC red.", "ms", "speedup", "ρ",
+              "ρ folded", "accuracy"):
+        t.add_column(c)
+    for r in rows:
+        if "accuracy" not in r:
+            t.add_row(r["level"], r["method"], "skipped", "", "", "", "", "", "", "")
+            continue
+        t.add_row(r["level"], r["method"], str(r["widths"]), str(r["params"]),
+                  f"{r['mac_reduction']:.2f}", f"{r['latency_ms']:.1f}",
+                  f"{r['measured_speedup']:.2f}", f"{r['rho']:.2f}", f"{r['rho_folded']:.2f}",
+                  f"{r['accuracy']:.4f}")
+    console.print(t)
+
+
+def _widths_arg(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--widths", type=_widths_arg, default=WIDTHS, help="conv widths, e.g. 32,32,64")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--train-size", type=int, default=6000)
+    p.add_argument("--dense-epochs", type=int, default=4)
+    p.add_argument("--prox-epochs", type=int, default=2)
+    p.add_argument("--finetune-epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--prox-lr", type=float, default=0.02)
+    p.add_argument("--lam0", type=float, default=0.002)
+    p.add_argument("--lam-factor", type=float, default=0.5)
+    p.add_argument("--dual-lr", type=float, default=0.03)
+    p.add_argument("--budgets", type=float, nargs="*", default=[0.125, 0.25])
+    p.add_argument("--weights", default="macs")
+    p.add_argument("--min-keep", type=tm._int_or_float, default=2)
+    p.add_argument("--min-keep-rel", type=float, default=0.9,
+                   help="if > 0: min width = this × the uniform width meeting the budget")
+    p.add_argument("--fixed-budgets", type=float, nargs="*", default=[0.125],
+                   help="budgets at which to also run a fixed λ (× the budget run's λ)")
+    p.add_argument("--round-multiple", type=int, default=8,
+                   help="also round the budget runs' widths down to this multiple (≤1: off)")
+    p.add_argument("--latency-budget", type=float, default=0.0,
+                   help="latency budget fraction; 0: the latency ratio measured at the "
+                        "tightest MAC budget; omit the run with --no-latency")
+    p.add_argument("--no-latency", dest="latency_budget", action="store_const", const=None)
+    p.add_argument("--latency-min-keep", type=tm._int_or_float, default=0.2)
+    p.add_argument("--debias", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--latency-batch", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per round")
+    p.add_argument("--rounds", type=int, default=3, help="alternating dense/pruned rounds")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--dense-only", action="store_true", help="train/cache the dense model only")
+    p.add_argument("--dense-cache", type=Path,
+                   default=Path.home() / ".cache" / "prunekit" / "bench")
+    p.add_argument("--finish", type=Path, default=None,
+                   help="write JSON, profiles and plot from an interrupted run's partial JSON")
+    p.add_argument("--retime-modes", nargs="*", default=["eager", "bn_folded", "frozen"],
+                   choices=sorted(DEPLOY), help="re-time every row from its widths in these "
+                   "deployment modes (after the run)")
+    p.add_argument("--tag", default="")
+    p.add_argument("--results-dir", type=Path, default=RESULTS)
+    p.add_argument("--img-dir", type=Path, default=IMG)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.widths, args.hidden = tuple(max(2, w // 8) for w in args.widths), 16
+        args.dense_epochs = args.prox_epochs = args.finetune_epochs = 1
+        args.latency_batch, args.repeats, args.rounds = 16, 1, 1
+        args.budgets = args.budgets[:1]
+        args.fixed_budgets = args.budgets
+        args.round_multiple = min(args.round_multiple, 2)
+    return args
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """TorchScript-frozen and ``optimize_for_inference`` (oneDNN layout, BN folded, conv
+    and ReLU fused, in-place activations): an inference graph with less elementwise
+    overhead. TorchScript is deprecated upstream but present in torch 2.11-2.14."""
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(copy.deepcopy(model).eval())
+        return torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
+
+
+DEPLOY = {"eager": lambda m: m.eval(), "bn_folded": fold_bn, "frozen": freeze}
+
+
+def retime(results: dict, args) -> None:
+    """Re-time every row from its widths (dense kernels do not depend on the weight
+    values) against the dense model, in ``--retime-modes`` (eager, BN folded, frozen
+    TorchScript): ``row["retime"][mode] = {dense_ms, ms, speedup, rho}``."""
+    x = torch.rand(args.latency_batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    dense = vgg_cnn(args.widths, args.hidden).eval()
+    deployed = {mode: DEPLOY[mode](dense) for mode in args.retime_modes}
+    for r in results["rows"][1:]:
+        if "widths" not in r:
+            continue
+        model = vgg_cnn(tuple(r["widths"][:-2]), r["widths"][-2]).eval()
+        r["retime"] = {}
+        for mode in args.retime_modes:
+            dense_ms, ms = paired_ms(deployed[mode], DEPLOY[mode](model), x, args)
+            r["retime"][mode] = {"dense_ms": dense_ms, "ms": ms, "speedup": dense_ms / ms,
+                                 "rho": dense_ms / ms / r["mac_reduction"]}
+        console.log(f"{r['level']} {r['method'][:50]}: " + ", ".join(
+            f"{m} ρ {v['rho']:.2f}" for m, v in r["retime"].items()))
+    results["retime_config"] = {"modes": args.retime_modes, "repeats": args.repeats,
+                                "rounds": args.rounds, "batch": args.latency_batch}
+
+
+def finish(path: Path, args) -> dict:
+    """Results from the partial JSON of an interrupted run (the rows finished so far)."""
+    from prunekit.measure.machine import machine_info
+
+    partial = json.loads(Path(path).read_text())
+    return {"config": partial["config"], "machine": machine_info(), "rows": partial["rows"],
+            "interrupted": f"finished from {Path(path).name}: rows after the last "
+                           "completed pair were not run"}
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        results = finish(args.finish, args) if args.finish else _run(args)
+        if "rows" in results:
+            add_profiles(results, args)
+            if args.retime_modes:
+                retime(results, args)
+            write(results, args)
+        return results
+    finally:
+        torch.set_num_threads(before)
+
+
+if __name__ == "__main__":
+    main()
