@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from prunekit.measure.machine import machine_info
 from prunekit.structures import prune_depth
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KINDS = ("heads", "ffn", "layers", "combined")
+KINDS = ("heads", "ffn", "layers", "combined", "layer_ffn")
 console = Console(width=170)
 
 
@@ -69,7 +70,8 @@ def load_setup(args: argparse.Namespace) -> Setup:
         model, tok, data = _smoke_model_and_data()
     else:
         model, tok = load_minilm()
-        data = wordnet_retrieval_set(args.n, n_extra=args.n_extra)
+        data = wordnet_retrieval_set(args.n, n_extra=args.n_extra,
+                                     extra_lemmas=args.extra_lemmas, extra_pos=args.extra_pos)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, tok.vocab_size, (args.batch, args.seq), generator=g)
     timing = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
@@ -130,6 +132,9 @@ def plan_shape(cfg: Any, kind: str, step: int) -> tuple[int, int, int]:
         return 0, 0, min(step * unit, u - unit)
     if kind == "layers":
         return min(step, cfg.num_hidden_layers - 1), 0, 0
+    if kind == "layer_ffn":  # one layer, then FFN width in 1/24 steps (multiples of 64)
+        unit64 = max(u // 24, 1)
+        return 1, 0, min(step * unit64, u - unit64)
     frac = step / 48  # combined: one layer, then heads and FFN by the same fraction
     return 1, min(round(frac * h), h - 1), min(round(frac * u / unit) * unit, u - unit)
 
@@ -149,8 +154,14 @@ def first_step(cfg: Any, kind: str, target: float, seq: int) -> int | None:
     return None
 
 
-def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float]:
-    """A pruned copy of the dense model and the seconds pruning took."""
+def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float, list[int]]:
+    """A pruned copy of the dense model, the seconds pruning took and the original
+    positions of the encoder layers it keeps (for layer-to-layer distillation).
+
+    Layers are chosen by ``--layer-score``: ``angular`` (input/output angle of each
+    layer) or ``loss`` (how far the pooled sentence embedding moves from the dense one
+    when the layer is skipped, ``1 − cos(e_skip, e_dense)`` on the calibration text);
+    ``--iterative`` re-scores after each removal."""
     from prunekit.graph import build_groups
     from prunekit.importance import get
     from prunekit.importance.context import ImportanceContext
@@ -160,8 +171,9 @@ def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float]:
     ex = setup.calib[0]
     t0 = time.perf_counter()
     layers, heads, ffn = shape
+    kept = list(range(setup.dense.config.num_hidden_layers))
     if layers:
-        prune_depth(model, ex, n_blocks=layers, method="angular", batches=setup.calib)
+        kept = _remove_layers(model, setup, layers)
     if heads or ffn:
         gs = build_groups(model, ex)
         score, ctx = get("l2"), ImportanceContext(example_inputs=ex)
@@ -172,7 +184,31 @@ def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float]:
             if k:
                 plan[g.id] = torch.argsort(score(model, g, ctx))[:k].tolist()
         remove_channels(model, gs, plan, ex)
-    return model, time.perf_counter() - t0
+    return model, time.perf_counter() - t0, kept
+
+
+def _remove_layers(model: nn.Module, setup: Setup, n: int) -> list[int]:
+    """Remove ``n`` encoder layers in place; the kept layers' original positions."""
+    a, ex = setup.args, setup.calib[0]
+    if a.layer_score == "loss":
+        with torch.no_grad():
+            pairs = [(b, (b["attention_mask"],
+                          mean_pool(setup.dense(**b)[0], b["attention_mask"])))
+                     for b in setup.calib]
+        res = prune_depth(model, ex, n_blocks=n, method="loss", batches=pairs,
+                          loss_fn=_embedding_distance, iterative=a.iterative)
+    else:
+        res = prune_depth(model, ex, n_blocks=n, method="angular", batches=setup.calib,
+                          iterative=a.iterative)
+    return [int(i) for i in res.plan.containers["encoder.layer"]["kept"]]
+
+
+def _embedding_distance(hidden: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
+                        ) -> torch.Tensor:
+    """``mean(1 − cos(mean_pool(h), e_dense))``: what skipping a layer costs the embedding."""
+    mask, dense = target
+    cos = nn.functional.cosine_similarity(mean_pool(hidden, mask), dense, dim=-1)
+    return (1.0 - cos).mean()
 
 
 def measure_ms(model: nn.Module, setup: Setup) -> float:
@@ -196,46 +232,117 @@ def measure_pair(dense: nn.Module, model: nn.Module, setup: Setup) -> tuple[floa
 
 
 # ----------------------------------------------------------------------------- distillation
-def distill(student: nn.Module, setup: Setup) -> dict[str, float]:
-    """Match the dense model's token states (MSE) and pooled embeddings (1 − cos) on
-    unlabeled WordNet text with the library's recovery loop (``prunekit.methods.fit`` with
-    ``loss_fn``: AdamW, seeded batches, checkpoint/resume available); ``distill_steps``
-    optimizer steps in all. Returns the mean loss of the first and of the last epoch."""
+def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> dict[str, Any]:
+    """Distill the dense model into ``student`` on unlabeled WordNet text with the
+    library's recovery loop (``prunekit.methods.fit`` with ``loss_fn``: AdamW, seeded
+    batch order, checkpoint/resume available); ``--distill-steps`` optimizer steps.
+
+    Loss per batch (``m`` the attention mask, ``e`` mean-pooled embeddings):
+    ``MSE_m(h_s, h_t) + (1 − cos(e_s, e_t)) + w · mean_i MSE_m(h_s^(i), h_t^(π(i)))``,
+    the last term (``--hidden-weight`` w) matching the output of student layer ``i`` to
+    the teacher's hidden state after the layers it replaces: with kept original layers
+    ``p_0 < p_1 < …``, student layer ``i`` stands for teacher layers ``p_i … p_{i+1}−1``,
+    so ``π(i) = p_{i+1}`` (hidden state index; the last layer is the final output,
+    already matched by the first term).
+
+    ``--lr-schedule``: constant, or linear warmup over ``--warmup-frac`` of the steps
+    followed by cosine or linear decay to 0. ``--bucket`` groups texts of similar token
+    length into the same batch (less padding; each batch is then one item of ``fit``,
+    whose seeded shuffle orders the batches). Returns the mean loss of the first and of
+    the last epoch and the steps taken.
+    """
     from prunekit.methods import FitConfig, fit
 
     a = setup.args
-    texts = list(setup.data.extra_text)
-    enc = tokenize(setup.tokenizer, texts, a.seq)
-    data = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
-    n = len(texts)
-    per_epoch = max(1, n // a.distill_batch)
+    kept = list(range(student.config.num_hidden_layers)) if kept is None else kept
+    data, batch = _distill_data(setup)
+    n = len(next(iter(data.values())))
+    per_epoch = max(1, n // batch)
     epochs = max(1, round(a.distill_steps / per_epoch))
     if a.distill_steps < per_epoch:  # fewer steps than one epoch: distill on a subset
-        keep = a.distill_steps * a.distill_batch
-        data = {k: v[:keep] for k, v in data.items()}
+        keep = _subset(n, a.distill_steps * batch, a.bucket)
+        data = {k: v[keep] for k, v in data.items()}
         epochs = 1
+    targets = [kept[i + 1] for i in range(len(kept) - 1)]  # teacher hidden-state indices
+    w = a.hidden_weight
 
     def loss_fn(model: nn.Module, xb: dict, yb: Any, teacher: nn.Module | None) -> torch.Tensor:
+        if a.bucket:  # one pre-built batch per item
+            xb = {k: v.flatten(0, 1) for k, v in xb.items()}
         width = int(xb["attention_mask"].sum(1).max())  # trim padding shared by the batch
         xb = {k: v[:, :width] for k, v in xb.items()}
+        want_hidden = w > 0 and bool(targets)
         with torch.no_grad():
-            t_hidden = teacher(**xb)[0]
-        return _distill_loss(model(**xb)[0], t_hidden, xb["attention_mask"])
+            t_out = teacher(**xb, output_hidden_states=want_hidden)
+        s_out = model(**xb, output_hidden_states=want_hidden)
+        loss = _distill_loss(s_out[0], t_out[0], xb["attention_mask"])
+        if want_hidden:
+            mids = [_masked_mse(s_out.hidden_states[i + 1], t_out.hidden_states[j],
+                                xb["attention_mask"]) for i, j in enumerate(targets)]
+            loss = loss + w * torch.stack(mids).mean()
+        return loss
 
     opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.0)
-    cfg = FitConfig(epochs=epochs, batch_size=a.distill_batch, lr=a.lr, seed=0,
+    total = epochs * max(1, len(next(iter(data.values()))) // (1 if a.bucket else batch))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(step, total, a.lr_schedule, a.warmup_frac))
+    cfg = FitConfig(epochs=epochs, batch_size=1 if a.bucket else batch, lr=a.lr, seed=0,
                     progress=not a.smoke)
-    res = fit(student, (data, None), cfg, optimizer=opt, teacher=setup.dense, loss_fn=loss_fn)
+    res = fit(student, (data, None), cfg, optimizer=opt, teacher=setup.dense, loss_fn=loss_fn,
+              on_step=lambda step, model: sched.step())
     student.eval()
     return {"loss_first": res.epoch_losses[0], "loss_last": res.epoch_losses[-1],
-            "steps": res.steps, "epochs": epochs}
+            "steps": res.steps, "epochs": epochs, "texts": len(setup.data.extra_text),
+            "hidden_targets": targets if w > 0 else []}
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup_frac: float) -> float:
+    """Multiplier of the base lr after ``step`` of ``total`` steps: 1 for ``constant``;
+    else ``step / W`` during the warmup ``W = warmup_frac · total``, then
+    ``½(1 + cos(π p))`` (``cosine``) or ``1 − p`` (``linear``), ``p`` the fraction of the
+    post-warmup steps done."""
+    if schedule == "constant":
+        return 1.0
+    warm = max(1, round(warmup_frac * total))
+    if step < warm:
+        return (step + 1) / warm
+    p = min(1.0, (step - warm) / max(1, total - warm))
+    return 0.5 * (1.0 + math.cos(math.pi * p)) if schedule == "cosine" else 1.0 - p
+
+
+def _distill_data(setup: Setup) -> tuple[dict[str, torch.Tensor], int]:
+    """Tokenized distillation text: ``(texts, T)`` tensors and the batch size, or with
+    ``--bucket`` ``(batches, B, T)`` tensors of length-sorted texts (remainder dropped)
+    and batch size 1 (one pre-built batch per item)."""
+    a = setup.args
+    enc = tokenize(setup.tokenizer, list(setup.data.extra_text), a.seq)
+    data = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
+    if not a.bucket:
+        return data, a.distill_batch
+    order = torch.argsort(data["attention_mask"].sum(1), stable=True)
+    n = len(order) // a.distill_batch * a.distill_batch
+    if n == 0:
+        raise ValueError(f"--bucket: fewer distillation texts ({len(order)}) than one batch")
+    return {k: v[order[:n]].view(n // a.distill_batch, a.distill_batch, -1)
+            for k, v in data.items()}, 1
+
+
+def _subset(n: int, k: int, bucket: bool) -> torch.Tensor:
+    """Which items to distill on when fewer steps than one epoch are asked for: the first
+    ``k`` texts, or (``bucket``: items are length-sorted batches) a seeded random ``k``."""
+    if not bucket:
+        return torch.arange(min(k, n))
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:k].sort().values
+
+
+def _masked_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(s.dtype)
+    return ((s - t) ** 2 * m).sum() / (m.sum() * s.shape[-1])
 
 
 def _distill_loss(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(s.dtype)
-    mse = ((s - t) ** 2 * m).sum() / (m.sum() * s.shape[-1])
     cos = nn.functional.cosine_similarity(mean_pool(s, mask), mean_pool(t, mask), dim=-1)
-    return mse + (1.0 - cos).mean()
+    return _masked_mse(s, t, mask) + (1.0 - cos).mean()
 
 
 # ----------------------------------------------------------------------------- one plan
@@ -256,7 +363,7 @@ def run_plan(setup: Setup, kind: str, target: float, dense_ms: float,
     goal = target * (1.0 - a.tolerance)
     for _ in range(a.max_steps):
         shape = plan_shape(cfg, kind, step)
-        model, prune_s = cut(setup, shape)
+        model, prune_s, kept = cut(setup, shape)
         dense_ms, ms = measure_pair(setup.dense, model, setup)
         if dense_ms / ms >= goal or plan_shape(cfg, kind, step + 1) == shape:
             break
@@ -266,10 +373,10 @@ def run_plan(setup: Setup, kind: str, target: float, dense_ms: float,
                accepted_at=goal,
                layers_removed=shape[0], heads_removed_per_layer=shape[1],
                ffn_removed_per_layer=shape[2], prune_s=prune_s, latency_ms=ms,
-               measured_speedup=dense_ms / ms, **_theory(setup, model))
+               measured_speedup=dense_ms / ms, kept_layers=kept, **_theory(setup, model))
     if not a.skip_before:
         row["before"] = evaluate(model, setup, reference)
-    row["distill"] = distill(model, setup)
+    row["distill"] = distill(model, setup, kept)
     row["after"] = evaluate(model, setup, reference)
     return row
 
@@ -349,6 +456,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--distill-steps", type=int, default=150)
     p.add_argument("--distill-batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"),
+                   default="constant", help="warmup + decay of the distillation lr")
+    p.add_argument("--warmup-frac", type=float, default=0.06)
+    p.add_argument("--hidden-weight", type=float, default=0.0,
+                   help="weight of the layer-to-layer hidden-state MSE in distillation")
+    p.add_argument("--bucket", action="store_true",
+                   help="distill on batches of similar-length texts (less padding)")
+    p.add_argument("--extra-lemmas", action="store_true",
+                   help="also distill on the lemmas of the extra synsets (short texts)")
+    p.add_argument("--extra-pos", nargs="+", default=["noun"],
+                   choices=("noun", "verb", "adj", "adv"),
+                   help="parts of speech the --n-extra synsets are drawn from")
+    p.add_argument("--layer-score", choices=("angular", "loss"), default="angular",
+                   help="which layers to drop: angular distance or embedding loss when skipped")
+    p.add_argument("--iterative", action="store_true", help="re-score after each layer removed")
     p.add_argument("--no-torch-pruning", action="store_true")
     p.add_argument("--skip-before", action="store_true", help="no Recall@1 before distill")
     p.add_argument("--out", type=Path, default=None)
@@ -370,25 +492,33 @@ def plot(paths: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D"}
-    colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1"}
+    markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D", "layer_ffn": "P"}
+    colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1", "layer_ffn": "C4"}
     seen: set[str] = set()
+    threads = set()
     for path in paths:
         data = json.loads(Path(path).read_text())
         dense = data["dense"]["recall_at_1"]
+        threads.add(data["config"].get("threads", 2))
+        cfg = data["config"]
+        recipe = f"{cfg.get('distill_steps')} distill steps" + (
+            " + lemmas/hidden/cosine" if cfg.get("extra_lemmas") else "")
         for r in data["plans"]:
             if "after" not in r:
                 continue
-            label = None if r["plan"] in seen else r["plan"]
-            seen.add(r["plan"])
+            label = f"{r['plan']}, {recipe}"
             ax.scatter(r["measured_speedup"], 100 * r["after"]["recall_at_1"] / dense,
-                       marker=markers[r["plan"]], c=colors[r["plan"]], s=60, label=label)
+                       marker=markers[r["plan"]], c=colors[r["plan"]], s=60,
+                       alpha=1.0 if path == paths[-1] else 0.45,
+                       label=None if label in seen else label)
+            seen.add(label)
     ax.axhline(97, ls=":", c="grey")
     ax.axhline(90, ls="--", c="grey")
-    ax.set_xlabel("measured CPU speedup (batch 32, seq 64, 2 threads)")
+    ax.set_xlabel("measured CPU speedup (batch 32, seq 64, "
+                  f"{'/'.join(str(t) for t in sorted(threads))} thread(s))")
     ax.set_ylabel("WordNet Recall@1, % of dense (after distill)")
     ax.set_title("all-MiniLM-L6-v2: width vs depth")
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

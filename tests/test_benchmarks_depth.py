@@ -45,3 +45,31 @@ def test_causal_lm_smoke(tmp_path):
         assert r["params_after"] < r["params_before"]
     llama = rows["llama"]["pruned"]["config"]
     assert llama["num_attention_heads"] % llama["num_key_value_heads"] == 0  # GQA kept
+
+
+def test_minilm_smoke_distillation_levers(tmp_path):
+    """Bucketed batches, layer-to-layer hidden-state loss, warmup+cosine lr and the
+    embedding-loss layer choice run; the one-layer + FFN plan keeps the mapping right."""
+    bench = _load("minilm")
+    out = tmp_path / "levers.json"
+    bench.main(["--smoke", "--kinds", "layers", "layer_ffn", "--no-torch-pruning", "--bucket",
+                "--hidden-weight", "1", "--lr-schedule", "cosine", "--layer-score", "loss",
+                "--iterative", "--out", str(out)])
+    rows = {r["plan"]: r for r in json.loads(out.read_text())["plans"]}
+    for r in rows.values():
+        kept = r["kept_layers"]
+        assert len(kept) == 4 - r["layers_removed"] and kept == sorted(kept)
+        assert r["distill"]["hidden_targets"] == kept[1:]  # layer i -> state after p_{i+1}-1
+        assert r["distill"]["steps"] >= 1 and 0.0 <= r["after"]["recall_at_1"] <= 1.0
+    assert rows["layer_ffn"]["layers_removed"] == 1
+    assert rows["layer_ffn"]["ffn_removed_per_layer"] % (256 // 24) == 0
+
+
+def test_minilm_lr_schedule():
+    f = _load("minilm").lr_factor
+    assert f(5, 100, "constant", 0.1) == 1.0
+    assert f(0, 100, "cosine", 0.1) == 0.1 and f(9, 100, "cosine", 0.1) == 1.0
+    assert abs(f(55, 100, "cosine", 0.1) - 0.5) < 1e-9  # halfway through the decay
+    assert f(100, 100, "linear", 0.1) == 0.0 and f(10, 100, "linear", 0.1) == 1.0
+    values = [f(s, 100, "cosine", 0.1) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
