@@ -104,3 +104,44 @@ def test_layers_alone_slower_than_the_model_give_a_scale_below_one():
     lm = _model(5.0)  # the fake layers add up to more than 5 ms
     assert lm.scale < 1.0 and lm.rest_ms == pytest.approx(0.0, abs=1e-9)
     assert lm.predict(lm.dense_widths()) == pytest.approx(5.0)
+
+
+def _cut_widths(removals, x=X):
+    gs = build_groups(resnetish(), x)
+    out = []
+    for removal in removals:
+        m = resnetish()
+        remove_channels(m, gs, removal, x)
+        out.append(({la.name: (la.n_in, la.n_out) for la in profile_layers(m, x)}, m))
+    return out
+
+
+def test_two_measurements_fit_the_fixed_share_of_the_rest():
+    """Truth: rest mostly per-op overhead (β = 0.9), layers timed alone 1.3x slow. One
+    measurement (β kept at its 0.2 prior) leaves a third plan mispredicted; two fit β and
+    λ and predict it exactly."""
+    numel = sum(la.out_numel for la in profile_layers(resnetish(), X))
+
+    def true_ms(model):  # a rest as large as the layers, 90 % of it fixed (batch 1)
+        layers = profile_layers(model, X)
+        act = sum(la.out_numel for la in layers) / numel
+        return sum(fake_layer_ms(la, la.n_in, la.n_out) for la in layers) + \
+            10.0 * (0.9 + 0.1 * act)
+
+    slow = lambda la, cin, cout: 1.3 * fake_layer_ms(la, cin, cout)  # noqa: E731
+    lm = LatencyModel.build(resnetish(), X, DeviceSpec("cpu", 2), true_ms(resnetish()), slow,
+                            use_cache=False)
+    plans = _cut_widths([{"a.0": list(range(8))},
+                         {"stem.0": list(range(16)), "mid.0": list(range(48))},
+                         {"a.0": list(range(48)), "stem.0": list(range(24)),
+                          "mid.0": list(range(80)), "head.2": list(range(96))}])
+    (w1, m1), (w2, m2), (w3, m3) = [(w, true_ms(m)) for w, m in plans]
+    lm.calibrate(w1, m1)
+    assert lm.beta == pytest.approx(0.2) and lm.predict(w1) == pytest.approx(m1)
+    one_error = abs(lm.predict(w3) / m3 - 1)
+    lm.calibrate(w2, m2)
+    assert lm.beta == pytest.approx(0.9)
+    assert lm.scale == pytest.approx(1 / 1.3)
+    assert lm.predict(w3) == pytest.approx(m3, rel=1e-6)
+    assert one_error > 0.02  # the one-point fit was measurably off
+    assert lm.predict(lm.dense_widths()) == pytest.approx(lm.dense_ms)
