@@ -154,14 +154,22 @@ def _retrain_level(retrain: RetrainConfig, distill: bool = False):
 
 BASELINE = "torch.nn.utils.prune global magnitude"
 VARIANTS = {  # --variants: prunekit methods run against the baseline (same epochs per level)
+    "cosine": ("prunekit global + LR rewinding (cosine)",
+               _retrain_level(RetrainConfig("global", "cosine"))),
+    "swa": ("prunekit global + weight averaging",
+            _retrain_level(RetrainConfig("global", "constant", average_fraction=0.5))),
+    "swa_ramp": ("prunekit global, cubic ramp over 30 % + weight averaging",
+                 _retrain_level(RetrainConfig("global", "constant", prune_fraction=0.3,
+                                              average_fraction=0.5))),
+    "swa_distill": ("prunekit global + weight averaging + distillation",
+                    _retrain_level(RetrainConfig("global", "constant", average_fraction=0.5),
+                                   distill=True)),
+    "plain": ("prunekit global, constant LR (control)",
+              _retrain_level(RetrainConfig("global", "constant"))),
+    "lamp_cosine": ("prunekit LAMP + LR rewinding (cosine)",
+                    _retrain_level(RetrainConfig("lamp", "cosine"))),
     "lamp_swa": ("prunekit LAMP + weight averaging",
                  _retrain_level(RetrainConfig("lamp", "constant", average_fraction=0.5))),
-    "global_swa": ("prunekit global + weight averaging (ablation)",
-                   _retrain_level(RetrainConfig("global", "constant", average_fraction=0.5))),
-    "lamp": ("prunekit LAMP, no averaging (ablation)",
-             _retrain_level(RetrainConfig("lamp", "constant"))),
-    "lamp_cosine": ("prunekit LAMP + LR rewinding, cosine (ablation)",
-                    _retrain_level(RetrainConfig("lamp", "cosine"))),
     "gradual_distill": ("prunekit gradual + distill (previous session)",
                         _gradual_distill_level),
 }
@@ -169,18 +177,23 @@ VARIANTS = {  # --variants: prunekit methods run against the baseline (same epoc
 
 def unstructured_methods(args) -> dict:
     """``{method label: level function}``: the baseline, then the chosen variants."""
-    return {BASELINE: _torch_prune_level, **dict(VARIANTS[v] for v in args.variants)}
+    base = {} if args.no_baseline else {BASELINE: _torch_prune_level}
+    return {**base, **dict(VARIANTS[v] for v in args.variants)}
 
 
 def unstructured(dense, train, test, x_lat, args) -> list[dict]:
     cfg = FitConfig(epochs=args.retrain_epochs, lr=args.lr, seed=args.seed, progress=False,
                     distill_alpha=args.distill_alpha)  # only variants that distill use it
+    ours = replace(cfg, lr=args.retrain_lr or args.lr)  # the baseline keeps --lr
     rows = []
     for method, level_fn in unstructured_methods(args).items():
         model, teacher = copy.deepcopy(dense), copy.deepcopy(dense).eval()
+        if method != BASELINE:
+            method += f", lr {ours.lr:g}"
         for factor in args.levels:
             torch.manual_seed(args.seed)
-            level_fn(model, 1.0 - 1.0 / factor, train, cfg, teacher)
+            level_fn(model, 1.0 - 1.0 / factor, train, cfg if method == BASELINE else ours,
+                     teacher)
             rows.append(measure(model, test, x_lat, args, model="lenet300", method=method,
                                 target_compression=factor))
             console.log(f"{method} {factor}x: acc {rows[-1]['accuracy']:.4f}")
@@ -427,6 +440,8 @@ def plot_unstructured(results, path):
     ax.axhline(100 * dense_acc - 0.5, ls=":", c="gray", label="dense − 0.5 pt")
     ax.set(xscale="log", xlabel="compression (weights / nonzero)", ylabel="test accuracy (%)",
            title="LeNet-300-100, Fashion-MNIST")
+    ax.set_xticks([10, 20, 30, 50, 100], ["10", "20", "30", "50", "100"])
+    ax.minorticks_off()
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -452,6 +467,9 @@ def plot_lottery(lt, path):
         ax.axhline(100 * lt["dense_accuracy"], ls="--", c="gray", label="dense")
     ax.set(xscale="log", xlabel="weights left (%)", ylabel="test accuracy (%)",
            title="Lottery ticket, LeNet-300-100, Fashion-MNIST")
+    ticks = [t for t in (100, 50, 20, 10, 5, 2, 1) if min(left) <= t <= max(left) * 1.01]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.invert_xaxis()
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -564,7 +582,11 @@ def parse(argv=None):
     p.add_argument("--dense-cache", type=Path, default=Path.home() / ".cache" / "prunekit"
                    / "bench", help="directory caching the trained dense models")
     p.add_argument("--levels", type=float, nargs="+", default=[10, 20, 30, 50, 100])
-    p.add_argument("--variants", nargs="*", default=["lamp_swa"], choices=list(VARIANTS),
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the torch baseline (a part run in parallel, then --merge)")
+    p.add_argument("--retrain-lr", type=float, default=0.0,
+                   help="learning rate of the prunekit variants' retraining (0: --lr)")
+    p.add_argument("--variants", nargs="*", default=["cosine"], choices=list(VARIANTS),
                    help="prunekit unstructured methods run against the torch baseline")
     p.add_argument("--ticket-fraction", type=float, default=0.05)
     p.add_argument("--ticket-rounds", type=int, default=13,
