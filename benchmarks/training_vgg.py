@@ -343,8 +343,9 @@ def add_profiles(results: dict, args) -> None:
         w = r["widths"]
         model = vgg_cnn(tuple(w[:-2]), w[-2]).eval()
         p = layer_profile(model, x, args.repeats)
-        prof[f"{r['level']} | {r['method']}"] = {"layers": p,
-                                                 "by_type": profile_summary(dense_prof, p)}
+        twin = f" @ {r['matched_to']}" if r.get("matched_to") else ""
+        prof[f"{r['level']} | {r['method']}{twin}"] = {
+            "layers": p, "by_type": profile_summary(dense_prof, p)}
     results["profile"] = prof
 
 
@@ -372,11 +373,11 @@ def plot(rows: list[dict], path: Path) -> None:
             series.setdefault(key, []).append(r)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for key, ax, xlabel in (("mac_reduction", axes[0], "MAC reduction (theory)"),
-                            ("measured_speedup", axes[1], "measured CPU speedup (batch 256)"),
+                            ("speedup", axes[1], "measured CPU speedup (batch 256, eager)"),
                             ("params", axes[2], "parameters")):
         for label, pts in series.items():
-            pts = sorted(pts, key=lambda r: r[key])
-            ax.plot([r[key] for r in pts], [100 * r["accuracy"] for r in pts],
+            pts = sorted(pts, key=lambda r: _x(r, key))
+            ax.plot([_x(r, key) for r in pts], [100 * r["accuracy"] for r in pts],
                     "s--" if label.startswith("Torch") else "o-", label=label)
         ax.axhline(100 * rows[0]["accuracy"], ls=":", c="gray", label="dense")
         ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (%)",
@@ -386,6 +387,13 @@ def plot(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _x(row: dict, key: str) -> float:
+    """Plot coordinate; ``"speedup"`` is the re-timed eager one when there is one."""
+    if key == "speedup":
+        return row.get("retime", {}).get("eager", {}).get("speedup", row["measured_speedup"])
+    return row[key]
 
 
 def print_table(rows: list[dict]) -> None:
@@ -504,13 +512,17 @@ def retime(results: dict, args) -> None:
 
 
 def finish(path: Path, args) -> dict:
-    """Results from the partial JSON of an interrupted run (the rows finished so far)."""
+    """Results from the partial JSON of an interrupted run (the rows finished so far), or
+    from a finished run's JSON (profiles and re-timing redone)."""
     from prunekit.measure.machine import machine_info
 
     partial = json.loads(Path(path).read_text())
-    return {"config": partial["config"], "machine": machine_info(), "rows": partial["rows"],
-            "interrupted": f"finished from {Path(path).name}: rows after the last "
-                           "completed pair were not run"}
+    out = {"config": partial["config"], "machine": machine_info(), "rows": partial["rows"],
+           "wall_s": partial.get("wall_s")}
+    if Path(path).stem.endswith("_partial"):
+        out["interrupted"] = (f"finished from {Path(path).name}: rows after the last "
+                              "completed pair were not run")
+    return out
 
 
 def main(argv=None) -> dict:

@@ -107,7 +107,7 @@ def test_finish_from_partial(bench, tmp_path):
             dict(common, method="Torch-Pruning magnitude (matched MACs)", level="4x MACs",
                  matched_to="prunekit proximal GL, MAC budget", accuracy=0.77, macs=99,
                  widths=[2, 2, 4, 4, 8, 8, 8, 10])]
-    partial = tmp_path / "partial.json"
+    partial = tmp_path / "training_vgg_partial.json"
     partial.write_text(json.dumps({"config": {"seed": 0}, "rows": rows}))
     res = bench.main(["--smoke", "--finish", str(partial), "--results-dir", str(tmp_path),
                       "--img-dir", str(tmp_path), "--retime-modes"])
