@@ -49,7 +49,8 @@ from rich.table import Table
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if str(ROOT / "benchmarks") not in sys.path:  # appended: never shadows an installed package
+    sys.path.append(str(ROOT / "benchmarks"))
 import training_methods as tm  # noqa: E402
 
 from prunekit.methods import Budget, FitConfig, evaluate, fit  # noqa: E402
