@@ -491,7 +491,7 @@ def plot(paths: list[Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
     markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D", "layer_ffn": "P"}
     colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1", "layer_ffn": "C4"}
     seen: set[str] = set()
@@ -499,26 +499,29 @@ def plot(paths: list[Path], out: Path) -> None:
     for path in paths:
         data = json.loads(Path(path).read_text())
         dense = data["dense"]["recall_at_1"]
-        threads.add(data["config"].get("threads", 2))
         cfg = data["config"]
-        recipe = f"{cfg.get('distill_steps')} distill steps" + (
-            " + lemmas/hidden/cosine" if cfg.get("extra_lemmas") else "")
+        threads.add(cfg.get("threads", 2))
+        levers = bool(cfg.get("extra_lemmas"))
         for r in data["plans"]:
             if "after" not in r:
                 continue
-            label = f"{r['plan']}, {recipe}"
-            ax.scatter(r["measured_speedup"], 100 * r["after"]["recall_at_1"] / dense,
-                       marker=markers[r["plan"]], c=colors[r["plan"]], s=60,
-                       alpha=1.0 if path == paths[-1] else 0.45,
-                       label=None if label in seen else label)
+            label = f"{r['plan']}, " + ("more text + layer targets + cosine lr" if levers
+                                        else "definitions only, constant lr")
+            x, y = r["measured_speedup"], 100 * r["after"]["recall_at_1"] / dense
+            ax.scatter(x, y, marker=markers[r["plan"]],
+                       c="C3" if levers else colors[r["plan"]], s=60,
+                       alpha=1.0 if levers else 0.5, label=None if label in seen else label)
+            steps = r.get("distill", {}).get("steps", cfg.get("distill_steps"))
+            ax.annotate(str(steps), (x, y), xytext=(5, 4),
+                        textcoords="offset points", fontsize=7)
             seen.add(label)
     ax.axhline(97, ls=":", c="grey")
     ax.axhline(90, ls="--", c="grey")
     ax.set_xlabel("measured CPU speedup (batch 32, seq 64, "
                   f"{'/'.join(str(t) for t in sorted(threads))} thread(s))")
     ax.set_ylabel("WordNet Recall@1, % of dense (after distill)")
-    ax.set_title("all-MiniLM-L6-v2: width vs depth")
-    ax.legend(fontsize=7)
+    ax.set_title("all-MiniLM-L6-v2: width vs depth (labels: distillation steps)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
