@@ -153,23 +153,26 @@ def _retrain_level(retrain: RetrainConfig, distill: bool = False):
 
 
 BASELINE = "torch.nn.utils.prune global magnitude"
+def _rc(scope: str, lr: str, ramp: float = 0.0, average: float = 0.0) -> RetrainConfig:
+    """A RetrainConfig with every option spelled out (the variants do not follow defaults)."""
+    return RetrainConfig(scope, lr, prune_fraction=ramp, average_fraction=average)
+
+
 VARIANTS = {  # --variants: prunekit methods run against the baseline (same epochs per level)
     "cosine": ("prunekit global + LR rewinding (cosine)",
-               _retrain_level(RetrainConfig("global", "cosine"))),
+               _retrain_level(_rc("global", "cosine"))),
     "swa": ("prunekit global + weight averaging",
-            _retrain_level(RetrainConfig("global", "constant", average_fraction=0.5))),
+            _retrain_level(_rc("global", "constant", average=0.5))),
     "swa_ramp": ("prunekit global, cubic ramp over 30 % + weight averaging",
-                 _retrain_level(RetrainConfig("global", "constant", prune_fraction=0.3,
-                                              average_fraction=0.5))),
+                 _retrain_level(_rc("global", "constant", ramp=0.3, average=0.5))),
     "swa_distill": ("prunekit global + weight averaging + distillation",
-                    _retrain_level(RetrainConfig("global", "constant", average_fraction=0.5),
-                                   distill=True)),
+                    _retrain_level(_rc("global", "constant", average=0.5), distill=True)),
     "plain": ("prunekit global, constant LR (control)",
-              _retrain_level(RetrainConfig("global", "constant"))),
+              _retrain_level(_rc("global", "constant"))),
     "lamp_cosine": ("prunekit LAMP + LR rewinding (cosine)",
-                    _retrain_level(RetrainConfig("lamp", "cosine"))),
+                    _retrain_level(_rc("lamp", "cosine"))),
     "lamp_swa": ("prunekit LAMP + weight averaging",
-                 _retrain_level(RetrainConfig("lamp", "constant", average_fraction=0.5))),
+                 _retrain_level(_rc("lamp", "constant", average=0.5))),
     "gradual_distill": ("prunekit gradual + distill (previous session)",
                         _gradual_distill_level),
 }
@@ -584,9 +587,9 @@ def parse(argv=None):
     p.add_argument("--levels", type=float, nargs="+", default=[10, 20, 30, 50, 100])
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the torch baseline (a part run in parallel, then --merge)")
-    p.add_argument("--retrain-lr", type=float, default=0.0,
+    p.add_argument("--retrain-lr", type=float, default=2e-3,
                    help="learning rate of the prunekit variants' retraining (0: --lr)")
-    p.add_argument("--variants", nargs="*", default=["cosine"], choices=list(VARIANTS),
+    p.add_argument("--variants", nargs="*", default=["swa_ramp"], choices=list(VARIANTS),
                    help="prunekit unstructured methods run against the torch baseline")
     p.add_argument("--ticket-fraction", type=float, default=0.05)
     p.add_argument("--ticket-rounds", type=int, default=13,
