@@ -13,6 +13,7 @@ from prunekit.methods.lottery import LotteryResult, lottery_ticket
 from prunekit.methods.magnitude import (
     export_torch_prune,
     import_torch_prune,
+    lamp_scores,
     magnitude_masks,
     magnitude_prune,
 )
@@ -36,14 +37,16 @@ from prunekit.methods.recovery import (
     fit,
     quantize_int8,
 )
+from prunekit.methods.retrain import CosineLR, RetrainConfig, WeightAverage, prune_retrain
 from prunekit.methods.schedules import Cubic, gradual, iterative, one_shot
 
 __all__ = [
-    "Budget", "CompressResult", "CostModel", "Cubic", "FitConfig", "FitResult", "LotteryResult",
-    "ProximalGroupLasso", "ScheduledMagnitude", "SoftMagnitude", "ZeroEvent", "apply_masks",
-    "bake", "clone_model", "compress", "distill_loss", "evaluate", "export_torch_prune", "fit",
-    "get_masks", "gradual", "gradual_prune", "hybrid_prune", "import_torch_prune", "iterative",
-    "iterative_prune", "lottery_ticket", "magnitude_masks", "magnitude_prune", "nm_mask",
-    "nm_prune", "one_shot", "prunable_weights", "quantize_int8", "semi_structured_supported",
-    "sparsity_of", "strip_masks", "to_semi_structured",
+    "Budget", "CompressResult", "CosineLR", "CostModel", "Cubic", "FitConfig", "FitResult",
+    "LotteryResult", "ProximalGroupLasso", "RetrainConfig", "ScheduledMagnitude",
+    "SoftMagnitude", "WeightAverage", "ZeroEvent", "apply_masks", "bake", "clone_model",
+    "compress", "distill_loss", "evaluate", "export_torch_prune", "fit", "get_masks", "gradual",
+    "gradual_prune", "hybrid_prune", "import_torch_prune", "iterative", "iterative_prune",
+    "lamp_scores", "lottery_ticket", "magnitude_masks", "magnitude_prune", "nm_mask", "nm_prune",
+    "one_shot", "prunable_weights", "prune_retrain", "quantize_int8",
+    "semi_structured_supported", "sparsity_of", "strip_masks", "to_semi_structured",
 ]
