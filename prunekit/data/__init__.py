@@ -13,7 +13,7 @@ from prunekit.data.fashion_mnist import (
     synthetic_fashion,
 )
 from prunekit.data.idx import read_idx, write_idx
-from prunekit.data.wordnet import DEBIAN_WORDNET_DIR, Gloss, load_wordnet_glosses
+from prunekit.data.wordnet import DEBIAN_WORDNET_DIR, Gloss, load_wordnet_glosses, wordnet_dir
 
 __all__ = [
     "DEBIAN_FASHION_MNIST_DIR",
@@ -27,5 +27,6 @@ __all__ = [
     "load_wordnet_glosses",
     "read_idx",
     "synthetic_fashion",
+    "wordnet_dir",
     "write_idx",
 ]

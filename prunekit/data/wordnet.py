@@ -30,6 +30,15 @@ class Gloss:
     examples: tuple[str, ...]
 
 
+def wordnet_dir(root: str | os.PathLike | None = None) -> Path:
+    """The WordNet 3.0 database directory (holding ``data.noun``, ``data.verb``, ...):
+    ``root`` if given, else ``$PRUNEKIT_WORDNET``, the Debian path, the usual fallbacks.
+
+    Raises FileNotFoundError naming every place searched and how to install it.
+    """
+    return _find_data_noun(root).parent
+
+
 def _find_data_noun(root: str | os.PathLike | None) -> Path:
     dirs = [Path(root)] if root is not None else []
     if os.environ.get(ENV_VAR):

@@ -113,9 +113,9 @@ def _read_glosses(root: str | os.PathLike | None, pos: str) -> list[Any]:
     import dataclasses
     import re
 
-    from prunekit.data.wordnet import _find_data_noun, parse_gloss_line
+    from prunekit.data.wordnet import parse_gloss_line, wordnet_dir
 
-    path = _find_data_noun(root).parent / POS_FILES[pos]
+    path = wordnet_dir(root) / POS_FILES[pos]
     if not path.is_file():
         raise FileNotFoundError(f"extra_pos: {path} not found (WordNet {pos} glosses)")
     out = []

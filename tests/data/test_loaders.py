@@ -162,6 +162,13 @@ def test_wordnet_parse_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr("prunekit.data.wordnet._FALLBACK_DIRS", ())
     with pytest.raises(FileNotFoundError, match="wordnet-base"):
         load_wordnet_glosses(tmp_path / "none")
+    from prunekit.data import wordnet_dir
+
+    assert wordnet_dir(tmp_path) == tmp_path  # the directory with data.noun (and data.verb, ...)
+    with pytest.raises(FileNotFoundError, match="wordnet-base"):
+        wordnet_dir(tmp_path / "none")
+    monkeypatch.setenv("PRUNEKIT_WORDNET", str(tmp_path))
+    assert wordnet_dir() == tmp_path
 
 
 def test_fashion_subset_is_a_seeded_permutation_with_the_full_test_set(tmp_path, no_system_copy):
