@@ -664,12 +664,17 @@ def _run(args) -> dict:
 def _dense(name: str, train, args) -> nn.Module:
     """The dense model trained for ``--dense-epochs`` (loaded from the cache if there)."""
     torch.manual_seed(args.seed)
-    model = MODELS[name]()
-    key = f"{name}_s{args.seed}_n{len(train[1])}_e{args.dense_epochs}_lr{args.lr:g}.pt"
-    path = args.dense_cache / key
+    key = f"{name}_s{args.seed}_n{len(train[1])}_e{args.dense_epochs}_lr{args.lr:g}"
+    return train_cached(MODELS[name](), key, train, args)
+
+
+def train_cached(model: nn.Module, key: str, train, args) -> nn.Module:
+    """``model`` trained for ``--dense-epochs`` at ``--lr`` (seeded), or loaded from
+    ``--dense-cache/<key>.pt`` when a run already trained it (never in ``--smoke``)."""
+    path = args.dense_cache / f"{key}.pt"
     if not args.smoke and path.is_file():
         model.load_state_dict(torch.load(path, weights_only=True))
-        console.log(f"dense {name} loaded from {path}")
+        console.log(f"dense {key} loaded from {path}")
         return model
     fit(model, train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
                                 progress=args.progress))

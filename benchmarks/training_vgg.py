@@ -281,18 +281,8 @@ def _dense(train, args) -> nn.Module:
     model = vgg_cnn(args.widths, args.hidden)
     w = "-".join(map(str, args.widths))
     key = f"vggc_{w}_{args.hidden}_s{args.seed}_n{len(train[1])}_e{args.dense_epochs}" \
-          f"_lr{args.lr:g}.pt"
-    path = args.dense_cache / key
-    if not args.smoke and path.is_file():
-        model.load_state_dict(torch.load(path, weights_only=True))
-        console.log(f"dense loaded from {path}")
-        return model
-    fit(model, train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
-                                progress=args.progress))
-    if not args.smoke:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-    return model
+          f"_lr{args.lr:g}"
+    return tm.train_cached(model, key, train, args)
 
 
 def _run(args) -> dict:

@@ -14,3 +14,12 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn digits as ((x_train, y_train), (x_test, y_test)) tensors, seed 0."""
+    from prunekit.data import load_digits_tensors
+
+    xtr, ytr, xte, yte = load_digits_tensors(seed=0)
+    return (xtr, ytr), (xte, yte)

@@ -26,6 +26,12 @@ class GroupSet:
     skipped: list = field(default_factory=list)
 
 
+def digit_mlp(seed=0):
+    """64-32-10 MLP for the 8×8 digits (lottery tests)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
 def mlp(sizes=(64, 32, 16, 10), seed=0):
     torch.manual_seed(seed)
     layers = []

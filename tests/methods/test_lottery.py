@@ -2,22 +2,10 @@
 
 import pytest
 import torch
-from torch import nn
+from methods_helpers import digit_mlp as _net
 
-from prunekit.data import load_digits_tensors
 from prunekit.methods import FitConfig, get_masks, lottery_ticket, magnitude_masks, sparsity_of
 from prunekit.methods.lottery import reinitialize, rewind, snapshot
-
-
-def _net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-
-@pytest.fixture(scope="module")
-def digits():
-    xtr, ytr, xte, yte = load_digits_tensors(seed=0)
-    return (xtr, ytr), (xte, yte)
 
 
 def test_without_training_the_ticket_is_the_init_with_init_magnitude_masks(digits):

@@ -2,23 +2,11 @@
 
 import pytest
 import torch
+from methods_helpers import digit_mlp as _net
 from support import same_state, state_of
-from torch import nn
 
-from prunekit.data import load_digits_tensors
 from prunekit.methods import FitConfig, evaluate, fit, lottery_ticket
 from prunekit.methods.lottery import snapshot
-
-
-def _net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-
-@pytest.fixture(scope="module")
-def digits():
-    xtr, ytr, xte, yte = load_digits_tensors(seed=0)
-    return (xtr, ytr), (xte, yte)
 
 
 def test_late_rewind_lamp_rounds_and_dense_baseline(digits):
