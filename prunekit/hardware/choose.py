@@ -115,23 +115,23 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
     summary = [{"kind": "width", "measured_speedup": width.measured_speedup,
                 "met": width.met, "macs": width.macs_after,
                 "fidelity": fidelity(dense_out, width_model, example_inputs)}]
-    if depth is not None:
-        summary.append({"kind": "depth", "blocks_removed": depth["blocks_removed"],
-                        "measured_speedup": depth["measured_speedup"],
-                        "met": depth["measured_speedup"] >= target_speedup,
-                        "macs": count_macs(depth["model"], example_inputs),
-                        "fidelity": fidelity(dense_out, depth["model"], example_inputs)})
+    def row(kind: str, cand: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": kind, "blocks_removed": depth["blocks_removed"],
+                "measured_speedup": cand["measured_speedup"],
+                "met": cand["measured_speedup"] >= target_speedup,
+                "macs": count_macs(cand["model"], example_inputs),
+                "fidelity": fidelity(dense_out, cand["model"], example_inputs)}
+
     mixed = None
-    if depth is not None and 1.0 < depth["measured_speedup"] < target_speedup:
-        mixed = _mixed_candidate(model, depth, example_inputs, float(target_speedup), fn,
-                                 dict(device=device, threads=threads, batch_size=batch_size,
-                                      rounds=rounds, repeats=repeats, **width_options))
+    if depth is not None:
+        summary.append(row("depth", depth))
+        if 1.0 < depth["measured_speedup"] < target_speedup:
+            mixed = _mixed_candidate(model, depth, example_inputs, float(target_speedup), fn,
+                                     dict(device=device, threads=threads,
+                                          batch_size=batch_size, rounds=rounds,
+                                          repeats=repeats, **width_options))
     if mixed is not None:
-        summary.append({"kind": "depth+width", "blocks_removed": depth["blocks_removed"],
-                        "measured_speedup": mixed["measured_speedup"],
-                        "met": mixed["measured_speedup"] >= target_speedup,
-                        "macs": count_macs(mixed["model"], example_inputs),
-                        "fidelity": fidelity(dense_out, mixed["model"], example_inputs)})
+        summary.append(row("depth+width", mixed))
     met = [s for s in summary if s["met"]]
     chosen = max(met, key=lambda s: s["fidelity"]) if met else \
         max(summary, key=lambda s: s["measured_speedup"])
