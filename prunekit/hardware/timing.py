@@ -85,7 +85,7 @@ def model_latency_fn(inputs: Any, spec: DeviceSpec, warmup: int = 3,
     """``fn(model) -> median ms`` for whole models (placed copies, the model is untouched).
 
     ``min_total_ms`` > 0 makes fast models run more often: the last warm-up run is timed
-    and the median is taken over ``n = clip(⌈min_total_ms / t_warm⌉, repeats, max_repeats)``
+    and the median is taken over ``n = max(repeats, min(⌈min_total_ms / t_warm⌉, max_repeats))``
     runs, so a 15 ms model gets as many milliseconds of samples as a 100 ms one (at batch
     1 on CPU, 3 runs of a small model are within scheduler noise of each other). CPU only:
     CUDA events are precise and a CUDA-graph timing recaptures on every call."""
@@ -98,7 +98,7 @@ def model_latency_fn(inputs: Any, spec: DeviceSpec, warmup: int = 3,
             if warmup > 1:
                 time_placed(module, placed, spec, 0, warmup - 1)
             t_warm = time_placed(module, placed, spec, 0, 1)
-            n = min(max_repeats, max(repeats, math.ceil(min_total_ms / max(t_warm, 1e-6))))
+            n = max(repeats, min(max_repeats, math.ceil(min_total_ms / max(t_warm, 1e-6))))
             return time_placed(module, placed, spec, 0, n)
         return time_placed(module, placed, spec, warmup, n)
 
