@@ -87,9 +87,11 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                          min_timing_ms: float = 200.0, latency_fn: LatencyFn | None = None,
                          **width_options: Any
                          ) -> SpeedupResult:
-    """Measure a width plan and a depth plan on ``device``; apply the better one in place.
+    """Measure a width plan, a depth plan and (when depth alone falls short) a
+    depth-then-width plan on ``device``; apply the best one in place (module docstring).
 
-    ``width_options`` go to :func:`prune_to_speedup` (importance, ignore, round_to, ...).
+    ``width_options`` go to :func:`prune_to_speedup` (importance, ignore, round_to, ...);
+    ``min_timing_ms``: every CPU model timing runs at least this long (≤ 50 runs).
     Returns a :class:`SpeedupResult` for the chosen kind; ``search`` holds one summary per
     candidate (``kind``, measured speedup, MACs, fidelity, met) and ``notes`` the choice.
     """
