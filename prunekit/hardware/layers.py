@@ -1,9 +1,11 @@
 """The layers a latency model times: what ran, at which input shape, rebuilt at any width.
 
 One forward pass with hooks records every Conv1d/2d/3d and Linear module that actually
-ran (its input shape and output size). :func:`rebuild` makes a fresh module of the same
-kind at other channel widths, so that its latency can be timed alone on the target
-device. Kinds live in a registry (``LAYER_KINDS``): add one with :func:`register_kind`.
+ran (its input shape and output size), and the two projections of every
+``nn.MultiheadAttention`` that ran (they are called functionally, not as modules).
+:func:`rebuild` makes a fresh module of the same kind at other channel widths, so that
+its latency can be timed alone on the target device. Kinds live in a registry
+(``LAYER_KINDS``): add one with :func:`register_kind`.
 """
 
 from __future__ import annotations
@@ -114,11 +116,20 @@ def profile_layers(model: nn.Module, inputs: Any) -> list[LayerSpec]:
                                                             .items()),
                                 int(n_in), int(w.shape[0]), int(out.numel()), dw)
 
+    def mha_hook(module: nn.Module, args: tuple, kwargs: dict, out: Any, name: str) -> None:
+        query = args[0] if args else kwargs.get("query")
+        if isinstance(query, torch.Tensor) and module.in_proj_weight is not None:
+            found.update({s.name: s for s in _mha_layers(module, name, tuple(query.shape))
+                          if s.name not in found})
+
     for name, module in model.named_modules():
         kind = kind_of(module)
         if kind is not None and isinstance(getattr(module, "weight", None), torch.Tensor):
             handles.append(module.register_forward_hook(
                 lambda m, a, o, n=name, k=kind: hook(m, a, o, n, k)))
+        elif isinstance(module, nn.MultiheadAttention):
+            handles.append(module.register_forward_hook(
+                lambda m, a, kw, o, n=name: mha_hook(m, a, kw, o, n), with_kwargs=True))
     try:
         with inference_mode_of(model):
             call_model(model, inputs)
@@ -126,6 +137,33 @@ def profile_layers(model: nn.Module, inputs: Any) -> list[LayerSpec]:
         for h in handles:
             h.remove()
     return list(found.values())
+
+
+def _mha_layers(module: nn.MultiheadAttention, name: str,
+                query_shape: tuple[int, ...]) -> list[LayerSpec]:
+    """The two projections of an ``nn.MultiheadAttention`` as linear layers.
+
+    Its packed input projection (``in_proj_weight``, ``3E × E``) and ``out_proj`` run
+    inside ``F.multi_head_attention_forward``, never as module calls, so the hooks above
+    cannot see them; without them a ViT's attention blocks (half its time) would sit in
+    the latency model's unexplained rest. The attention product itself stays in the rest.
+    """
+    prefix = f"{name}." if name else ""
+    tokens = query_shape[:-1]
+    e = module.embed_dim
+    n_tok = 1
+    for d in tokens:
+        n_tok *= d
+    w_in, w_out = module.in_proj_weight, module.out_proj.weight
+    return [
+        LayerSpec(f"{prefix}in_proj", "linear", f"{prefix}in_proj_weight", query_shape,
+                  (("bias", module.in_proj_bias is not None),), int(w_in.shape[1]),
+                  int(w_in.shape[0]), n_tok * int(w_in.shape[0])),
+        LayerSpec(f"{prefix}out_proj", "linear", f"{prefix}out_proj.weight",
+                  (*tokens, int(w_out.shape[1])),
+                  (("bias", module.out_proj.bias is not None),), int(w_out.shape[1]),
+                  int(w_out.shape[0]), n_tok * e),
+    ]
 
 
 def rebuild(spec: LayerSpec, cin: int, cout: int) -> tuple[nn.Module, torch.Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from hw_helpers import fake_latency_fn, fake_layer_ms, resnetish
+from torch import nn
 
 from prunekit.graph import build_groups
 from prunekit.hardware.latency_model import LatencyModel
@@ -145,3 +146,40 @@ def test_two_measurements_fit_the_fixed_share_of_the_rest():
     assert lm.predict(w3) == pytest.approx(m3, rel=1e-6)
     assert one_error > 0.02  # the one-point fit was measurably off
     assert lm.predict(lm.dense_widths()) == pytest.approx(lm.dense_ms)
+
+
+class TinyViT(nn.Module):
+    """Tokens -> nn.MultiheadAttention (projections called functionally) -> MLP -> head."""
+
+    def __init__(self, e: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, e)
+        self.attn = nn.MultiheadAttention(e, 4, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(e, 32), nn.GELU(), nn.Linear(32, e))
+        self.head = nn.Linear(e, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x)
+        h = h + self.attn(h, h, h, need_weights=False)[0]
+        return self.head((h + self.mlp(h)).mean(1))
+
+
+def test_multihead_attention_projections_are_timed_layers():
+    torch.manual_seed(0)
+    model, x = TinyViT().eval(), torch.randn(2, 5, 8)
+    by = {la.name: la for la in profile_layers(model, x)}
+    assert set(by) == {"embed", "attn.in_proj", "attn.out_proj", "mlp.0", "mlp.2", "head"}
+    inp, out = by["attn.in_proj"], by["attn.out_proj"]
+    assert (inp.weight, inp.n_in, inp.n_out, inp.in_shape) == ("attn.in_proj_weight", 16, 48,
+                                                               (2, 5, 16))
+    assert (out.weight, out.n_in, out.n_out, out.out_numel) == ("attn.out_proj.weight", 16, 16,
+                                                                2 * 5 * 16)
+    module, xin = rebuild(inp, 12, 36)
+    assert module(xin).shape == (2, 5, 36)
+    # the group that cuts head-dim columns removes 3 in_proj rows per channel: the latency
+    # model sees the projection shrink
+    lm = LatencyModel.build(model, x, DeviceSpec("cpu", 1), 10.0, fake_layer_ms, use_cache=False)
+    assert {la.weight for la in lm.layers} >= {"attn.in_proj_weight", "attn.out_proj.weight"}
+    widths = lm.dense_widths()
+    widths["attn.in_proj"] = (16, 24)
+    assert lm.predict(widths) < lm.predict(lm.dense_widths())
