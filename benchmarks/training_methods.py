@@ -496,22 +496,31 @@ def _series(rows):
 
 
 def plot_structured(results, path):
+    rows = results["structured"]
+    plot_accuracy_curves(_series(rows), rows[0]["accuracy"],
+                         (("mac_reduction", "MAC reduction (theory)"),
+                          ("measured_speedup", "measured CPU speedup (batch 256)")),
+                         "LeNet-5, Fashion-MNIST", path, figsize=(12, 4.5))
+
+
+def plot_accuracy_curves(series, dense_accuracy, panels, title, path, figsize,
+                         x=lambda row, key: row[key]):
+    """One panel per ``(key, xlabel)`` of ``panels``: test accuracy against ``x(row, key)``
+    (log axis), one line per entry of ``series`` (Torch-Pruning dashed), the dense accuracy
+    dotted; written to ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = results["structured"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for key, ax, xlabel in (("mac_reduction", axes[0], "MAC reduction (theory)"),
-                            ("measured_speedup", axes[1], "measured CPU speedup (batch 256)")):
-        for label, pts in _series(rows).items():
-            pts = sorted(pts, key=lambda r: r[key])
-            ax.plot([r[key] for r in pts], [100 * r["accuracy"] for r in pts],
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize)
+    for (key, xlabel), ax in zip(panels, axes):
+        for label, pts in series.items():
+            pts = sorted(pts, key=lambda r: x(r, key))
+            ax.plot([x(r, key) for r in pts], [100 * r["accuracy"] for r in pts],
                     "s--" if label.startswith("Torch") else "o-", label=label)
-        ax.axhline(100 * rows[0]["accuracy"], ls=":", c="gray", label="dense")
-        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (%)",
-               title="LeNet-5, Fashion-MNIST")
+        ax.axhline(100 * dense_accuracy, ls=":", c="gray", label="dense")
+        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (%)", title=title)
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

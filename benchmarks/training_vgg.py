@@ -351,33 +351,17 @@ def write(results: dict, args) -> Path:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     series: dict[str, list[dict]] = {}
     for r in rows[1:]:
         if "accuracy" in r:
             key = (f"Torch-Pruning @ {r['matched_to'].removeprefix('prunekit ')}"
                    if r.get("matched_to") else r["method"])
             series.setdefault(key, []).append(r)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    for key, ax, xlabel in (("mac_reduction", axes[0], "MAC reduction (theory)"),
-                            ("speedup", axes[1], "measured CPU speedup (batch 256, eager)"),
-                            ("params", axes[2], "parameters")):
-        for label, pts in series.items():
-            pts = sorted(pts, key=lambda r: _x(r, key))
-            ax.plot([_x(r, key) for r in pts], [100 * r["accuracy"] for r in pts],
-                    "s--" if label.startswith("Torch") else "o-", label=label)
-        ax.axhline(100 * rows[0]["accuracy"], ls=":", c="gray", label="dense")
-        ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (%)",
-               title="VGG-style CNN, Fashion-MNIST")
-    axes[0].legend(fontsize=6)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    tm.plot_accuracy_curves(series, rows[0]["accuracy"],
+                            (("mac_reduction", "MAC reduction (theory)"),
+                             ("speedup", "measured CPU speedup (batch 256, eager)"),
+                             ("params", "parameters")),
+                            "VGG-style CNN, Fashion-MNIST", path, figsize=(16, 4.5), x=_x)
 
 
 def _x(row: dict, key: str) -> float:
