@@ -1,14 +1,32 @@
 """Shared test helpers (``tests/`` is on the pytest path: ``from support import ...``).
 
 "A failed prune leaves the model exactly as it was" is checked all over the suite: copy the
-state_dict before, compare bit for bit after.
+state_dict before, compare bit for bit after. The benchmark smoke tests import the scripts
+under ``benchmarks/`` with :func:`load_benchmark`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 import torch
 from torch import nn
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as module ``bench_<name>`` (registered in
+    ``sys.modules``: dataclasses defined in a script look their module up there)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def state_of(model: nn.Module) -> dict[str, torch.Tensor]:

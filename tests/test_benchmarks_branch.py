@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from support import load_benchmark
 
 
 def test_structures_branch_smoke(tmp_path):
-    _load("structures_branch").main(["--smoke", "--results-dir", str(tmp_path),
+    load_benchmark("structures_branch").main(["--smoke", "--results-dir", str(tmp_path),
                                      "--img-dir", str(tmp_path)])
     data = json.loads((tmp_path / "structures_branch_smoke.json").read_text())
     assert data["machine"]["torch"]

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from support import load_benchmark
 
 
 def test_minilm_smoke(tmp_path):
     out = tmp_path / "minilm.json"
-    _load("minilm").main(["--smoke", "--kinds", "heads", "layers", "combined",
+    load_benchmark("minilm").main(["--smoke", "--kinds", "heads", "layers", "combined",
                           "--no-torch-pruning", "--out", str(out)])
     data = json.loads(out.read_text())
     assert data["machine"]["torch"] and data["dense"]["n"] == 40
@@ -34,7 +23,7 @@ def test_minilm_smoke(tmp_path):
 
 def test_causal_lm_smoke(tmp_path):
     out = tmp_path / "causal.json"
-    _load("causal_lm").main(["--smoke", "--models", "gpt2", "llama", "--no-torch-pruning",
+    load_benchmark("causal_lm").main(["--smoke", "--models", "gpt2", "llama", "--no-torch-pruning",
                              "--out", str(out)])
     rows = {r["model"]: r for r in json.loads(out.read_text())["rows"]}
     for r in rows.values():
@@ -50,7 +39,7 @@ def test_causal_lm_smoke(tmp_path):
 def test_minilm_smoke_distillation_levers(tmp_path):
     """Bucketed batches, layer-to-layer hidden-state loss, warmup+cosine lr and the
     embedding-loss layer choice run; the one-layer + FFN plan keeps the mapping right."""
-    bench = _load("minilm")
+    bench = load_benchmark("minilm")
     out = tmp_path / "levers.json"
     bench.main(["--smoke", "--kinds", "layers", "layer_ffn", "--no-torch-pruning", "--bucket",
                 "--hidden-weight", "1", "--lr-schedule", "cosine", "--layer-score", "loss",
@@ -66,7 +55,7 @@ def test_minilm_smoke_distillation_levers(tmp_path):
 
 
 def test_minilm_lr_schedule():
-    f = _load("minilm").lr_factor
+    f = load_benchmark("minilm").lr_factor
     assert f(5, 100, "constant", 0.1) == 1.0
     assert f(0, 100, "cosine", 0.1) == 0.1 and f(9, 100, "cosine", 0.1) == 1.0
     assert abs(f(55, 100, "cosine", 0.1) - 0.5) < 1e-9  # halfway through the decay

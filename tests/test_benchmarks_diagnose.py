@@ -1,19 +1,14 @@
 """benchmarks/diagnose_sweep.py --smoke runs end to end and writes sane JSON and plots."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "diagnose_sweep.py"
+from support import load_benchmark
 
 
 def test_diagnose_sweep_smoke(tmp_path):
     threads = torch.get_num_threads()
-    spec = importlib.util.spec_from_file_location("diagnose_sweep_bench", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("diagnose_sweep")
     try:
         res = bench.main(["--smoke", "--results-dir", str(tmp_path), "--img-dir",
                           str(tmp_path)])

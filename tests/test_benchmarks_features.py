@@ -1,19 +1,14 @@
 """benchmarks/structures_features.py --smoke runs end to end and writes sane JSON and plots."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "structures_features.py"
+from support import load_benchmark
 
 
 @pytest.mark.slow
 def test_structures_features_smoke(tmp_path):
-    spec = importlib.util.spec_from_file_location("structures_features_bench", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("structures_features")
     res = bench.main(["--smoke", "--results-dir", str(tmp_path), "--img-dir", str(tmp_path)])
     saved = json.loads((tmp_path / "structures_features_smoke.json").read_text())
     assert saved["machine"] and saved["config"]["smoke"] is True

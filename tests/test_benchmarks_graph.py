@@ -1,16 +1,12 @@
 """benchmarks/zoo_coverage.py runs end to end in smoke mode (so it never rots)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_coverage.py"
+from support import load_benchmark
 
 
 def test_coverage_smoke(tmp_path):
-    spec = importlib.util.spec_from_file_location("_bench_coverage", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("zoo_coverage")
     out = tmp_path / "coverage.json"
     module.main(["--smoke", "--out", str(out)])
     payload = json.loads(out.read_text())

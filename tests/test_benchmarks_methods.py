@@ -1,20 +1,15 @@
 """benchmarks/training_methods.py --smoke runs end to end and writes sane JSON and plots."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "training_methods.py"
+from support import load_benchmark
 
 
 @pytest.mark.slow
 def test_training_methods_smoke(tmp_path):
     pytest.importorskip("torch_pruning")
-    spec = importlib.util.spec_from_file_location("training_methods_bench", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("training_methods")
     res = bench.main(["--smoke", "--results-dir", str(tmp_path), "--img-dir", str(tmp_path)])
     saved = json.loads((tmp_path / "training_methods_smoke.json").read_text())
     assert saved["machine"] and saved["config"]["smoke"] is True

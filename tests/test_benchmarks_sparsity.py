@@ -1,17 +1,12 @@
 """The solver-speed benchmark's smoke mode runs and writes a well-formed report."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import load_benchmark
 
 
 def test_solver_speed_smoke(tmp_path):
-    spec = importlib.util.spec_from_file_location("solver_speed",
-                                                  ROOT / "benchmarks/solver_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("solver_speed")
     out = tmp_path / "speed.json"
     report = mod.main(["--smoke", "--out", str(out)])
     saved = json.loads(out.read_text())

@@ -1,23 +1,17 @@
 """benchmarks/training_vgg.py: the VGG-style CNN, BN folding, width rounding, and --smoke
 end to end (JSON, plot, matched Torch-Pruning rows, ρ)."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "training_vgg.py"
+from support import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("training_vgg_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
+    yield load_benchmark("training_vgg")
     sys.modules.pop("training_methods", None)
 
 

@@ -35,6 +35,14 @@ def deep(seed: int = 0) -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5)).eval()
 
 
+def assert_reloads_exactly(model: nn.Module, res, tmp_path) -> None:
+    """``prunekit.save`` with the result's plans, ``prunekit.load`` on a fresh ``deep()``:
+    bit-identical outputs."""
+    out = model(X)
+    path = prunekit.save(model, tmp_path / "ckpt", plan=res.plans)
+    torch.testing.assert_close(prunekit.load(path, deep).eval()(X), out, rtol=0, atol=0)
+
+
 def launch_bound(model: nn.Module) -> float:
     """A GPU at batch 1: 1 ms per kernel, width nearly free."""
     kernels = sum(isinstance(m, nn.Conv2d) for m in model.modules())
@@ -52,9 +60,7 @@ def test_launch_bound_device_chooses_depth_and_the_model_reloads(tmp_path):
     assert res.measured_speedup >= 2.0
     assert launch_bound(deep()) / launch_bound(model) == pytest.approx(res.measured_speedup)
     assert len(model[2]) == 6 - kinds["depth"]["blocks_removed"]
-    out = model(X)
-    path = prunekit.save(model, tmp_path / "ckpt", plan=res.plans)
-    torch.testing.assert_close(prunekit.load(path, deep).eval()(X), out, rtol=0, atol=0)
+    assert_reloads_exactly(model, res, tmp_path)
 
 
 def kernels_and_width(model: nn.Module) -> float:
@@ -78,9 +84,7 @@ def test_depth_then_width_when_neither_alone_reaches_the_target(tmp_path):
     assert len(model[2]) == 6 - kinds["depth+width"]["blocks_removed"]
     assert [type(p).__name__ for p in res.plans] == ["DepthPlan", "Plan"]
     assert res.plan.n_removed > 0 and res.macs_after < res.macs_before
-    out = model(X)
-    path = prunekit.save(model, tmp_path / "ckpt", plan=res.plans)
-    torch.testing.assert_close(prunekit.load(path, deep).eval()(X), out, rtol=0, atol=0)
+    assert_reloads_exactly(model, res, tmp_path)
 
 
 def test_without_blocks_width_is_measured_alone():
