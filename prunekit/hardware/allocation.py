@@ -60,9 +60,11 @@ def group_multiple(size: int, multiple: int, per_channel: int = 1) -> int:
 
 
 def _per_channel(group: Group, weights: set[str]) -> int:
-    """Indices per channel in the group's layer weights (1 when they differ)."""
+    """Indices per channel common to the group's layer weights: the gcd of their sizes
+    (ViT's hidden dim has 12 per channel in most weights and 36 in the packed q/k/v
+    projection: 12; any channel count that aligns 12-index slices aligns 36-index ones)."""
     sizes = {len(idx) for m in group.members if m.param in weights for idx in m.index if idx}
-    return sizes.pop() if len(sizes) == 1 else 1
+    return math.gcd(*sizes) if sizes else 1
 
 
 def make_ladder(group: Group, scores: torch.Tensor, weights: set[str], multiple: int,

@@ -132,6 +132,26 @@ def test_group_multiple_and_refined_ladders():
     assert refine(lad, 1) == 0  # already as fine as the multiple allows
 
 
+def test_ladder_multiple_of_a_vit_hidden_dim_aligns_every_weight():
+    # the hidden dim of a ViT is coupled head by head: 4 indices per channel in most
+    # weights, 12 in the packed q/k/v projection; the channel multiple must align both
+    from torchvision.models import VisionTransformer
+
+    from prunekit.graph import build_groups
+    from prunekit.hardware.allocation import make_ladder
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(32, 8, 2, 4, 64, 32, num_classes=5).eval()  # 16 channels
+    gs = build_groups(vit, torch.randn(1, 3, 32, 32))
+    hidden = next(g for g in gs.groups if g.id == "conv_proj")
+    weights = {m.param for m in hidden.members if m.param.endswith("weight")}
+    sizes = {len(m.index[0]) for m in hidden.members if m.param in weights}
+    assert sizes == {4, 12}
+    lad = make_ladder(hidden, torch.rand(hidden.size), weights, 8, 1, 4)
+    assert lad.multiple == 2  # 2 channels = 8 indices in most weights, 24 in q/k/v
+    assert all(w % 2 == 0 for w in lad.levels[1:])
+
+
 def _counting(fn):
     calls = []
 
