@@ -143,8 +143,9 @@ def width_floor(dense: nn.Module, x: torch.Tensor, ratio: float = 0.9) -> nn.Mod
 def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
                    spec: DeviceSpec, args: Any) -> tuple[nn.Module, dict[str, Any]]:
     """``prunekit.prune(target_speedup=T, structures=["depth", "channels"])`` on a copy: a
-    width plan and a depth plan (residual blocks removed) both measured, the one meeting T
-    with the closest outputs applied."""
+    width plan and a depth plan (residual blocks removed) both measured, and among those
+    meeting T the one ``--prefer`` names applied (default ``macs``: the most MACs kept —
+    with random weights the outputs' fidelity says nothing about quality)."""
     from prunekit.hardware.choose import prune_width_or_depth  # what prune() calls then
 
     model = copy.deepcopy(dense)
@@ -152,14 +153,14 @@ def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
     res = prune_width_or_depth(model, x, target, device=spec.device, threads=spec.threads,
                                batch_size=batch, rounds=args.rounds,
                                repeats=args.search_repeats, levels=args.levels,
-                               round_to=args.round_to)
+                               round_to=args.round_to, prefer=args.prefer)
     why = next((n for n in reversed(res.notes) if n.startswith("chose ")), "chose ?:")
     kind = why.split(":")[0].removeprefix("chose ")  # width | depth | depth+width
     return model, {"wd_kind": kind, "wd_prune_s": time.perf_counter() - t0,
                    "wd_met": res.met, "wd_notes": res.notes,
                    "wd_candidates": [{k: v for k, v in c.items() if k in (
-                       "kind", "measured_speedup", "met", "macs", "fidelity",
-                       "blocks_removed")} for c in res.search if "kind" in c]}
+                       "kind", "measured_speedup", "met", "macs", "fidelity", "seconds",
+                       "blocks_removed", "measured")} for c in res.search if "kind" in c]}
 
 
 def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dict[str, float]:
@@ -247,7 +248,8 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="realized speedup (measured) — prunekit vs Torch-Pruning (matched MACs)")
     for col in ("model", "batch", "target", "MAC red.", "speedup", "ρ", "pred err", "1st err",
-                "prune s cold/warm", "TP speedup", "TP ρ", "TP s", "met"):
+                "prune s cold/warm", "TP speedup", "TP ρ", "TP s", "met", "w|d kind",
+                "w|d speedup", "w|d ρ", "w|d s"):
         table.add_column(col, justify="right")
     f = lambda v, p=2: "—" if v is None else f"{v:.{p}f}"  # noqa: E731
     for r in rows:
@@ -257,7 +259,9 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
                       f"{r['first_prediction_error']:+.1%}",
                       f"{f(r['prune_s'], 1)}/{f(r.get('prune_warm_s'), 1)}",
                       f(r.get("tp_speedup")), f(r.get("tp_rho")),
-                      f(r.get("tp_prune_s"), 1), "yes" if r["met"] else "no")
+                      f(r.get("tp_prune_s"), 1), "yes" if r["met"] else "no",
+                      r.get("wd_kind", "—"), f(r.get("wd_speedup")), f(r.get("wd_rho")),
+                      f(r.get("wd_prune_s"), 1))
     console.print(table)
 
 
@@ -312,6 +316,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="also time the width floor (every group cut by 0.9)")
     p.add_argument("--width-or-depth", action="store_true",
                    help="also prune with structures=['depth', 'channels'] (width or depth)")
+    p.add_argument("--prefer", default="macs", choices=["macs", "fidelity", "speed"],
+                   help="width-or-depth: which candidate meeting the target to apply")
     p.add_argument("--out", type=Path)
     p.add_argument("--append", action="store_true", help="add rows to an existing --out")
     p.add_argument("--plot", type=Path)

@@ -9,16 +9,22 @@ and *measured* on the target device:
 
 * **width** — :func:`prunekit.hardware.prune_to_speedup` (channels to a measured speedup);
 * **depth** — blocks removed lowest-score first (angular distance between a block's input
-  and output, :func:`prunekit.structures.score_blocks`), one more at a time, each
-  candidate timed against the dense model in alternating rounds, until it meets the target;
+  and output, :func:`prunekit.structures.score_blocks`); how many is searched by
+  measurement, aimed by the blocks' share of the MACs
+  (:func:`prunekit.hardware.depth_search.depth_to_speedup`: two or three timings);
 * **depth+width** — when every removable block together falls short (speedup ``s_d < T``),
   channels of that depth-pruned model are cut to the remaining ``T / s_d`` (only blocks
   with a skip connection can go, e.g. 8 of EfficientNet-B0's 16; latency set by per-op
   overhead, as at batch 1, falls only when ops go).
 
-Among the candidates that meet the target the one whose outputs stay closest to the dense
-model's on the example inputs is chosen (fidelity = cosine similarity of the flattened
-outputs, ``⟨y_d, y_p⟩ / (‖y_d‖·‖y_p‖)``); if none meets it, the faster one. The choice is then
+Among the candidates that meet the target, ``prefer`` picks: ``"fidelity"`` (default) the
+one whose outputs stay closest to the dense model's on the example inputs (cosine
+similarity of the flattened outputs, ``⟨y_d, y_p⟩ / (‖y_d‖·‖y_p‖)``) — meaningful for a
+trained model and representative inputs; ``"macs"`` the one that keeps the most MACs (the
+highest realized efficiency ρ = speedup / MAC reduction: the least computation given up
+for the speed asked — the sensible proxy when weights or inputs are not representative,
+e.g. random weights); ``"speed"`` the fastest. If none meets it, the faster one. The
+choice is then
 applied to ``model`` itself by replaying the winner's plan (all or nothing), and the
 result's ``search`` lists both candidates with what was measured.
 """
@@ -26,13 +32,18 @@ result's ``search`` lists both candidates with what was measured.
 from __future__ import annotations
 
 import copy
-from typing import Any
+import time
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from prunekit.hardware.depth_search import depth_to_speedup
 from prunekit.hardware.target import SpeedupResult, prune_to_speedup
 from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
+
+PREFER = {"fidelity": ("fidelity", "closest outputs"), "macs": ("macs", "most MACs kept"),
+          "speed": ("measured_speedup", "fastest")}
 
 
 def _outputs(model: nn.Module, x: Any) -> torch.Tensor:
@@ -53,53 +64,30 @@ def fidelity(dense_out: torch.Tensor, model: nn.Module, x: Any) -> float:
     return float(torch.nn.functional.cosine_similarity(dense_out.detach().float(), y, dim=0))
 
 
-def _depth_candidate(model: nn.Module, x: Any, target: float, fn: LatencyFn,
-                     rounds: int) -> dict[str, Any] | None:
-    """Remove the lowest-scored blocks one at a time until the measured speedup meets the
-    target (or no block can go); None when the model has no removable block."""
-    from prunekit.structures import find_blocks, remove_blocks, score_blocks
-
-    blocks = find_blocks(model, x)
-    if not blocks:
-        return None
-    scores = score_blocks(model, blocks, x, method="angular")
-    order = sorted(scores, key=lambda name: scores[name])
-    best: dict[str, Any] | None = None
-    for k in range(1, len(order)):
-        cand = copy.deepcopy(model)
-        try:
-            plan = remove_blocks(cand, order[:k], x, blocks=blocks)
-        except (ValueError, RuntimeError):
-            break  # a container would be emptied, or the cut model does not run
-        dense_ms, ms = paired_latency(model, cand, fn, rounds)
-        row = {"kind": "depth", "blocks_removed": k, "model": cand, "plan": plan,
-               "dense_ms": dense_ms, "pruned_ms": ms, "measured_speedup": dense_ms / ms}
-        if best is None or row["measured_speedup"] > best["measured_speedup"]:
-            best = row
-        if dense_ms / ms >= target:
-            return row
-    return best
-
-
 def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: float,
                          device: str = "cpu", threads: int | None = 2,
                          batch_size: int | None = None, rounds: int = 2, repeats: int = 3,
                          min_timing_ms: float = 200.0, latency_fn: LatencyFn | None = None,
+                         prefer: Literal["fidelity", "macs", "speed"] = "fidelity",
                          **width_options: Any
                          ) -> SpeedupResult:
     """Measure a width plan, a depth plan and (when depth alone falls short) a
     depth-then-width plan on ``device``; apply the best one in place (module docstring).
 
     ``width_options`` go to :func:`prune_to_speedup` (importance, ignore, round_to, ...);
-    ``min_timing_ms``: every CPU model timing runs at least this long (≤ 50 runs).
+    ``min_timing_ms``: every CPU model timing runs at least this long (≤ 50 runs);
+    ``prefer``: how to choose among candidates that meet the target (module docstring).
     Returns a :class:`SpeedupResult` for the chosen kind; ``search`` holds one summary per
-    candidate (``kind``, measured speedup, MACs, fidelity, met) and ``notes`` the choice.
+    candidate (``kind``, measured speedup, MACs, fidelity, met, the ``seconds`` it took;
+    depth: the block counts ``measured``) and ``notes`` the choice.
     """
     from prunekit.hardware.signature import DeviceSpec
     from prunekit.measure import count_macs, count_params
     from prunekit.structures import apply_depth_plan
     from prunekit.surgery import Plan, apply_plan
 
+    if prefer not in PREFER:
+        raise ValueError(f"prefer must be one of {sorted(PREFER)}, got {prefer!r}")
     spec = DeviceSpec(device, threads, width_options.get("dtype", torch.float32),
                       width_options.get("channels_last", False))  # time both kinds alike
     fn = latency_fn or model_latency_fn(with_batch(example_inputs, batch_size), spec,
@@ -109,35 +97,42 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
     macs0, params0 = count_macs(model, example_inputs), count_params(model)
 
     width_model = copy.deepcopy(model)
+    t0 = time.perf_counter()
     width = prune_to_speedup(width_model, example_inputs, target_speedup, device=device,
                              threads=threads, batch_size=batch_size, latency_fn=fn,
                              rounds=rounds, repeats=repeats, **width_options)
-    depth = _depth_candidate(model, example_inputs, float(target_speedup), fn, rounds)
+    t1 = time.perf_counter()
+    depth = depth_to_speedup(model, example_inputs, float(target_speedup), fn, rounds,
+                             width_options.get("tolerance", 0.1))
+    t2 = time.perf_counter()
 
     summary = [{"kind": "width", "measured_speedup": width.measured_speedup,
-                "met": width.met, "macs": width.macs_after,
+                "met": width.met, "macs": width.macs_after, "seconds": t1 - t0,
                 "fidelity": fidelity(dense_out, width_model, example_inputs)}]
     def row(kind: str, cand: dict[str, Any]) -> dict[str, Any]:
         return {"kind": kind, "blocks_removed": depth["blocks_removed"],
                 "measured_speedup": cand["measured_speedup"],
                 "met": cand["measured_speedup"] >= target_speedup,
                 "macs": count_macs(cand["model"], example_inputs),
-                "fidelity": fidelity(dense_out, cand["model"], example_inputs)}
+                "fidelity": fidelity(dense_out, cand["model"], example_inputs),
+                **({"measured": cand["measured"]} if "measured" in cand else {})}
 
     mixed = None
     if depth is not None:
-        summary.append(row("depth", depth))
+        summary.append({**row("depth", depth), "seconds": t2 - t1})
         if 1.0 < depth["measured_speedup"] < target_speedup:
+            t3 = time.perf_counter()
             mixed = _mixed_candidate(model, depth, example_inputs, float(target_speedup), fn,
                                      dict(device=device, threads=threads,
                                           batch_size=batch_size, rounds=rounds,
                                           repeats=repeats, **width_options))
-    if mixed is not None:
-        summary.append(row("depth+width", mixed))
+            if mixed is not None:
+                summary.append({**row("depth+width", mixed),
+                                "seconds": time.perf_counter() - t3})
     met = [s for s in summary if s["met"]]
-    chosen = max(met, key=lambda s: s["fidelity"]) if met else \
+    chosen = max(met, key=lambda s: s[PREFER[prefer][0]]) if met else \
         max(summary, key=lambda s: s["measured_speedup"])
-    why = (f"chose {chosen['kind']}: " + ("closest outputs among the candidates that met "
+    why = (f"chose {chosen['kind']}: " + (f"{PREFER[prefer][1]} among the candidates that met "
            f"{target_speedup}x" if met else f"no candidate met {target_speedup}x; the faster")
            + " — " + "; ".join(f"{s['kind']} {s['measured_speedup']:.2f}x, fidelity "
                                f"{s['fidelity']:.4f}" for s in summary))

@@ -106,3 +106,27 @@ def test_prune_entry_point_validates_the_combination():
     with pytest.raises(ValueError, match="exclusive"):
         prunekit.prune(model, X, ratio=0.2, target_speedup=2.0,
                        structures=["depth", "channels"])
+
+
+@pytest.mark.parametrize("prefer", ["macs", "speed", "fidelity"])
+def test_prefer_picks_among_the_candidates_that_meet(prefer):
+    model = deep()
+    # kernels and parameters both cost time: width and depth can each reach 1.5x
+    res = prune_width_or_depth(model, X, 1.5, latency_fn=kernels_and_width,
+                               layer_timer=fake_layer_ms, round_to=4, prefer=prefer)
+    met = [s for s in res.search if "kind" in s and s["met"]]
+    assert len(met) >= 2
+    key = {"macs": "macs", "speed": "measured_speedup", "fidelity": "fidelity"}[prefer]
+    best = max(met, key=lambda s: s[key])
+    assert f"chose {best['kind']}" in res.notes[-1]
+    assert res.macs_after == best["macs"]
+
+
+def test_bad_prefer_is_refused_and_the_model_untouched():
+    from support import assert_same_state, state_of
+
+    model = deep()
+    before = state_of(model)
+    with pytest.raises(ValueError, match="prefer"):
+        prune_width_or_depth(model, X, 1.5, latency_fn=kernels_and_width, prefer="accuracy")
+    assert_same_state(state_of(model), before)

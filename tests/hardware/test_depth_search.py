@@ -1,0 +1,97 @@
+"""Depth to a measured speedup: the block count is found in a few timings (injected timers)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from prunekit.hardware.depth_search import _fit_beta, block_mac_shares, depth_to_speedup
+
+X = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+class Block(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(self.conv(x))
+
+
+def deep(n: int = 16) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Sequential(
+        *[Block(16) for _ in range(n)]), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(16, 5)).eval()
+
+
+def kernels(model: nn.Module) -> float:
+    return float(sum(isinstance(m, nn.Conv2d) for m in model.modules()))
+
+
+def counting(fn):
+    calls: list[int] = []
+
+    def wrapped(model):
+        calls.append(1)
+        return fn(model)
+
+    return wrapped, calls
+
+
+def truth(n: int, fn, target: float) -> int:
+    """Fewest blocks whose removal meets the target, by timing every count."""
+    dense = fn(deep(n))
+    return next(k for k in range(1, n + 1) if dense / (dense - k) >= target)
+
+
+def test_block_mac_shares_sum_to_the_blocks_part_of_the_model():
+    model = deep(4)
+    shares = block_mac_shares(model, X, [f"1.{i}" for i in range(4)])
+    assert len(set(round(s, 9) for s in shares)) == 1  # identical blocks
+    per_block = 16 * 16 * 9 * 64
+    total = per_block * 4 + 3 * 16 * 9 * 64 + 16 * 5
+    assert shares[0] == pytest.approx(per_block / total)
+
+
+def test_time_proportional_to_macs_is_found_with_one_measurement():
+    model = deep()
+    fn, calls = counting(kernels)
+    row = depth_to_speedup(model, X, 2.0, fn, rounds=1)
+    assert len(row["measured"]) == 1 and len(calls) == 2  # one ABBA round: dense + cut
+    assert 2.0 <= row["measured_speedup"] <= 2.2
+    assert row["blocks_removed"] == truth(16, kernels, 2.0)
+    assert len(model[1]) == 16 and len(row["model"][1]) == 16 - row["blocks_removed"]
+
+
+def test_fixed_overhead_is_learned_from_the_first_measurement():
+    # 10 ms the blocks do not touch: the MAC share alone predicts too much; β is refitted
+    def overhead(m):
+        return 10.0 + kernels(m)
+
+    row = depth_to_speedup(deep(), X, 1.5, overhead, rounds=1)
+    assert len(row["measured"]) <= 3  # timing every count would take 9
+    assert 1.5 <= row["measured_speedup"] <= 1.65
+    assert row["blocks_removed"] >= truth(16, overhead, 1.5)
+    assert row["measured"][0]["predicted_speedup"] > row["measured"][0]["speedup"]
+
+
+def test_unreachable_target_returns_the_fastest_cut_that_runs():
+    # removing all six blocks would empty their container: five is the most that can go
+    row = depth_to_speedup(deep(6), X, 20.0, kernels, rounds=1)
+    assert row["blocks_removed"] == 5 and row["measured_speedup"] < 20.0
+
+
+def test_no_blocks_no_candidate():
+    flat = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2))
+    flat(X)
+    assert depth_to_speedup(flat.eval(), X, 2.0, kernels) is None
+
+
+def test_beta_fit_is_exact_and_clamped():
+    assert _fit_beta(0.5 + 0.5 * 0.4, 0.4) == pytest.approx(0.5)
+    assert _fit_beta(0.99, 0.0) == pytest.approx(0.95)
+    assert _fit_beta(0.1, 0.9) == -1.0
+    assert _fit_beta(0.7, 1.0) == 0.0
