@@ -251,7 +251,8 @@ def prune(
         All or nothing over every step: if one fails, the model is put back as it was.
         With ``target_speedup``, ``structures=["depth", "channels"]`` measures a width plan
         and a depth plan on the device and applies the one that keeps the outputs closest
-        among those meeting the target (:func:`prunekit.hardware.choose.prune_width_or_depth`).
+        among those meeting the target (:func:`prunekit.hardware.choose.prune_width_or_depth`;
+        call it directly for ``prefer="macs"`` / ``"speed"`` instead of output fidelity).
 
     Returns
     -------
