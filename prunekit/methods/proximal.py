@@ -302,6 +302,11 @@ class ProximalGroupLasso:
         Use this cost model for the budget (and cost weights of the budget's kind)
         instead of building one, e.g. a :class:`~prunekit.methods.cost.LatencyCost`
         built once and shared between runs.
+    weight_cost : object with ``cost(removed)``, optional
+        The cost model behind ``weights=<cost kind>`` when it is not the budget's, e.g.
+        ``weights="latency"`` with a MAC budget: a ``LatencyCost`` built at the batch size
+        and device the model will run at (otherwise one is built on the CPU, 1 thread,
+        at the example inputs' batch).
 
     The model is not modified by the constructor; invalid arguments raise ``ValueError``
     naming the argument.
@@ -312,7 +317,8 @@ class ProximalGroupLasso:
                  budget: Budget | None = None, example_inputs: Any = None,
                  on_zero: Callable[[ZeroEvent], None] | None = None,
                  min_keep: int | float = 1,
-                 cost_model: Cost | None = None) -> None:
+                 cost_model: Cost | None = None,
+                 weight_cost: Cost | None = None) -> None:
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         if not 0.0 <= l1_ratio < 1.0:
@@ -342,7 +348,7 @@ class ProximalGroupLasso:
             cost_model = budget.build_cost(self.model, example_inputs)
         self.cost_model = cost_model if budget is not None else None
         if isinstance(weights, str) and weights in COST_KINDS:
-            cost_weights(self.groups, self._weight_cost(weights, cost_model))
+            cost_weights(self.groups, weight_cost or self._weight_cost(weights, cost_model))
         self._weight = {g.id: g.weights() for g in self.groups}
         self.dense_cost = self.cost_model.cost() if self.cost_model is not None else None
         if budget is not None:

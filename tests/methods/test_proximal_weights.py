@@ -328,3 +328,20 @@ def test_round_to_rounds_up_rather_than_below_min_keep():
     assert 40 - len(plan[hidden.id]) == 8  # 5 -> up to 8, not down to 4
     with pytest.raises(ValueError, match="round_to"):
         opt.removal_plan(round_to=0)
+
+
+def test_weight_cost_overrides_the_cost_behind_cost_weights():
+    # a MAC budget with weights="latency" would build a CPU latency table at the example
+    # batch; weight_cost supplies the one to use — here a params cost, so the weights must
+    # equal those of weights="params" (and differ from the MAC budget's own weights)
+    def weights_of(**kw):
+        model = three_convs()
+        gs = build_groups(model, X8[:1])
+        opt = ProximalGroupLasso(torch.optim.SGD(model.parameters(), lr=0.1), model, gs,
+                                 lam=0.01, example_inputs=X8[:1], **kw)
+        return torch.cat([g.weights() for g in opt.groups])
+
+    params = CostModel.build(three_convs(), "params", X8[:1])
+    given = weights_of(weights="latency", budget=Budget(0.5, "macs"), weight_cost=params)
+    torch.testing.assert_close(given, weights_of(weights="params"))
+    assert not torch.allclose(given, weights_of(weights="macs", budget=Budget(0.5, "macs")))
