@@ -274,9 +274,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     labels = [f"{r['model']}\nb{r['batch']} {r['target']:g}x" for r in rows]
     pos = range(len(rows))
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4))
-    ax.bar([p - 0.2 for p in pos], [r["speedup"] for r in rows], 0.4, label="prunekit")
-    ax.bar([p + 0.2 for p in pos], [r.get("tp_speedup", 0) for r in rows], 0.4,
-           label="Torch-Pruning (same MACs)")
+    wd = any("wd_speedup" in r for r in rows)
+    width = 0.27 if wd else 0.4
+    ax.bar([p - width / 2 - (width / 2 if wd else 0) for p in pos],
+           [r["speedup"] for r in rows], width, label="prunekit (width)")
+    ax.bar([p + width / 2 - (width / 2 if wd else 0) for p in pos],
+           [r.get("tp_speedup", 0) for r in rows], width, label="Torch-Pruning (same MACs)")
+    if wd:
+        ax.bar([p + width for p in pos], [r.get("wd_speedup", 0) for r in rows], width,
+               label="prunekit width or depth")
     ax.scatter(list(pos), [r["target"] for r in rows], marker="_", s=400, c="k", label="target")
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xticks(list(pos), labels, fontsize=7)
