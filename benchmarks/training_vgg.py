@@ -54,6 +54,7 @@ if str(ROOT / "benchmarks") not in sys.path:  # appended: never shadows an insta
 import training_methods as tm  # noqa: E402
 
 from prunekit.methods import Budget, FitConfig, evaluate, fit  # noqa: E402
+from prunekit.methods.recovery import epoch_batches  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
@@ -193,11 +194,103 @@ def _finetune(model: nn.Module, train, args) -> None:
                                 progress=args.progress))
 
 
-def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost_model=None):
-    """Proximal GL from the dense weights, finalized (debiased), not yet fine-tuned."""
-    no_ft = argparse.Namespace(**{**vars(args), "finetune_epochs": 0})
+def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost_model=None,
+                 test=None):
+    """Proximal GL from the dense weights (SGD + momentum, ``--prox-epochs``), finalized
+    (debiased with ``--debias``: survivors restart from the dense weights), not yet
+    fine-tuned. The same run as ``training_methods.proximal`` with the fine-tuning left
+    out, plus a trace of the budget dynamics.
+
+    ``info["trajectory"]``: every ``--trace-every`` steps and at each epoch end, λ and
+    (budget mode) ``zeros`` = cost of the exact zeros alone / B (≤ 1: the zeros meet the
+    budget themselves, no top-up); at epoch ends also ``landed`` (cost of what
+    ``finalize`` would cut had the run stopped there, top-up included, / B) and the kept
+    widths per group. With ``--epoch-accuracy`` and a ``test`` set, each epoch's selection
+    (debiased) is also fine-tuned like the final one and its test accuracy recorded:
+    accuracy against the number of proximal steps, in one run."""
+    from prunekit.graph import build_groups
+    from prunekit.methods import ProximalGroupLasso
+
     torch.manual_seed(args.seed)
-    return tm.proximal(dense, train, x_lat, no_ft, budget, lam, weights, cost_model, min_keep)
+    model = copy.deepcopy(dense)
+    gs = build_groups(model, x_lat[:2])
+    sgd = torch.optim.SGD(model.parameters(), lr=args.prox_lr, momentum=0.9)
+    opt = ProximalGroupLasso(sgd, model, gs, lam=lam, example_inputs=x_lat[:2],
+                             weights=weights, budget=budget, min_keep=min_keep,
+                             cost_model=cost_model)
+    per_epoch = len(epoch_batches(len(train[1]), FitConfig().batch_size, args.seed, 0))
+    target = budget.fraction * opt.dense_cost if budget is not None else None
+    trace: list[dict] = [_trace_point(opt, 0, target)]
+    plans: dict[int, dict[str, list[int]]] = {}
+
+    def on_step(step: int, _model: nn.Module) -> None:
+        end = step % per_epoch == 0
+        if end or step % args.trace_every == 0:
+            trace.append(_trace_point(opt, step, target))
+        if end and target is not None:
+            plan = opt.removal_plan()
+            plans[step // per_epoch] = plan
+            trace[-1].update(epoch=step // per_epoch, landed=opt.current_cost(plan) / target,
+                             kept={g.id: g.size - len(plan.get(g.id, [])) for g in opt.groups})
+
+    t0 = time.process_time()
+    fit(model, train, FitConfig(epochs=args.prox_epochs, seed=args.seed,
+                                progress=args.progress), optimizer=opt, on_step=on_step)
+    info = {"lam": lam, "lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
+            "step_at_budget": opt.state.step_at_budget, "prox_steps": opt.state.step,
+            "prox_lr": args.prox_lr, "prox_epochs": args.prox_epochs,
+            "zero_events": len(opt.events), "weights": weights, "min_keep": min_keep,
+            "prox_cpu_s": time.process_time() - t0}
+    if budget is not None:
+        info.update(budget_kind=budget.kind, budget_target=target, dual_lr=budget.dual_lr,
+                    budget_landed=opt.current_cost(opt.removal_plan()),
+                    budget_zeros_only=opt.current_cost(opt.removal_plan(enforce_budget=False)))
+        info["budget_error"] = info["budget_landed"] / target - 1
+        info["zeros_met_budget"] = info["budget_zeros_only"] <= target
+    opt.finalize(restore=dense.state_dict() if args.debias else None)
+    info["widths"], info["debias"] = tm._widths(model), args.debias
+    if args.epoch_accuracy and test is not None and args.debias:
+        _epoch_accuracy(trace, plans, dense, train, test, x_lat, args)
+    info["trajectory"] = trace
+    console.log(f"prox: {opt.state.step} steps, λ {lam:g} → {opt.lam:.4g}, zeros alone "
+                f"{trace[-1].get('zeros', float('nan')):.3f}·B, met at step "
+                f"{opt.state.step_at_budget}")
+    return model, info
+
+
+def _trace_point(opt, step: int, target: float | None) -> dict:
+    point = {"step": step, "lam": opt.lam}
+    if target is not None:
+        point["zeros"] = opt.current_cost() / target
+    return point
+
+
+def _epoch_accuracy(trace, plans, dense, train, test, x_lat, args) -> None:
+    """Fine-tune each epoch's (debiased) selection; ``accuracy`` and ``macs`` into the
+    trace's epoch points (a plan equal to the previous epoch's reuses its result: the
+    fine-tuning is deterministic)."""
+    from prunekit.graph import build_groups
+    from prunekit.measure import count_macs
+    from prunekit.surgery import remove_channels
+
+    done: list[tuple[dict, dict]] = []
+    for point in trace:
+        plan = plans.get(point.get("epoch", -1))
+        if plan is None or point["epoch"] == args.prox_epochs:  # the last: the main row
+            continue
+        same = [res for p, res in done if p == plan]
+        if same:
+            point.update(same[0])
+            continue
+        model = copy.deepcopy(dense)
+        remove_channels(model, build_groups(model, x_lat[:2]), plan, x_lat[:2])
+        _finetune(model, train, args)
+        res = {"accuracy": evaluate(model, test), "macs": count_macs(model, x_lat[:1]),
+               "widths": tm._widths(model)}
+        done.append((plan, res))
+        point.update(res)
+        console.log(f"  selection after epoch {point['epoch']}: acc {res['accuracy']:.4f} "
+                    f"widths {res['widths']}")
 
 
 def _with_tp(rows, model, info, ref, dense, train, test, x_lat, args, method, level) -> dict:
@@ -223,7 +316,8 @@ def mac_level(rows, ref, dense, train, test, x_lat, args, fraction: float) -> di
     level = f"{1 / fraction:g}x MACs"
     keep = tm.min_keep_for(dense, x_lat, args, fraction)
     budget = Budget(fraction, "macs", dual_lr=args.dual_lr)
-    model, info = _prox_select(dense, train, x_lat, args, budget, args.lam0, args.weights, keep)
+    model, info = _prox_select(dense, train, x_lat, args, budget, args.lam0, args.weights, keep,
+                               test=test)
     rounded = copy.deepcopy(model) if args.round_multiple > 1 else None
     _finetune(model, train, args)
     name = f"prunekit proximal GL, MAC budget ({args.weights} weights)"
@@ -275,14 +369,57 @@ def _checkpoint(rows: list[dict], args) -> None:
 
 
 # ---------------------------------------------------------------- driver
+def _dense_key(args, n: int, epochs: int) -> str:
+    w = "-".join(map(str, args.widths))
+    return f"vggc_{w}_{args.hidden}_s{args.seed}_n{n}_e{epochs}_lr{args.lr:g}"
+
+
 def _dense(train, args) -> nn.Module:
     """The dense model trained for ``--dense-epochs`` (loaded from the cache if there)."""
     torch.manual_seed(args.seed)
     model = vgg_cnn(args.widths, args.hidden)
-    w = "-".join(map(str, args.widths))
-    key = f"vggc_{w}_{args.hidden}_s{args.seed}_n{len(train[1])}_e{args.dense_epochs}" \
-          f"_lr{args.lr:g}"
-    return tm.train_cached(model, key, train, args)
+    return tm.train_cached(model, _dense_key(args, len(train[1]), args.dense_epochs), train,
+                           args)
+
+
+def dense_curve(train, test, args) -> dict:
+    """Dense test accuracy after every epoch up to ``--dense-epochs`` (is dense converged?).
+
+    Each epoch's weights are also written to the dense cache under the key a run with that
+    many ``--dense-epochs`` reads: :func:`fit` has a constant learning rate and seeds each
+    epoch's permutation by ``(seed, epoch)``, so epoch ``k`` of a longer run is a ``k``-epoch
+    run."""
+    from prunekit.measure.machine import machine_info
+
+    torch.manual_seed(args.seed)
+    model = vgg_cnn(args.widths, args.hidden)
+    steps = len(epoch_batches(len(train[1]), FitConfig().batch_size, args.seed, 0))
+    curve: list[dict] = []
+
+    def on_step(step: int, m: nn.Module) -> None:
+        if step % steps:
+            return
+        epoch = step // steps
+        curve.append({"epoch": epoch, "test_accuracy": evaluate(m, test),
+                      "train_accuracy": evaluate(m, train)})
+        console.log(f"dense epoch {epoch}: test {curve[-1]['test_accuracy']:.4f} "
+                    f"train {curve[-1]['train_accuracy']:.4f}")
+        if not args.smoke:
+            args.dense_cache.mkdir(parents=True, exist_ok=True)
+            torch.save(m.state_dict(),
+                       args.dense_cache / f"{_dense_key(args, len(train[1]), epoch)}.pt")
+            _write_curve({"config": vars(args), "curve": curve, "partial": True}, args)
+
+    fit(model, train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
+                                progress=args.progress), on_step=on_step)
+    return {"config": vars(args), "machine": machine_info(), "curve": curve}
+
+
+def _write_curve(results: dict, args) -> Path:
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"training_vgg_dense_curve{_suffix(args)}.json"
+    out.write_text(json.dumps(results, indent=1, default=str))
+    return out
 
 
 def _run(args) -> dict:
@@ -345,6 +482,7 @@ def write(results: dict, args) -> Path:
     out = args.results_dir / f"training_vgg{_suffix(args)}.json"
     out.write_text(json.dumps(results, indent=1, default=str))
     plot(results["rows"], args.img_dir / f"training_vgg{_suffix(args)}.png")
+    plot_trajectory(results["rows"], args.img_dir / f"training_vgg{_suffix(args)}_trajectory.png")
     print_table(results["rows"])
     console.print(f"wrote {out}")
     return out
@@ -362,6 +500,46 @@ def plot(rows: list[dict], path: Path) -> None:
                              ("speedup", "measured CPU speedup (batch 256, eager)"),
                              ("params", "parameters")),
                             "VGG-style CNN, Fashion-MNIST", path, figsize=(16, 4.5), x=_x)
+
+
+def plot_trajectory(rows: list[dict], path: Path) -> None:
+    """Budget-mode runs with a trace: λ and the zeros' cost / B against the proximal step,
+    and the test accuracy of each epoch's selection (``--epoch-accuracy``; the last
+    epoch is the row itself) with its Torch-Pruning twin at the same level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in rows if r.get("trajectory") and "budget_target" in r
+            and "rounded" not in r["method"]]
+    if not runs:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for r in runs:
+        tr = r["trajectory"]
+        label = r["level"]
+        axes[0].plot([p["step"] for p in tr], [p["lam"] for p in tr], label=label)
+        axes[1].plot([p["step"] for p in tr], [p["zeros"] for p in tr], label=label)
+        pts = [(p["epoch"], 100 * p["accuracy"]) for p in tr if "accuracy" in p]
+        pts.append((r["prox_epochs"], 100 * r["accuracy"]))
+        line = axes[2].plot(*zip(*pts), "o-", label=f"{label} prox GL")[0]
+        tp = [t for t in rows if t.get("matched_to") == r["method"] and t["level"] == r["level"]]
+        if tp:
+            axes[2].axhline(100 * tp[0]["accuracy"], ls="--", c=line.get_color(),
+                            label=f"{label} Torch-Pruning")
+    axes[1].axhline(1.0, ls=":", c="gray")
+    axes[0].set(yscale="log", xlabel="proximal step", ylabel="λ", title="dual ascent on λ")
+    axes[1].set(yscale="log", xlabel="proximal step", ylabel="cost of the exact zeros / budget",
+                title="zeros alone vs the budget (≤ 1: met)")
+    axes[2].set(xlabel="proximal epochs before the cut", ylabel="test accuracy (%)",
+                title="selection after k epochs, same fine-tuning")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _x(row: dict, key: str) -> float:
@@ -421,16 +599,24 @@ def parse(argv=None) -> argparse.Namespace:
                         "tightest MAC budget; omit the run with --no-latency")
     p.add_argument("--no-latency", dest="latency_budget", action="store_const", const=None)
     p.add_argument("--latency-min-keep", type=tm._int_or_float, default=0.2)
+    p.add_argument("--trace-every", type=int, default=5,
+                   help="record λ and the zeros' cost every this many proximal steps")
+    p.add_argument("--epoch-accuracy", action="store_true",
+                   help="also fine-tune and test each proximal epoch's selection")
     p.add_argument("--debias", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--latency-batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3, help="timed passes per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating dense/pruned rounds")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--dense-only", action="store_true", help="train/cache the dense model only")
+    p.add_argument("--dense-curve", action="store_true",
+                   help="train dense for --dense-epochs, test accuracy after each epoch, "
+                        "cache every epoch's weights; writes training_vgg_dense_curve.json")
     p.add_argument("--dense-cache", type=Path,
                    default=Path.home() / ".cache" / "prunekit" / "bench")
-    p.add_argument("--finish", type=Path, default=None,
-                   help="write JSON, profiles and plot from an interrupted run's partial JSON")
+    p.add_argument("--finish", type=Path, nargs="+", default=None,
+                   help="write JSON, profiles and plot from an interrupted run's partial JSON "
+                        "(several: merged, e.g. one MAC level per process)")
     p.add_argument("--retime-modes", nargs="*", default=["eager", "bn_folded", "frozen"],
                    choices=sorted(DEPLOY), help="re-time every row from its widths in these "
                    "deployment modes (after the run)")
@@ -486,16 +672,29 @@ def retime(results: dict, args) -> None:
                                 "rounds": args.rounds, "batch": args.latency_batch}
 
 
-def finish(path: Path, args) -> dict:
+def finish(paths: Path | list[Path], args) -> dict:
     """Results from the partial JSON of an interrupted run (the rows finished so far), or
-    from a finished run's JSON (profiles and re-timing redone)."""
+    from a finished run's JSON (profiles and re-timing redone). Several paths (runs of the
+    same dense model, e.g. one MAC level per process) are merged: the first file's dense
+    row and config, then every other row in order; ``wall_s`` is summed."""
     from prunekit.measure.machine import machine_info
 
-    partial = json.loads(Path(path).read_text())
-    out = {"config": partial["config"], "machine": machine_info(), "rows": partial["rows"],
-           "wall_s": partial.get("wall_s")}
-    if Path(path).stem.endswith("_partial"):
-        out["interrupted"] = (f"finished from {Path(path).name}: rows after the last "
+    paths = [Path(p) for p in (paths if isinstance(paths, list) else [paths])]
+    parts = [json.loads(p.read_text()) for p in paths]
+    rows = list(parts[0]["rows"])
+    for part in parts[1:]:
+        if part["rows"][0]["method"] != "dense" or part["rows"][0]["widths"] != rows[0]["widths"]:
+            raise ValueError(f"--finish: {part['config'].get('tag')!r} has another dense model")
+        rows += part["rows"][1:]
+    walls = [part.get("wall_s") for part in parts]
+    out = {"config": parts[0]["config"], "machine": machine_info(), "rows": rows,
+           "wall_s": sum(walls) if None not in walls else None}
+    if len(parts) > 1:
+        out["merged_from"] = [p.name for p in paths]
+        out["configs"] = [part["config"] for part in parts]
+    partial = [p.name for p in paths if p.stem.endswith("_partial")]
+    if partial:
+        out["interrupted"] = (f"finished from {', '.join(partial)}: rows after the last "
                               "completed pair were not run")
     return out
 
@@ -505,6 +704,11 @@ def main(argv=None) -> dict:
     before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
+        if args.dense_curve:
+            train, test = tm.load_data(args)
+            results = dense_curve(train, test, args)
+            console.print(f"wrote {_write_curve(results, args)}")
+            return results
         results = finish(args.finish, args) if args.finish else _run(args)
         if "rows" in results:
             add_profiles(results, args)

@@ -112,3 +112,76 @@ def test_finish_from_partial(bench, tmp_path):
     conv = prof["by_type"]["Conv2d"]
     assert conv["mac_reduction"] > 2.0 and conv["dense_ms"] > 0
     assert (tmp_path / "training_vgg_smoke.png").stat().st_size > 0
+
+
+def test_prox_select_traces_dual_ascent_and_epoch_selections(bench):
+    """The trace is the dual ascent on the budget, step by step; each proximal epoch's
+    selection but the last (the main row) is fine-tuned and tested; dense is untouched."""
+    import math
+
+    from prunekit.data import synthetic_fashion
+    from prunekit.methods import Budget
+
+    args = bench.parse(["--smoke", "--epoch-accuracy", "--trace-every", "1"])
+    args.prox_epochs = 2
+    train, test = synthetic_fashion(256, 128, seed=0)  # 2 steps per epoch
+    torch.manual_seed(0)
+    dense = bench.vgg_cnn(args.widths, args.hidden)
+    before = {k: v.clone() for k, v in dense.state_dict().items()}
+    model, info = bench._prox_select(dense, train, test[0][:16], args,
+                                     Budget(0.25, dual_lr=0.03), 0.002, "macs", 1, test=test)
+    trace = info["trajectory"]
+    assert [p["step"] for p in trace] == list(range(info["prox_steps"] + 1)) == list(range(5))
+    assert trace[0]["lam"] == 0.002 and trace[-1]["lam"] == info["lam_final"]
+    for a, b in zip(trace, trace[1:]):  # log λ += dual_lr·min(zeros − 1, 1) while over B
+        gap = min(b["zeros"] - 1.0, 1.0) if b["zeros"] > 1.0 else -1.0
+        assert b["lam"] == pytest.approx(a["lam"] * math.exp(0.03 * gap))
+    ends = [p for p in trace if "epoch" in p]
+    assert [p["epoch"] for p in ends] == [1, 2]
+    assert 0.0 < ends[0]["accuracy"] <= 1.0 and ends[0]["macs"] > 0
+    assert "accuracy" not in ends[1]  # the last selection is the caller's row
+    assert ends[-1]["landed"] == pytest.approx(info["budget_landed"] / info["budget_target"])
+    assert info["budget_error"] <= 0.0
+    assert info["zeros_met_budget"] == (info["budget_zeros_only"] <= info["budget_target"])
+    assert info["widths"] == [m.weight.shape[0] for m in model.modules()
+                              if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert all(torch.equal(v, before[k]) for k, v in dense.state_dict().items())
+
+
+def test_dense_curve_one_point_per_epoch(bench, tmp_path):
+    res = bench.main(["--smoke", "--dense-curve", "--results-dir", str(tmp_path)])
+    saved = json.loads((tmp_path / "training_vgg_dense_curve_smoke.json").read_text())
+    assert [p["epoch"] for p in saved["curve"]] == [1] == [p["epoch"] for p in res["curve"]]
+    assert all(0.0 <= p["test_accuracy"] <= 1.0 for p in saved["curve"])
+    assert saved["machine"]
+
+
+def test_finish_merges_runs_of_the_same_dense(bench, tmp_path):
+    """One MAC level per process: --finish A B keeps A's dense row and appends B's rows."""
+    common = {"latency_ms": 2.0, "latency_dense_ms": 4.0, "measured_speedup": 2.0, "rho": 0.5,
+              "rho_folded": 0.6, "params": 100, "mac_reduction": 4.0}
+    dense = dict(common, method="dense", level="", accuracy=0.8, macs=400, mac_reduction=1.0,
+                 widths=[4, 4, 8, 8, 16, 16, 16, 10])
+
+    def level(name, acc, widths):
+        gl = dict(common, method="prunekit proximal GL, MAC budget", level=name, accuracy=acc,
+                  macs=100, widths=widths)
+        tp = dict(common, method="Torch-Pruning magnitude (matched MACs)", level=name,
+                  matched_to=gl["method"], accuracy=acc - 0.01, macs=99, widths=widths)
+        return [gl, tp]
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"config": {"tag": "a"}, "wall_s": 10.0,
+                             "rows": [dense, *level("4x MACs", 0.78, [2, 2, 4, 4, 8, 8, 12, 10])]}))
+    b.write_text(json.dumps({"config": {"tag": "b"}, "wall_s": 5.0,
+                             "rows": [dense, *level("8x MACs", 0.7, [1, 1, 2, 2, 4, 4, 8, 10])]}))
+    bench.main(["--smoke", "--finish", str(a), str(b), "--results-dir", str(tmp_path),
+                "--img-dir", str(tmp_path), "--retime-modes", "--tag", "merged"])
+    saved = json.loads((tmp_path / "training_vgg_smoke_merged.json").read_text())
+    assert [r["level"] for r in saved["rows"]] == ["", "4x MACs", "4x MACs", "8x MACs", "8x MACs"]
+    assert saved["merged_from"] == ["a.json", "b.json"] and saved["wall_s"] == 15.0
+    assert "interrupted" not in saved and len(saved["profile"]) == 5
+    other = dict(dense, widths=[8, 8, 8, 8, 16, 16, 16, 10])
+    b.write_text(json.dumps({"config": {"tag": "b"}, "rows": [other]}))
+    with pytest.raises(ValueError, match="another dense model"):
+        bench.finish([a, b], bench.parse(["--smoke"]))
