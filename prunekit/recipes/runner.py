@@ -58,16 +58,40 @@ def _one_shot(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
 
     r = job.recipe
     log(f"pruning ({r.importance} importance, target {r.target.model_dump(exclude_none=True)})")
-    channels = r.structures is None or "channels" in r.structures
-    result = prunekit.prune(model, example, ratio=r.target.ratio if channels else None,
-                            target_macs=r.target.macs if channels else None,
-                            importance=r.importance, round_to=r.round_to, ignore=r.ignore,
-                            structures=r.structures)
+    if r.target.speedup is not None:
+        result = _to_speedup(model, example, job, log)
+    else:
+        channels = r.structures is None or "channels" in r.structures
+        result = prunekit.prune(model, example, ratio=r.target.ratio if channels else None,
+                                target_macs=r.target.macs if channels else None,
+                                importance=r.importance, round_to=r.round_to,
+                                ignore=r.ignore, structures=r.structures)
     for skipped in result.skipped:
         log(f"left whole: {skipped.get('module') or skipped.get('op')}: {skipped.get('reason')}")
     for name, res in result.structures.items():
         log(f"{name}: removed {getattr(getattr(res, 'plan', res), 'removed', '?')}")
-    return (result.plans if len(result.plans) > 1 else result.plan), {}
+    from prunekit.surgery import Plan
+
+    plans = result.plans or [result.plan]  # what was applied, in order; a lone channel
+    return (plans[0] if len(plans) == 1 and isinstance(plans[0], Plan) else plans), {}
+
+
+def _to_speedup(model: nn.Module, example: Any, job: Job, log: Log) -> Any:
+    """``prunekit.prune(target_speedup=...)`` timed as the recipe's ``measure`` says (device,
+    threads, batch size); with ``structures: {depth, channels}`` width or depth is chosen
+    by measurement."""
+    import prunekit
+
+    r, m = job.recipe, job.recipe.measure
+    result = prunekit.prune(model, example, target_speedup=r.target.speedup, device=m.device,
+                            threads=m.threads, batch_size=m.batch_size,
+                            importance=r.importance, round_to=r.round_to, ignore=r.ignore,
+                            structures=list(r.structures) if r.structures else None)
+    log(f"measured {result.measured_speedup:.2f}x faster than dense on {m.device} "
+        f"(target {r.target.speedup:g}x, {'met' if result.met else 'not met'})")
+    for note in result.notes:
+        log(note)
+    return result
 
 
 class _PathRecorder:

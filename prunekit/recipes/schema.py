@@ -8,6 +8,8 @@ closest known field for a typo::
     target:
       macs: 0.5                       # keep 50 % of the MACs (2× fewer, theory) …
       # ratio: 0.3                    # … or remove 30 % of every group's channels
+      # speedup: 2.0                  # … or prune until *measured* 2× faster (method
+                                      #   prune; timed as `measure:` says)
     importance: l2                    # prune: l2, l1, bn_scale, taylor, fisher, random …
     schedule:                         # proximal_group_lasso training
       epochs: 3
@@ -44,16 +46,18 @@ class _Strict(BaseModel):
 
 
 class Target(_Strict):
-    """Exactly one of ``macs`` (fraction of MACs to keep) or ``ratio`` (channel fraction
-    to remove from every group)."""
+    """Exactly one of ``macs`` (fraction of MACs to keep), ``ratio`` (channel fraction
+    to remove from every group) or ``speedup`` (prune until the model is *measured* this
+    many times faster, on ``measure``'s device, threads and batch size)."""
 
     macs: float | None = Field(None, gt=0, le=1)
     ratio: float | None = Field(None, ge=0, lt=1)
+    speedup: float | None = Field(None, gt=1)
 
     @model_validator(mode="after")
     def _one_of(self) -> Target:
-        if (self.macs is None) == (self.ratio is None):
-            raise ValueError("give exactly one of target.macs or target.ratio")
+        if sum(v is not None for v in (self.macs, self.ratio, self.speedup)) != 1:
+            raise ValueError("give exactly one of target.macs, target.ratio or target.speedup")
         return self
 
 
@@ -104,11 +108,18 @@ class Recipe(_Strict):
     @model_validator(mode="after")
     def _budget_for_proximal(self) -> Recipe:
         if self.method == "proximal_group_lasso" and self.target.macs is None:
+            other = "target.ratio" if self.target.ratio is not None else "target.speedup"
             raise ValueError("method proximal_group_lasso trains to a MAC budget: set "
-                             "target.macs (fraction of MACs to keep) instead of target.ratio")
+                             f"target.macs (fraction of MACs to keep) instead of {other}")
         if self.method == "proximal_group_lasso" and self.structures is not None:
             raise ValueError("structures: applies to method 'prune' (proximal training "
                              "drives channel groups)")
+        if self.target.speedup is not None and self.structures is not None and (
+                set(self.structures) != {"depth", "channels"}
+                or any(self.structures.values())):
+            raise ValueError("structures: with target.speedup, give {depth, channels} "
+                             "without options (width or depth, chosen by measurement) or "
+                             "leave it out (width)")
         return self
 
     @field_validator("structures")
