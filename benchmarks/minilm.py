@@ -40,14 +40,20 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from prunekit.eval import RetrievalSet, load_minilm, wordnet_retrieval, wordnet_retrieval_set
+from prunekit.eval import (
+    RetrievalSet,
+    load_minilm,
+    relational_loss,
+    wordnet_retrieval,
+    wordnet_retrieval_set,
+)
 from prunekit.eval.embed import mean_pool, tokenize
 from prunekit.measure import count_macs, latency
 from prunekit.measure.machine import machine_info
 from prunekit.structures import prune_depth
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KINDS = ("heads", "ffn", "layers", "combined", "layer_ffn")
+KINDS = ("heads", "ffn", "layers", "combined", "layer_ffn", "heads_ffn")
 console = Console(width=170)
 
 
@@ -121,15 +127,23 @@ def analytic_macs(cfg: Any, layers: int, heads: int, ffn: int, seq: int) -> floa
     return layers * seq * (4 * d * heads * dh + 2 * seq * heads * dh + 2 * d * ffn)
 
 
-def plan_shape(cfg: Any, kind: str, step: int) -> tuple[int, int, int]:
+def plan_shape(cfg: Any, kind: str, step: int, ffn_unit: int | None = None
+               ) -> tuple[int, int, int]:
     """(layers removed, heads removed per layer, FFN units removed per layer) of cut
-    ``step`` of a plan kind; steps grow monotonically in the amount cut."""
+    ``step`` of a plan kind; steps grow monotonically in the amount cut.
+
+    ``ffn_unit``: FFN units per step of ``ffn`` and ``heads_ffn`` (default ``u/48``,
+    multiples of 32 on MiniLM). ``heads_ffn`` (width only, every layer kept) removes
+    ``step`` FFN units and ``round(step·unit/u · h)`` heads: the same fraction of both."""
     h, u = cfg.num_attention_heads, cfg.intermediate_size
-    unit = max(u // 48, 1)  # FFN in 1/48 steps (multiples of 32 on MiniLM)
+    unit = max(ffn_unit or u // 48, 1)
     if kind == "heads":
         return 0, min(step, h - 1), 0
     if kind == "ffn":
         return 0, 0, min(step * unit, u - unit)
+    if kind == "heads_ffn":
+        du = min(step * unit, u - unit)
+        return 0, min(math.floor(du / u * h + 0.5), h - 1), du
     if kind == "layers":
         return min(step, cfg.num_hidden_layers - 1), 0, 0
     if kind == "layer_ffn":  # one layer, then FFN width in 1/24 steps (multiples of 64)
@@ -139,17 +153,18 @@ def plan_shape(cfg: Any, kind: str, step: int) -> tuple[int, int, int]:
     return 1, min(round(frac * h), h - 1), min(round(frac * u / unit) * unit, u - unit)
 
 
-def first_step(cfg: Any, kind: str, target: float, seq: int) -> int | None:
+def first_step(cfg: Any, kind: str, target: float, seq: int,
+               ffn_unit: int | None = None) -> int | None:
     """Smallest step whose analytic MAC ratio reaches ``target`` (None: unreachable)."""
     dense = analytic_macs(cfg, cfg.num_hidden_layers, cfg.num_attention_heads,
                           cfg.intermediate_size, seq)
     for step in range(1, 49):
-        dl, dh, du = plan_shape(cfg, kind, step)
+        dl, dh, du = plan_shape(cfg, kind, step, ffn_unit)
         cut = analytic_macs(cfg, cfg.num_hidden_layers - dl, cfg.num_attention_heads - dh,
                             cfg.intermediate_size - du, seq)
         if dense / cut >= target:
             return step
-        if plan_shape(cfg, kind, step + 1) == (dl, dh, du):
+        if plan_shape(cfg, kind, step + 1, ffn_unit) == (dl, dh, du):
             return None
     return None
 
@@ -161,7 +176,9 @@ def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float, li
     Layers are chosen by ``--layer-score``: ``angular`` (input/output angle of each
     layer) or ``loss`` (how far the pooled sentence embedding moves from the dense one
     when the layer is skipped, ``1 − cos(e_skip, e_dense)`` on the calibration text);
-    ``--iterative`` re-scores after each removal."""
+    ``--iterative`` re-scores after each removal. Heads and FFN units are ranked per
+    layer by ``--criterion`` (a ``prunekit.importance`` name; data-driven ones use the
+    calibration text), the lowest-scored go."""
     from prunekit.graph import build_groups
     from prunekit.importance import get
     from prunekit.importance.context import ImportanceContext
@@ -176,7 +193,8 @@ def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float, li
         kept = _remove_layers(model, setup, layers)
     if heads or ffn:
         gs = build_groups(model, ex)
-        score, ctx = get("l2"), ImportanceContext(example_inputs=ex)
+        score = get(setup.args.criterion)
+        ctx = ImportanceContext(example_inputs=ex, batches=setup.calib)
         plan = {}
         for g in gs.groups:
             k = heads if g.id.endswith("attention.self.query") else (
@@ -245,6 +263,10 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
     so ``π(i) = p_{i+1}`` (hidden state index; the last layer is the final output,
     already matched by the first term).
 
+    ``--relational-weight`` r adds ``r · mean_ij (cos(e_s,i, e_s,j) − cos(e_t,i, e_t,j))²``
+    over the batch (:func:`prunekit.eval.relational_loss`): the pairwise similarities
+    that retrieval ranks by.
+
     ``--lr-schedule``: constant, or linear warmup over ``--warmup-frac`` of the steps
     followed by cosine or linear decay to 0. ``--bucket`` groups texts of similar token
     length into the same batch (less padding; each batch is then one item of ``fit``,
@@ -275,7 +297,11 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
         with torch.no_grad():
             t_out = teacher(**xb, output_hidden_states=want_hidden)
         s_out = model(**xb, output_hidden_states=want_hidden)
-        loss = _distill_loss(s_out[0], t_out[0], xb["attention_mask"])
+        mask = xb["attention_mask"]
+        loss = _distill_loss(s_out[0], t_out[0], mask)
+        if a.relational_weight > 0:
+            loss = loss + a.relational_weight * relational_loss(
+                mean_pool(s_out[0], mask), mean_pool(t_out[0], mask))
         if want_hidden:
             mids = [_masked_mse(s_out.hidden_states[i + 1], t_out.hidden_states[j],
                                 xb["attention_mask"]) for i, j in enumerate(targets)]
@@ -286,7 +312,7 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
     total = epochs * max(1, len(next(iter(data.values()))) // (1 if a.bucket else batch))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: lr_factor(step, total, a.lr_schedule, a.warmup_frac))
-    cfg = FitConfig(epochs=epochs, batch_size=1 if a.bucket else batch, lr=a.lr, seed=0,
+    cfg = FitConfig(epochs=epochs, batch_size=1 if a.bucket else batch, lr=a.lr, seed=a.seed,
                     progress=not a.smoke)
     res = fit(student, (data, None), cfg, optimizer=opt, teacher=setup.dense, loss_fn=loss_fn,
               on_step=lambda step, model: sched.step())
@@ -356,16 +382,17 @@ def run_plan(setup: Setup, kind: str, target: float, dense_ms: float,
              reference: torch.Tensor) -> dict[str, Any]:
     """Cut to the target measured speedup, evaluate, distill, evaluate."""
     cfg, a = setup.dense.config, setup.args
-    step = first_step(cfg, kind, target, a.seq)
+    step = first_step(cfg, kind, target, a.seq, a.ffn_unit)
     row: dict[str, Any] = {"plan": kind, "target": target}
-    if step is None:
+    if step is None and a.shape is None:
         return {**row, "status": "infeasible (theory: MAC ratio cannot reach target)"}
     goal = target * (1.0 - a.tolerance)
-    for _ in range(a.max_steps):
-        shape = plan_shape(cfg, kind, step)
+    for _ in range(1 if a.shape else a.max_steps):
+        shape = tuple(a.shape) if a.shape else plan_shape(cfg, kind, step, a.ffn_unit)
         model, prune_s, kept = cut(setup, shape)
         dense_ms, ms = measure_pair(setup.dense, model, setup)
-        if dense_ms / ms >= goal or plan_shape(cfg, kind, step + 1) == shape:
+        if (a.shape or dense_ms / ms >= goal
+                or plan_shape(cfg, kind, step + 1, a.ffn_unit) == shape):
             break
         step += 1
     row["dense_latency_ms"] = dense_ms
@@ -374,8 +401,10 @@ def run_plan(setup: Setup, kind: str, target: float, dense_ms: float,
                layers_removed=shape[0], heads_removed_per_layer=shape[1],
                ffn_removed_per_layer=shape[2], prune_s=prune_s, latency_ms=ms,
                measured_speedup=dense_ms / ms, kept_layers=kept, **_theory(setup, model))
-    if not a.skip_before:
+    if not a.skip_before or a.no_distill:
         row["before"] = evaluate(model, setup, reference)
+    if a.no_distill:
+        return row
     row["distill"] = distill(model, setup, kept)
     row["after"] = evaluate(model, setup, reference)
     return row
@@ -461,6 +490,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-frac", type=float, default=0.06)
     p.add_argument("--hidden-weight", type=float, default=0.0,
                    help="weight of the layer-to-layer hidden-state MSE in distillation")
+    p.add_argument("--relational-weight", type=float, default=0.0,
+                   help="weight of the batch cosine-similarity-matrix MSE in distillation")
+    p.add_argument("--seed", type=int, default=0, help="distillation batch-order seed")
+    p.add_argument("--criterion", default="l2",
+                   help="prunekit.importance criterion ranking heads and FFN units")
+    p.add_argument("--ffn-unit", type=int, default=None,
+                   help="FFN units per cut step (ffn, heads_ffn; default intermediate/48)")
+    p.add_argument("--shape", nargs=3, type=int, default=None, metavar=("L", "H", "U"),
+                   help="cut exactly L layers, H heads and U FFN units per layer (no search)")
+    p.add_argument("--no-distill", action="store_true",
+                   help="cut, time and evaluate before distillation only")
     p.add_argument("--bucket", action="store_true",
                    help="distill on batches of similar-length texts (less padding)")
     p.add_argument("--extra-lemmas", action="store_true",
@@ -492,8 +532,10 @@ def plot(paths: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D", "layer_ffn": "P"}
-    colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1", "layer_ffn": "C4"}
+    markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D", "layer_ffn": "P",
+               "heads_ffn": "X"}
+    colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1", "layer_ffn": "C4",
+              "heads_ffn": "C5"}
     seen: set[str] = set()
     threads = set()
     for path in paths:
@@ -594,13 +636,14 @@ def print_table(result: dict) -> None:
         tp_s = (f"{tp['before']['recall_at_1']:.3f} / "
                 f"{result['dense']['latency_ms'] / tp['latency_ms']:.2f}x"
                 if "before" in tp else tp.get("status", ""))
-        after = r["after"]["recall_at_1"]
+        final = r.get("after", r.get("before"))  # --no-distill: "after" is "before"
+        after = final["recall_at_1"]
         t.add_row(r["plan"], f"{r['target']}x",
                   f"{r['layers_removed']}/{r['heads_removed_per_layer']}/"
                   f"{r['ffn_removed_per_layer']}", f"{r['measured_speedup']:.2f}x",
                   f"{r['mac_speedup_theory']:.2f}x", "-" if before is None else f"{before:.3f}",
                   f"{after:.3f}", f"{100 * after / max(dense, 1e-9):.0f}%",
-                  f"{r['after']['mean_cosine']:.3f}", tp_s)
+                  f"{final['mean_cosine']:.3f}", tp_s)
     console.print(t)
 
 

@@ -62,3 +62,42 @@ def test_minilm_lr_schedule():
     assert f(100, 100, "linear", 0.1) == 0.0 and f(10, 100, "linear", 0.1) == 1.0
     values = [f(s, 100, "cosine", 0.1) for s in range(10, 101)]
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_minilm_smoke_width_plans_and_relational_loss(tmp_path):
+    """Width-only heads+FFN plan in 64-unit steps ranked by a data-driven criterion, the
+    relational loss and a second seed run; an explicit --shape is cut exactly."""
+    bench = load_benchmark("minilm")
+    out = tmp_path / "width.json"
+    bench.main(["--smoke", "--kinds", "ffn", "heads_ffn", "--no-torch-pruning",
+                "--criterion", "taylor", "--ffn-unit", "64", "--relational-weight", "1",
+                "--seed", "1", "--hidden-weight", "1", "--out", str(out)])
+    data = json.loads(out.read_text())
+    rows = {r["plan"]: r for r in data["plans"]}
+    assert data["config"]["relational_weight"] == 1.0 and data["config"]["seed"] == 1
+    for r in rows.values():
+        assert r["layers_removed"] == 0 and r["kept_layers"] == [0, 1, 2, 3]
+        assert r["ffn_removed_per_layer"] % 64 == 0 and r["ffn_removed_per_layer"] > 0
+        assert r["mac_speedup_theory"] > 1.3 and r["distill"]["steps"] >= 1
+        assert 0.0 <= r["after"]["recall_at_1"] <= 1.0
+    hf = rows["heads_ffn"]
+    assert hf["heads_removed_per_layer"] >= 1  # same fraction of heads as of FFN units
+    shaped = tmp_path / "shape.json"
+    bench.main(["--smoke", "--kinds", "ffn", "--no-torch-pruning", "--shape", "0", "1", "64",
+                "--no-distill", "--out", str(shaped)])
+    row = json.loads(shaped.read_text())["plans"][0]
+    assert (row["layers_removed"], row["heads_removed_per_layer"],
+            row["ffn_removed_per_layer"]) == (0, 1, 64)
+    assert "distill" not in row and 0.0 <= row["before"]["recall_at_1"] <= 1.0
+
+
+def test_minilm_plan_shape_heads_ffn_fractions():
+    from types import SimpleNamespace
+
+    bench = load_benchmark("minilm")
+    cfg = SimpleNamespace(num_attention_heads=12, intermediate_size=1536, hidden_size=384,
+                          num_hidden_layers=6)
+    assert bench.plan_shape(cfg, "heads_ffn", 8, 64) == (0, 4, 512)   # 1/3 of both
+    assert bench.plan_shape(cfg, "ffn", 13, 64) == (0, 0, 832)
+    assert bench.first_step(cfg, "ffn", 1.5, 64, 64) == 13            # MAC 1.54x
+    assert bench.first_step(cfg, "heads_ffn", 1.5, 64, 64) == 8       # MAC 1.50x
