@@ -18,13 +18,14 @@ tol)]``, kept inside the bracket of counts already measured too slow / fast enou
 bracket's midpoint when the prediction does not move). A candidate inside the window is
 accepted at once; otherwise the result is the fewest blocks measured ≥ ``T``, else the
 fastest candidate measured — timed once more when it fell short by less than the
-tolerance (a near miss may be noise; the two readings are averaged), so that a depth cut
+tolerance (a near miss may be noise; the readings are averaged), so that a depth cut
 that does reach ``T`` is not passed over for a mix with width on one slow reading.
 """
 
 from __future__ import annotations
 
 import copy
+import statistics
 from typing import Any
 
 from torch import nn
@@ -114,7 +115,7 @@ def depth_to_speedup(model: nn.Module, x: Any, target: float, fn: LatencyFn,
     best = rows[hi] if hi is not None else max(rows.values(),
                                                 key=lambda r: r["measured_speedup"])
     if hi is None and best["measured_speedup"] * (1 + tolerance) >= target:
-        _remeasure(model, best, fn, rounds)  # a near miss may be noise: time it once more
+        retime(model, best, fn, rounds)  # a near miss may be noise: time it once more
     best["measured"] = [{"blocks_removed": j, "speedup": r["measured_speedup"],
                          "predicted_speedup": r["predicted_speedup"]}
                         for j, r in sorted(rows.items())]
@@ -136,10 +137,13 @@ def _measure(model: nn.Module, names: list[str], x: Any, blocks: list, fn: Laten
             "dense_ms": dense_ms, "pruned_ms": ms, "measured_speedup": dense_ms / ms}
 
 
-def _remeasure(model: nn.Module, row: dict[str, Any], fn: LatencyFn, rounds: int) -> None:
-    """Time ``row``'s cut against ``model`` again; keep the mean of both readings."""
-    dense_ms, ms = paired_latency(model, row["model"], fn, rounds)
-    row["dense_ms"] = (row["dense_ms"] + dense_ms) / 2
-    row["pruned_ms"] = (row["pruned_ms"] + ms) / 2
-    row["remeasured"] = [row["measured_speedup"], dense_ms / ms]
-    row["measured_speedup"] = row["dense_ms"] / row["pruned_ms"]
+def retime(model: nn.Module, row: dict[str, Any], fn: LatencyFn, rounds: int,
+           times: int = 1) -> None:
+    """Time ``row``'s cut against ``model`` ``times`` more; its ``measured_speedup`` becomes
+    the median of all its readings (kept in ``row["readings"]``; with two, their mean)."""
+    readings = row.setdefault("readings", [row["measured_speedup"]])
+    for _ in range(times):
+        dense_ms, ms = paired_latency(model, row["model"], fn, rounds)
+        readings.append(dense_ms / ms)
+    row["measured_speedup"] = statistics.median(readings)
+    row["pruned_ms"] = row["dense_ms"] / row["measured_speedup"]

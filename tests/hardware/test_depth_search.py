@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from prunekit.hardware.depth_search import _fit_beta, block_mac_shares, depth_to_speedup
+from prunekit.hardware.depth_search import (
+    _fit_beta,
+    block_mac_shares,
+    depth_to_speedup,
+    retime,
+)
 
 X = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
@@ -111,13 +116,27 @@ def test_a_near_miss_is_timed_again_and_averaged():
 
     row = depth_to_speedup(deep(6), X, 3.3, noisy, rounds=1)
     assert row["blocks_removed"] == 5
-    first, second = row["remeasured"]
+    first, second = row["readings"]
     assert first == pytest.approx(7 / 2.2) and second == pytest.approx(3.5)
-    assert row["measured_speedup"] == pytest.approx(7 / 2.1)  # mean of the times: 3.33x
+    assert row["measured_speedup"] == pytest.approx((7 / 2.2 + 3.5) / 2)  # 3.34x
     assert row["measured_speedup"] >= 3.3
 
 
 def test_a_clear_miss_is_not_timed_again():
     fn, calls = counting(kernels)
     row = depth_to_speedup(deep(6), X, 20.0, fn, rounds=1)
-    assert "remeasured" not in row and len(calls) == 2 * len(row["measured"])
+    assert "readings" not in row and len(calls) == 2 * len(row["measured"])
+
+
+def test_retime_takes_the_median_of_the_readings():
+    model = deep(4)
+    row = depth_to_speedup(model, X, 1.2, kernels, rounds=1)
+    readings = iter([1.0, 2.0])  # two more readings: dense 1 ms vs cut 1 ms, then 2 ms
+
+    def fake(m):
+        return 1.0 if m is model else 1.0 / next(readings)
+
+    first = row["measured_speedup"]
+    retime(model, row, fake, rounds=1, times=2)
+    assert row["readings"] == [first, 1.0, 2.0]
+    assert row["measured_speedup"] == sorted([first, 1.0, 2.0])[1]
