@@ -518,7 +518,7 @@ def plot_trajectory(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for r in runs:
         tr = r["trajectory"]
-        label = r["level"]
+        label = f"{r['level']}, {r.get('weights', '?')} weights"
         axes[0].plot([p["step"] for p in tr], [p["lam"] for p in tr], label=label)
         axes[1].plot([p["step"] for p in tr], [p["zeros"] for p in tr], label=label)
         pts = [(p["epoch"], 100 * p["accuracy"]) for p in tr if "accuracy" in p]
