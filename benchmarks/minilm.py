@@ -544,17 +544,20 @@ def plot(paths: list[Path], out: Path) -> None:
         cfg = data["config"]
         threads.add(cfg.get("threads", 2))
         levers = bool(cfg.get("extra_lemmas"))
+        relational = cfg.get("relational_weight", 0.0) > 0
         for r in data["plans"]:
             if "after" not in r:
                 continue
             label = f"{r['plan']}, " + ("more text + layer targets + cosine lr" if levers
                                         else "definitions only, constant lr")
+            label += " + relational" if relational else ""
             x, y = r["measured_speedup"], 100 * r["after"]["recall_at_1"] / dense
-            ax.scatter(x, y, marker=markers[r["plan"]],
-                       c="C3" if levers else colors[r["plan"]], s=60,
+            color = "C9" if relational else "C3" if levers else colors[r["plan"]]
+            ax.scatter(x, y, marker=markers[r["plan"]], c=color, s=60,
                        alpha=1.0 if levers else 0.5, label=None if label in seen else label)
             steps = r.get("distill", {}).get("steps", cfg.get("distill_steps"))
-            ax.annotate(str(steps), (x, y), xytext=(5, 4),
+            seed = cfg.get("seed", 0)
+            ax.annotate(f"{steps}" + (f" s{seed}" if seed else ""), (x, y), xytext=(5, 4),
                         textcoords="offset points", fontsize=7)
             seen.add(label)
     ax.axhline(97, ls=":", c="grey")
@@ -562,7 +565,7 @@ def plot(paths: list[Path], out: Path) -> None:
     ax.set_xlabel("measured CPU speedup (batch 32, seq 64, "
                   f"{'/'.join(str(t) for t in sorted(threads))} thread(s))")
     ax.set_ylabel("WordNet Recall@1, % of dense (after distill)")
-    ax.set_title("all-MiniLM-L6-v2: width vs depth (labels: distillation steps)")
+    ax.set_title("all-MiniLM-L6-v2: width vs depth (labels: distillation steps, seed)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
