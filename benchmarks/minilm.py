@@ -531,7 +531,7 @@ def plot(paths: list[Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = plt.subplots(figsize=(10, 4.6))
     markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D", "layer_ffn": "P",
                "heads_ffn": "X"}
     colors = {"heads": "C3", "ffn": "C2", "layers": "C0", "combined": "C1", "layer_ffn": "C4",
@@ -565,7 +565,8 @@ def plot(paths: list[Path], out: Path) -> None:
     ax.set_xlabel("measured CPU speedup (batch 32, seq 64, "
                   f"{'/'.join(str(t) for t in sorted(threads))} thread(s))")
     ax.set_ylabel("WordNet Recall@1, % of dense (after distill)")
-    ax.set_title("all-MiniLM-L6-v2: width vs depth (labels: distillation steps, seed)")
+    ax.set_title("all-MiniLM-L6-v2: width vs depth (labels: distillation steps, seed)",
+                 fontsize=10, loc="left")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
