@@ -160,7 +160,8 @@ def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
                    "wd_met": res.met, "wd_notes": res.notes,
                    "wd_candidates": [{k: v for k, v in c.items() if k in (
                        "kind", "measured_speedup", "met", "macs", "fidelity", "seconds",
-                       "blocks_removed", "measured")} for c in res.search if "kind" in c]}
+                       "blocks_removed", "measured", "tries", "readings")}
+                      for c in res.search if "kind" in c]}
 
 
 def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dict[str, float]:

@@ -115,7 +115,7 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                 "met": cand["measured_speedup"] >= target_speedup,
                 "macs": count_macs(cand["model"], example_inputs),
                 "fidelity": fidelity(dense_out, cand["model"], example_inputs),
-                **{k: cand[k] for k in ("measured", "tries") if k in cand}}
+                **{k: cand[k] for k in ("measured", "tries", "readings") if k in cand}}
 
     mixed = None
     if depth is not None:
@@ -164,16 +164,20 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
     measures outside ``[T, T·(1 + tol)]`` the width step is redone once from the depth
     model with ``r`` rescaled by ``T·(1 + tol/2) / s``; of the attempts, the one that
     meets ``T`` closest is kept (else the faster). When the rescaled rest is ≤ 1 (the mix
-    says depth alone reaches ``T``) the depth cut is timed twice more instead (median of
-    its three readings, ``depth`` updated in place). None when no width step can be
-    made."""
+    says depth alone reaches ``T``) the depth cut is timed twice more (median of its
+    three readings, ``depth`` updated in place) and, if it still falls short, the width
+    step aims from that median. None when no width step can be made."""
     tol = width_options.get("tolerance", 0.1)
     rest = target / depth["measured_speedup"]
     tries: list[dict[str, Any]] = []
-    for _ in range(2):
+    retimed = False
+    while len(tries) < 2:
         if rest <= 1.0:  # the mix says depth alone reaches T: its reading was low
+            if retimed:
+                break
             retime(model, depth, fn, width_options.get("rounds", 2), times=2)
-            break
+            retimed, rest = True, target / depth["measured_speedup"]
+            continue  # depth alone may now meet T (rest <= 1), else aim from its median
         cand = copy.deepcopy(depth["model"])
         try:
             width = prune_to_speedup(cand, x, rest, latency_fn=fn, **width_options)

@@ -178,3 +178,16 @@ def test_when_the_mix_says_depth_alone_suffices_depth_is_timed_again():
     # three readings (3.4x, then twice the true 4.3x): the median is the truth
     assert rows["depth"]["met"] and rows["depth"]["measured_speedup"] == pytest.approx(true)
     assert len(rows["depth+width"]["tries"]) == 1
+
+
+def test_after_re_timing_depth_the_width_step_aims_from_its_median():
+    # truly 4.3x by depth (first reading 3.3x) for a 4.5x target: the first mix overshoots so
+    # far that its rescaled rest is <= 1; depth re-timed (median 4.3x) still falls short,
+    # so the second width step aims at 4.5 / 4.3
+    res = prune_width_or_depth(deep(), X, 4.5, latency_fn=slow_first_depth_readings(1.3),
+                               layer_timer=fake_layer_ms, round_to=4)
+    rows = {s["kind"]: s for s in res.search if "kind" in s}
+    assert len(rows["depth"]["readings"]) == 3 and not rows["depth"]["met"]
+    first, second = rows["depth+width"]["tries"]
+    assert second["rest"] == pytest.approx(4.5 / rows["depth"]["measured_speedup"])
+    assert first["rest"] > second["rest"]
