@@ -23,10 +23,9 @@ similarity of the flattened outputs, ``⟨y_d, y_p⟩ / (‖y_d‖·‖y_p‖)``
 trained model and representative inputs; ``"macs"`` the one that keeps the most MACs (the
 highest realized efficiency ρ = speedup / MAC reduction: the least computation given up
 for the speed asked — the sensible proxy when weights or inputs are not representative,
-e.g. random weights); ``"speed"`` the fastest. If none meets it, the faster one. The
-choice is then
-applied to ``model`` itself by replaying the winner's plan (all or nothing), and the
-result's ``search`` lists both candidates with what was measured.
+e.g. random weights); ``"speed"`` the fastest. If none meets it, the fastest. The choice
+is then applied to ``model`` itself by replaying the winner's plan (all or nothing), and
+the result's ``search`` lists every candidate with what was measured.
 """
 
 from __future__ import annotations
