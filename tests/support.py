@@ -57,3 +57,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def wordnet_set_or_skip(**kw):
+    """``prunekit.eval.wordnet_retrieval_set(**kw)``; the test is skipped where the Debian
+    package ``wordnet-base`` is not installed."""
+    from prunekit.eval import wordnet_retrieval_set
+
+    try:
+        return wordnet_retrieval_set(**kw)
+    except FileNotFoundError:
+        pytest.skip("WordNet (wordnet-base) not installed")

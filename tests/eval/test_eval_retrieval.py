@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import wordnet_set_or_skip
 from torch import nn
 
 from prunekit.eval import (
@@ -63,20 +64,13 @@ def test_embed_texts_keeps_order_despite_length_batching():
     assert torch.allclose(batched.norm(dim=1), torch.ones(5))
 
 
-def _wordnet_or_skip(**kw):
-    try:
-        return wordnet_retrieval_set(**kw)
-    except FileNotFoundError:
-        pytest.skip("WordNet (wordnet-base) not installed")
-
-
 def test_wordnet_set_first_nouns_distinct_and_extra_text_disjoint():
-    data = _wordnet_or_skip(n=50, n_extra=30)
+    data = wordnet_set_or_skip(n=50, n_extra=30)
     assert len(data.nouns) == len(data.definitions) == 50
     assert len({n.lower() for n in data.nouns}) == 50
     assert data.nouns[0] == "entity"  # file order
     assert not set(data.definitions) & set(data.extra_text)
-    rnd = _wordnet_or_skip(n=50, sample="random", seed=1, n_extra=0)
+    rnd = wordnet_set_or_skip(n=50, sample="random", seed=1, n_extra=0)
     assert rnd.nouns != data.nouns and rnd.extra_text == []
     with pytest.raises(ValueError, match="sample"):
         wordnet_retrieval_set(n=5, sample="best")

@@ -4,20 +4,14 @@ never the evaluation nouns or definitions."""
 from __future__ import annotations
 
 import pytest
+from support import wordnet_set_or_skip
 
 from prunekit.eval import wordnet_retrieval_set
 
 
-def _set(**kw):
-    try:
-        return wordnet_retrieval_set(**kw)
-    except FileNotFoundError:
-        pytest.skip("WordNet (wordnet-base) not installed")
-
-
 def test_defaults_unchanged_and_lemmas_added_without_eval_words():
-    base = _set(n=300, n_extra=200)
-    more = _set(n=300, n_extra=200, extra_lemmas=True)
+    base = wordnet_set_or_skip(n=300, n_extra=200)
+    more = wordnet_set_or_skip(n=300, n_extra=200, extra_lemmas=True)
     assert more.nouns == base.nouns and more.definitions == base.definitions
     # same synsets: the sentences are the same minus held-out strings, plus short lemmas
     held_out = {t.lower() for t in more.nouns + more.definitions}
@@ -28,12 +22,12 @@ def test_defaults_unchanged_and_lemmas_added_without_eval_words():
 
 
 def test_other_parts_of_speech_are_drawn_and_held_out_words_excluded():
-    data = _set(n=2000, n_extra=3000, extra_lemmas=True,
-                extra_pos=("noun", "verb", "adj", "adv"))
+    data = wordnet_set_or_skip(n=2000, n_extra=3000, extra_lemmas=True,
+                               extra_pos=("noun", "verb", "adj", "adv"))
     held_out = {t.lower() for t in data.nouns + data.definitions}
     assert len(data.extra_text) > 6000  # definitions + lemmas (+ examples)
     assert not {t.lower() for t in data.extra_text} & held_out
-    others = _set(n=50, n_extra=40000, extra_lemmas=True, extra_pos=("verb", "adj"))
+    others = wordnet_set_or_skip(n=50, n_extra=40000, extra_lemmas=True, extra_pos=("verb", "adj"))
     texts = set(others.extra_text)
     assert {"breathe", "able", "abaxial"} <= texts  # first verb / adjective synsets
     assert not any(t.endswith(("(a)", "(p)", "(ip)")) for t in texts)
