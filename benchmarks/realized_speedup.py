@@ -275,15 +275,13 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     labels = [f"{r['model']}\nb{r['batch']} {r['target']:g}x" for r in rows]
     pos = range(len(rows))
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4))
-    wd = any("wd_speedup" in r for r in rows)
-    width = 0.27 if wd else 0.4
-    ax.bar([p - width / 2 - (width / 2 if wd else 0) for p in pos],
-           [r["speedup"] for r in rows], width, label="prunekit (width)")
-    ax.bar([p + width / 2 - (width / 2 if wd else 0) for p in pos],
-           [r.get("tp_speedup", 0) for r in rows], width, label="Torch-Pruning (same MACs)")
-    if wd:
-        ax.bar([p + width for p in pos], [r.get("wd_speedup", 0) for r in rows], width,
-               label="prunekit width or depth")
+    series = [("speedup", "prunekit (width)"), ("tp_speedup", "Torch-Pruning (same MACs)")]
+    if any("wd_speedup" in r for r in rows):
+        series.append(("wd_speedup", "prunekit width or depth"))
+    width = 0.8 / len(series)
+    for i, (key, label) in enumerate(series):  # bars side by side, centred on each model
+        shift = (i - (len(series) - 1) / 2) * width
+        ax.bar([p + shift for p in pos], [r.get(key, 0) for r in rows], width, label=label)
     ax.scatter(list(pos), [r["target"] for r in rows], marker="_", s=400, c="k", label="target")
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xticks(list(pos), labels, fontsize=7)
