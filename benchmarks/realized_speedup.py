@@ -143,9 +143,9 @@ def width_floor(dense: nn.Module, x: torch.Tensor, ratio: float = 0.9) -> nn.Mod
 def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
                    spec: DeviceSpec, args: Any) -> tuple[nn.Module, dict[str, Any]]:
     """``prunekit.prune(target_speedup=T, structures=["depth", "channels"])`` on a copy: a
-    width plan and a depth plan (residual blocks removed) both measured, and among those
-    meeting T the one ``--prefer`` names applied (default ``macs``: the most MACs kept —
-    with random weights the outputs' fidelity says nothing about quality)."""
+    width plan and a depth plan (residual blocks or DenseNet layers removed) both measured,
+    and among those meeting T the one ``--prefer`` names applied (default ``macs``: the
+    most MACs kept — with random weights the outputs' fidelity says nothing about quality)."""
     from prunekit.hardware.choose import prune_width_or_depth  # what prune() calls then
 
     model = copy.deepcopy(dense)

@@ -205,6 +205,7 @@ def prune(
     threads: int | None = 2,
     batch_size: int | None = None,
     structures: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = None,
+    prefer: str | None = None,
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -251,8 +252,11 @@ def prune(
         All or nothing over every step: if one fails, the model is put back as it was.
         With ``target_speedup``, ``structures=["depth", "channels"]`` measures a width plan
         and a depth plan on the device and applies the one that keeps the outputs closest
-        among those meeting the target (:func:`prunekit.hardware.choose.prune_width_or_depth`;
-        call it directly for ``prefer="macs"`` / ``"speed"`` instead of output fidelity).
+        among those meeting the target (:func:`prunekit.hardware.choose.prune_width_or_depth`).
+    prefer
+        Width or depth only: which candidate meeting the target to apply — ``"fidelity"``
+        (default: outputs closest to the dense model's), ``"macs"`` (most MACs kept, the
+        highest ρ; for random weights or unrepresentative inputs) or ``"speed"``.
 
     Returns
     -------
@@ -266,6 +270,9 @@ def prune(
     """
     from prunekit.measure import count_macs, count_params
 
+    if prefer is not None and (target_speedup is None or structures is None):
+        raise ValueError("prefer applies to width or depth: give target_speedup and "
+                         "structures=['depth', 'channels']")
     if structures is not None and target_speedup is not None:
         if isinstance(structures, str) or set(structures) != {"depth", "channels"}:
             raise ValueError("with target_speedup, structures must be ['depth', 'channels'] "
@@ -279,7 +286,8 @@ def prune(
                                     importance=importance, ignore=ignore,
                                     round_to=None if round_to == 1 else round_to,
                                     min_keep=min_keep, calibration=calibration,
-                                    progress=print if progress else None)
+                                    progress=print if progress else None,
+                                    prefer=prefer or "fidelity")
     if structures is not None:
         return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
                                                                          target_macs),

@@ -8,14 +8,15 @@ usually cheaper in quality. Nothing is assumed here; both candidates are built o
 and *measured* on the target device:
 
 * **width** — :func:`prunekit.hardware.prune_to_speedup` (channels to a measured speedup);
-* **depth** — blocks removed lowest-score first (angular distance between a block's input
-  and output, :func:`prunekit.structures.score_blocks`); how many is searched by
+* **depth** — whole layers removed lowest-score first: residual blocks (angular distance
+  between a block's input and output, :func:`prunekit.structures.score_blocks`) and
+  DenseNet layers (:mod:`prunekit.structures.units`); how many is searched by
   measurement, aimed by the blocks' share of the MACs
   (:func:`prunekit.hardware.depth_search.depth_to_speedup`: two or three timings);
 * **depth+width** — when every removable block together falls short (speedup ``s_d < T``),
   channels of that depth-pruned model are cut to the remaining ``T / s_d`` (only blocks
-  with a skip connection can go, e.g. 8 of EfficientNet-B0's 16; latency set by per-op
-  overhead, as at batch 1, falls only when ops go).
+  with a skip connection or a concatenated output can go, e.g. 8 of EfficientNet-B0's
+  16; latency set by per-op overhead, as at batch 1, falls only when ops go).
 
 Among the candidates that meet the target, ``prefer`` picks: ``"fidelity"`` (default) the
 one whose outputs stay closest to the dense model's on the example inputs (cosine
@@ -82,7 +83,7 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
     """
     from prunekit.hardware.signature import DeviceSpec
     from prunekit.measure import count_macs, count_params
-    from prunekit.structures import apply_depth_plan
+    from prunekit.structures.units import replay_units
     from prunekit.surgery import Plan, apply_plan
 
     if prefer not in PREFER:
@@ -142,15 +143,15 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
         width.notes = [*width.notes, why]
         return width
     if chosen["kind"] == "depth":
-        plan = apply_depth_plan(model, depth["plan"], example_inputs)
+        plans = replay_units(model, depth["plans"], example_inputs)
         return SpeedupResult(model, Plan(), [], macs0,
                              count_macs(model, example_inputs), params0, count_params(model),
-                             plans=[plan], structures={"depth": plan},
+                             plans=plans, structures={p.structure: p for p in plans},
                              target_speedup=float(target_speedup),
                              measured_speedup=depth["measured_speedup"],
                              dense_ms=depth["dense_ms"], pruned_ms=depth["pruned_ms"],
                              met=chosen["met"], search=summary, notes=[why])
-    return _apply_mixed(model, example_inputs, depth["plan"], mixed, summary, why,
+    return _apply_mixed(model, example_inputs, depth["plans"], mixed, summary, why,
                         float(target_speedup), chosen["met"], (macs0, params0))
 
 
@@ -198,26 +199,26 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
     return best
 
 
-def _apply_mixed(model: nn.Module, x: Any, depth_plan: Any, mixed: dict[str, Any],
+def _apply_mixed(model: nn.Module, x: Any, depth_plans: list[Any], mixed: dict[str, Any],
                  summary: list[dict[str, Any]], why: str, target: float, met: bool,
                  before: tuple[int, int]) -> SpeedupResult:
-    """Replay the depth plan, then the width plan, on ``model``: all or nothing."""
+    """Replay the depth plans, then the width plan, on ``model``: all or nothing."""
     from prunekit.api import _put_back
     from prunekit.measure import count_macs, count_params
-    from prunekit.structures import apply_depth_plan
+    from prunekit.structures.units import replay_units
     from prunekit.surgery import apply_plan
 
     backup = copy.deepcopy(model)
     try:
-        plan = apply_depth_plan(model, depth_plan, x)
+        plans = replay_units(model, depth_plans, x)
         apply_plan(model, mixed["width"].plan, x)
     except Exception:
         _put_back(model, backup)
         raise
     width = mixed["width"]
     return SpeedupResult(model, width.plan, width.skipped, before[0], count_macs(model, x),
-                         before[1], count_params(model), plans=[plan, width.plan],
-                         structures={"depth": plan}, target_speedup=target,
+                         before[1], count_params(model), plans=[*plans, width.plan],
+                         structures={p.structure: p for p in plans}, target_speedup=target,
                          measured_speedup=mixed["measured_speedup"],
                          dense_ms=mixed["dense_ms"], pruned_ms=mixed["pruned_ms"], met=met,
                          multiple=width.multiple, device=width.device,

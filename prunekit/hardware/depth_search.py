@@ -1,13 +1,16 @@
-"""Depth to a measured speedup: how many of the lowest-scored residual blocks to remove.
+"""Depth to a measured speedup: how many of the lowest-scored removable layers to remove.
 
-Blocks go lowest angular score first (:func:`prunekit.structures.score_blocks`), so a
-depth candidate is a count ``k``. Timing every ``k`` from 1 up costs one alternating
-(ABBA) measurement per block — eight of ResNet-50's twelve for a 2× target, each a few
-dense forward passes. This search needs two or three. A one-parameter latency model
-predicts the relative time after removing the first ``k`` blocks from their share of the
-MACs:
+Units are residual blocks and DenseNet layers in one removal order
+(:func:`prunekit.structures.units.find_units`: blocks by angular score, dense layers by
+the RMS of the consumer weights that read them), so a depth candidate is a count ``k``.
+Timing every ``k`` from 1 up costs one alternating (ABBA) measurement per block — eight
+of ResNet-50's twelve for a 2× target, each a few dense forward passes. This search
+needs two or three. A one-parameter latency model predicts the relative time after
+removing the first ``k`` units from their share of the MACs:
 
-``t(k) / t(0) = β + (1 − β) · f(k)``,  ``f(k) = 1 − Σ_{i<k} MACs(b_i) / MACs(model)``
+``t(k) / t(0) = β + (1 − β) · f(k)``,  ``f(k) = 1 − Σ_{i<k} MACs(u_i) / MACs(model)``
+
+(``MACs(u_i)``: what removing unit ``i`` saves, see ``Unit.macs``).
 
 ``β`` is the share of time that removing blocks does not touch (the stem, the head, the
 framework); it starts at 0 (time ∝ MACs) and is refitted to every measurement ``s_k =
@@ -35,16 +38,6 @@ from prunekit.hardware.timing import LatencyFn, paired_latency
 BETA_RANGE = (-1.0, 0.95)
 
 
-def block_mac_shares(model: nn.Module, x: Any, names: list[str]) -> list[float]:
-    """Share of the model's MACs spent inside each named block (its submodules included)."""
-    from prunekit.measure.counting import mac_profile
-
-    prof = mac_profile(model, x)
-    total = max(prof.total, 1)
-    return [sum(v for mod, v in prof.by_module.items()
-                if mod == name or mod.startswith(name + ".")) / total for name in names]
-
-
 def _fit_beta(rel_time: float, f: float) -> float:
     """``β`` such that ``β + (1 − β)·f = rel_time`` (clamped; 0 when ``f`` is 1)."""
     if f >= 1.0:
@@ -60,20 +53,22 @@ def depth_to_speedup(model: nn.Module, x: Any, target: float, fn: LatencyFn,
 
     ``model`` is not changed (candidates are cut on copies). Returns ``None`` when the
     model has no removable block, else the chosen candidate as a dict: ``model`` (the
-    cut copy), ``plan`` (:class:`~prunekit.structures.DepthPlan`), ``blocks_removed``,
+    cut copy), ``plans`` (what :func:`~prunekit.structures.units.remove_units` applied:
+    a :class:`~prunekit.structures.DepthPlan` and/or a ConnectionPlan), ``units`` (their
+    names), ``blocks_removed``,
     ``dense_ms``, ``pruned_ms``, ``measured_speedup`` and ``measured`` (every count
     timed, with its speedup and the prediction it was aimed by). See the module docstring.
     """
-    from prunekit.structures import find_blocks, score_blocks
+    from prunekit.measure.counting import count_macs
+    from prunekit.structures.units import find_units
 
-    blocks = find_blocks(model, x)
-    if not blocks:
+    order = find_units(model, x)
+    if not order:
         return None
-    scores = score_blocks(model, blocks, x, method="angular")
-    order = sorted(scores, key=lambda name: scores[name])
+    total = max(count_macs(model, x), 1)
     cum = [0.0]
-    for share in block_mac_shares(model, x, order):
-        cum.append(cum[-1] + share)
+    for unit in order:
+        cum.append(min(cum[-1] + unit.macs / total, 1.0))
     aim = target * (1 + tolerance / 2)
     beta = 0.0
     rows: dict[int, dict[str, Any]] = {}
@@ -87,7 +82,7 @@ def depth_to_speedup(model: nn.Module, x: Any, target: float, fn: LatencyFn,
     lo, hi, top = 0, None, len(order)  # lo: most blocks measured too slow (0 = dense)
     k = first_at(lo, top)
     while True:
-        row = _measure(model, order[:k], x, blocks, fn, rounds)
+        row = _measure(model, order[:k], x, fn, rounds)
         if row is None:  # a container would be emptied: k and every larger count fail
             top = k - 1
         else:
@@ -122,19 +117,20 @@ def depth_to_speedup(model: nn.Module, x: Any, target: float, fn: LatencyFn,
     return best
 
 
-def _measure(model: nn.Module, names: list[str], x: Any, blocks: list, fn: LatencyFn,
+def _measure(model: nn.Module, units: list, x: Any, fn: LatencyFn,
              rounds: int) -> dict[str, Any] | None:
-    """Cut ``names`` from a copy and time it against ``model`` (None if the cut fails)."""
-    from prunekit.structures import remove_blocks
+    """Cut ``units`` from a copy and time it against ``model`` (None if the cut fails)."""
+    from prunekit.structures.units import remove_units
 
     cand = copy.deepcopy(model)
     try:
-        plan = remove_blocks(cand, names, x, blocks=blocks)
+        plans = remove_units(cand, units, x)
     except (ValueError, RuntimeError):
         return None
     dense_ms, ms = paired_latency(model, cand, fn, rounds)
-    return {"kind": "depth", "blocks_removed": len(names), "model": cand, "plan": plan,
-            "dense_ms": dense_ms, "pruned_ms": ms, "measured_speedup": dense_ms / ms}
+    return {"kind": "depth", "blocks_removed": len(units), "model": cand, "plans": plans,
+            "units": [u.name for u in units], "dense_ms": dense_ms, "pruned_ms": ms,
+            "measured_speedup": dense_ms / ms}
 
 
 def retime(model: nn.Module, row: dict[str, Any], fn: LatencyFn, rounds: int,

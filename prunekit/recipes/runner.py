@@ -86,7 +86,8 @@ def _to_speedup(model: nn.Module, example: Any, job: Job, log: Log) -> Any:
     result = prunekit.prune(model, example, target_speedup=r.target.speedup, device=m.device,
                             threads=m.threads, batch_size=m.batch_size,
                             importance=r.importance, round_to=r.round_to, ignore=r.ignore,
-                            structures=list(r.structures) if r.structures else None)
+                            structures=list(r.structures) if r.structures else None,
+                            prefer=r.target.prefer)
     log(f"measured {result.measured_speedup:.2f}x faster than dense on {m.device} "
         f"(target {r.target.speedup:g}x, {'met' if result.met else 'not met'})")
     for note in result.notes:

@@ -48,16 +48,21 @@ class _Strict(BaseModel):
 class Target(_Strict):
     """Exactly one of ``macs`` (fraction of MACs to keep), ``ratio`` (channel fraction
     to remove from every group) or ``speedup`` (prune until the model is *measured* this
-    many times faster, on ``measure``'s device, threads and batch size)."""
+    many times faster, on ``measure``'s device, threads and batch size). ``prefer``: with
+    ``speedup`` and ``structures: {depth, channels}``, which candidate meeting it to apply
+    (``fidelity``, ``macs`` or ``speed``; see :func:`prunekit.prune`)."""
 
     macs: float | None = Field(None, gt=0, le=1)
     ratio: float | None = Field(None, ge=0, lt=1)
     speedup: float | None = Field(None, gt=1)
+    prefer: Literal["fidelity", "macs", "speed"] | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Target:
         if sum(v is not None for v in (self.macs, self.ratio, self.speedup)) != 1:
             raise ValueError("give exactly one of target.macs, target.ratio or target.speedup")
+        if self.prefer is not None and self.speedup is None:
+            raise ValueError("target.prefer applies with target.speedup (width or depth)")
         return self
 
 
@@ -120,6 +125,9 @@ class Recipe(_Strict):
             raise ValueError("structures: with target.speedup, give {depth, channels} "
                              "without options (width or depth, chosen by measurement) or "
                              "leave it out (width)")
+        if self.target.prefer is not None and self.structures is None:
+            raise ValueError("target.prefer: chooses between width and depth; set "
+                             "structures: {depth, channels}")
         return self
 
     @field_validator("structures")

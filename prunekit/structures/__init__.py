@@ -1,5 +1,8 @@
 """Prunable structures beyond channels: ``"depth"`` (residual blocks and layers).
 
+Whole layers across structures (residual blocks and DenseNet layers, for a depth search):
+:func:`find_units` / :func:`remove_units` / :func:`replay_units`.
+
 >>> from prunekit.structures import find_blocks, score_blocks, remove_blocks, prune_depth
 >>> from prunekit import structures
 >>> structures.get("depth").prune(model, example_inputs, n_blocks=2)   # doctest: +SKIP
@@ -23,6 +26,7 @@ from prunekit.structures.scoring import (
     skipped,
 )
 from prunekit.structures.select import DepthResult, prune_depth
+from prunekit.structures.units import Unit, find_units, remove_units, replay_units
 
 DEPTH = register(Structure("depth", find=find_blocks, score=score_blocks, remove=remove_blocks,
                            prune=prune_depth, apply_plan=apply_depth_plan))
@@ -39,16 +43,20 @@ __all__ = [
     "DepthPlan",
     "DepthResult",
     "Structure",
+    "Unit",
     "apply_depth_plan",
     "available",
     "available_scores",
     "find_blocks",
+    "find_units",
     "get",
     "merge_plans",
     "prune_depth",
     "register",
     "register_block_score",
     "remove_blocks",
+    "remove_units",
+    "replay_units",
     "score_blocks",
     "skipped",
 ]

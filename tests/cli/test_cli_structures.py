@@ -87,7 +87,7 @@ def test_depth_only_recipe_saves_its_depth_plan(tmp_path):
 
 
 def test_speedup_recipe_measures_width_or_depth_and_reloads(tmp_path):
-    recipe = RECIPE.replace("  ratio: 0.3", "  speedup: 1.3").replace(
+    recipe = RECIPE.replace("  ratio: 0.3", "  speedup: 1.3\n  prefer: macs").replace(
         "  depth: {n_blocks: 1}", "  depth:")
     run = _run(tmp_path, recipe)
     plan = json.loads((run / "plan.json").read_text())

@@ -106,6 +106,19 @@ def test_prune_entry_point_validates_the_combination():
     with pytest.raises(ValueError, match="exclusive"):
         prunekit.prune(model, X, ratio=0.2, target_speedup=2.0,
                        structures=["depth", "channels"])
+    with pytest.raises(ValueError, match="prefer applies to width or depth"):
+        prunekit.prune(model, X, target_speedup=2.0, prefer="macs")
+
+
+def test_prune_entry_point_passes_prefer_on(monkeypatch):
+    import prunekit.hardware.choose as choose
+
+    seen = {}
+    monkeypatch.setattr(choose, "prune_width_or_depth",
+                        lambda *a, **kw: seen.update(kw) or "result")
+    assert prunekit.prune(deep(), X, target_speedup=2.0, structures=["depth", "channels"],
+                          prefer="speed") == "result"
+    assert seen["prefer"] == "speed"
 
 
 @pytest.mark.parametrize("prefer", ["macs", "speed", "fidelity"])

@@ -8,10 +8,10 @@ from torch import nn
 
 from prunekit.hardware.depth_search import (
     _fit_beta,
-    block_mac_shares,
     depth_to_speedup,
     retime,
 )
+from prunekit.structures.units import find_units
 
 X = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
@@ -52,13 +52,12 @@ def truth(n: int, fn, target: float) -> int:
     return next(k for k in range(1, n + 1) if dense / (dense - k) >= target)
 
 
-def test_block_mac_shares_sum_to_the_blocks_part_of_the_model():
-    model = deep(4)
-    shares = block_mac_shares(model, X, [f"1.{i}" for i in range(4)])
-    assert len(set(round(s, 9) for s in shares)) == 1  # identical blocks
-    per_block = 16 * 16 * 9 * 64
-    total = per_block * 4 + 3 * 16 * 9 * 64 + 16 * 5
-    assert shares[0] == pytest.approx(per_block / total)
+def test_a_residual_units_macs_are_its_blocks_macs():
+    units = {u.name: u for u in find_units(deep(4), X)}
+    # the stage "1" is residual too, but its blocks are the finer units
+    assert sorted(units) == [f"1.{i}" for i in range(4)]
+    assert {u.kind for u in units.values()} == {"depth"}
+    assert [units[f"1.{i}"].macs for i in range(4)] == [16 * 16 * 9 * 64] * 4
 
 
 def test_time_proportional_to_macs_is_found_with_one_measurement():
