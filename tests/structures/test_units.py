@@ -126,3 +126,14 @@ def test_depth_search_removes_dense_layers_to_a_measured_speedup():
     assert [p.structure for p in row["plans"]] == ["connection"]
     assert row["blocks_removed"] == len(row["units"]) >= 1
     assert kernels(model) == kernels(densenet())  # the model itself is not changed
+
+
+def test_channels_can_be_cut_after_dense_layers_went_and_all_of_it_reloads(tmp_path):
+    # the depth+width path of the speed search: width pruning of a ConnectedDenseBlock model
+    model = densenet()
+    plans = remove_units(model, find_units(model, X)[:2], X)
+    res = prunekit.prune(model, X, ratio=0.3)
+    assert res.plan.n_removed > 0 and res.macs_after < res.macs_before
+    path = prunekit.save(model, tmp_path / "ckpt", plan=[*plans, res.plan])
+    torch.testing.assert_close(prunekit.load(path, densenet).eval()(X), model(X),
+                               rtol=0, atol=0)
