@@ -174,6 +174,33 @@ def test_unknown_op_is_a_reported_barrier():
     assert any("fft" in s["op"] and s["module"] == "" for s in gs.skipped)
 
 
+class Scaled(nn.Module):
+    """A per-channel scale held as a buffer (not cut by surgery) or as a parameter."""
+
+    def __init__(self, as_buffer: bool) -> None:
+        super().__init__()
+        self.a, self.c = nn.Conv2d(3, 4, 1), nn.Conv2d(4, 2, 1)
+        scale = torch.rand(4, 1, 1)
+        if as_buffer:
+            self.register_buffer("scale", scale)
+        else:
+            self.scale = nn.Parameter(scale)
+
+    def forward(self, x):
+        return self.c(F.relu(self.a(x)) * self.scale)
+
+
+def test_a_buffer_that_fixes_channels_is_reported_and_a_parameter_is_cut():
+    x = torch.randn(1, 3, 4, 4)
+    gs = build_groups(Scaled(as_buffer=True), x)
+    assert not gs.groups
+    assert [(s["op"], s["module"]) for s in gs.skipped] == [("mul", "")]
+    assert "registered buffer scale" in gs.skipped[0]["reason"]
+    gs = build_groups(Scaled(as_buffer=False), x)
+    assert not gs.skipped
+    assert ("scale", 0) in {k for g in gs.groups for k in _members(g)}
+
+
 def test_works_under_no_grad_with_frozen_params_and_restores_mode():
     m = ConvBNConv().train()
     for p in m.parameters():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
+from prunekit.graph.labels import all_atoms
 from prunekit.graph.rules.common import broadcast_union
 from prunekit.graph.rules.registry import rule
 
@@ -65,7 +67,24 @@ def nary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     if not isinstance(out, torch.Tensor):
         return
     labels = [st.label(t) for t in ops]
+    buffers = [st.buffer_names[id(t)] for t in ops
+               if id(t) in st.buffer_names and id(t) not in st.labels and t.numel() > 1]
+    live = _live(st, labels) if buffers else 0
     st.set(out, broadcast_union(st, labels, tuple(out.shape)))
+    if buffers and _live(st, labels) < live:  # a module's own tensor is not cut: say so
+        st.skip(getattr(func, "__name__", str(func)),
+                f"registered buffer {', '.join(buffers)} is not cut with channels: the "
+                "channels it meets are kept (make it an nn.Parameter to prune them)")
+
+
+def _live(st: Any, labels: list) -> int:
+    """How many of the labels' atoms are still prunable (not merged with the fixed root)."""
+    total = 0
+    for lab in labels:
+        atoms = all_atoms(lab)
+        if atoms.size:
+            total += int(np.count_nonzero(st.uf.find(atoms)))
+    return total
 
 
 FACTORIES = (
