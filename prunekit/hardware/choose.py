@@ -32,6 +32,7 @@ the result's ``search`` lists every candidate with what was measured.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import Any, Literal
 
@@ -155,23 +156,29 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                         float(target_speedup), chosen["met"], (macs0, params0))
 
 
+MIX_TRIES = 3
+
+
 def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: float,
                      fn: LatencyFn, width_options: dict[str, Any]) -> dict[str, Any] | None:
     """Depth first, then width for the rest: the depth candidate fell short (``s_d <
     T``), so its blocks stay removed and :func:`prune_to_speedup` cuts channels of that
     model to the remaining ``r = T / s_d``. The speedup reported is measured against the
-    dense model (alternating rounds). ``s_d`` is one noisy reading, so when the mix
-    measures outside ``[T, T·(1 + tol)]`` the width step is redone once from the depth
-    model with ``r`` rescaled by ``T·(1 + tol/2) / s``; of the attempts, the one that
-    meets ``T`` closest is kept (else the faster). When the rescaled rest is ≤ 1 (the mix
-    says depth alone reaches ``T``) the depth cut is timed twice more (median of its
-    three readings, ``depth`` updated in place) and, if it still falls short, the width
-    step aims from that median. None when no width step can be made."""
+    dense model (alternating rounds). ``s_d`` is one noisy reading and a width step's
+    speedup is not proportional to its aim (at batch 1 a step can jump past the per-op
+    floor), so a mix measured outside ``[T, T·(1 + tol)]`` is redone from the depth model,
+    up to ``MIX_TRIES`` attempts in all: with ``r`` rescaled by ``T·(1 + tol/2) / s``, or,
+    once one attempt fell short and one overshot, interpolated between them in log–log
+    (:func:`_next_rest`). Of the attempts, the one that meets ``T`` closest is kept
+    (else the faster). When the next ``r`` is ≤ 1 (the mix says depth alone reaches
+    ``T``) the depth cut is timed twice more (median of its three readings, ``depth``
+    updated in place) and, if it still falls short, the width step aims from that
+    median. None when no width step can be made."""
     tol = width_options.get("tolerance", 0.1)
     rest = target / depth["measured_speedup"]
     tries: list[dict[str, Any]] = []
     retimed = False
-    while len(tries) < 2:
+    while len(tries) < MIX_TRIES:
         if rest <= 1.0:  # the mix says depth alone reaches T: its reading was low
             if retimed:
                 break
@@ -189,7 +196,7 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
         s = dense_ms / ms
         if target <= s <= target * (1 + tol):
             break
-        rest *= target * (1 + tol / 2) / s
+        rest = _next_rest(tries, target, tol)
     if not tries:
         return None
     met = [t for t in tries if t["measured_speedup"] >= target]
@@ -197,6 +204,25 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
         max(tries, key=lambda t: t["measured_speedup"])
     best["tries"] = [{"rest": t["rest"], "speedup": t["measured_speedup"]} for t in tries]
     return best
+
+
+def _next_rest(tries: list[dict[str, Any]], target: float, tol: float) -> float:
+    """The width target of the next mix attempt, aiming at ``a = T·(1 + tol/2)``: between
+    the largest ``r`` that fell short (speedup ``s_lo``) and the smallest that overshot
+    (``s_hi``), ``r = r_lo·(r_hi / r_lo)^θ`` with ``θ = ln(a / s_lo) / ln(s_hi / s_lo)``;
+    without such a bracket, the last ``r`` rescaled by ``a / s``."""
+    aim = target * (1 + tol / 2)
+    short = [t for t in tries if t["measured_speedup"] < target]
+    over = [t for t in tries if t["measured_speedup"] > target * (1 + tol)]
+    if short and over:
+        lo = max(short, key=lambda t: t["rest"])
+        hi = min(over, key=lambda t: t["rest"])
+        s_lo, s_hi = lo["measured_speedup"], hi["measured_speedup"]
+        if lo["rest"] < hi["rest"] and s_lo < s_hi:
+            theta = math.log(aim / s_lo) / math.log(s_hi / s_lo)
+            return lo["rest"] * (hi["rest"] / lo["rest"]) ** theta
+    last = tries[-1]
+    return last["rest"] * aim / last["measured_speedup"]
 
 
 def _apply_mixed(model: nn.Module, x: Any, depth_plans: list[Any], mixed: dict[str, Any],

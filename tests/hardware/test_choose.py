@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hw_helpers import fake_layer_ms, resnetish
@@ -168,10 +170,12 @@ def test_an_overshooting_mix_is_redone_from_the_depth_model():
     res = prune_width_or_depth(deep(), X, 6.0, latency_fn=slow_first_depth_readings(1.3),
                                layer_timer=fake_layer_ms, round_to=4)
     mix = next(s for s in res.search if s.get("kind") == "depth+width")
-    assert len(mix["tries"]) == 2 and mix["tries"][0]["speedup"] > 6.0 * 1.1
-    assert mix["tries"][1]["rest"] < mix["tries"][0]["rest"]
-    # width steps of this toy are coarse: the smaller rest lands just short (5.8x), so the
-    # attempt that meets 6x is kept
+    first, second, third = mix["tries"]
+    assert first["speedup"] > 6.0 * 1.1 and second["rest"] < first["rest"]
+    # width steps of this toy are coarse: the smaller rest lands just short (5.8x); the
+    # third attempt aims between the two (log-log) and lands short again, so the attempt
+    # that meets 6x is kept
+    assert second["speedup"] < 6.0 and second["rest"] < third["rest"] < first["rest"]
     met = [t["speedup"] for t in mix["tries"] if t["speedup"] >= 6.0]
     assert mix["measured_speedup"] == min(met)
     assert res.met and "chose depth+width" in res.notes[-1]
@@ -204,3 +208,19 @@ def test_after_re_timing_depth_the_width_step_aims_from_its_median():
     first, second = rows["depth+width"]["tries"]
     assert second["rest"] == pytest.approx(4.5 / rows["depth"]["measured_speedup"])
     assert first["rest"] > second["rest"]
+
+
+def test_next_rest_interpolates_between_a_short_and_an_overshooting_attempt():
+    from prunekit.hardware.choose import _next_rest
+
+    def t(rest, speedup):
+        return {"rest": rest, "measured_speedup": speedup}
+
+    # no bracket yet: the last rest rescaled by aim / measured (aim = 3 * 1.05)
+    assert _next_rest([t(1.8, 5.0)], 3.0, 0.1) == pytest.approx(1.8 * 3.15 / 5.0)
+    # bracketed: speedup log-linear in log rest between (1.14, 2.1) and (1.8, 5.0)
+    r = _next_rest([t(1.8, 5.0), t(1.14, 2.1)], 3.0, 0.1)
+    theta = math.log(3.15 / 2.1) / math.log(5.0 / 2.1)
+    assert r == pytest.approx(1.14 * (1.8 / 1.14) ** theta) and 1.14 < r < 1.8
+    # a noisy, non-monotone pair is no bracket: rescale the last attempt instead
+    assert _next_rest([t(1.1, 5.0), t(1.5, 2.0)], 3.0, 0.1) == pytest.approx(1.5 * 3.15 / 2.0)
