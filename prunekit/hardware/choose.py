@@ -15,7 +15,7 @@ and *measured* on the target device:
   (:func:`prunekit.hardware.depth_search.depth_to_speedup`: two or three timings);
 * **depth+width** — when every removable block together falls short (speedup ``s_d < T``),
   channels of that depth-pruned model are cut to the remaining ``T / s_d`` (only blocks
-  with a skip connection or a concatenated output can go, e.g. 8 of EfficientNet-B0's
+  with a skip connection or a concatenated output can go, e.g. 9 of EfficientNet-B0's
   16; latency set by per-op overhead, as at batch 1, falls only when ops go).
 
 Among the candidates that meet the target, ``prefer`` picks: ``"fidelity"`` (default) the
