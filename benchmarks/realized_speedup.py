@@ -246,6 +246,37 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     return row
 
 
+def _fmt(v: Any, spec: str = ".2f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as the Markdown table the README and docs/speedup.md show (missing
+    columns as "—"): width, Torch-Pruning and width-or-depth as MAC reduction → measured
+    speedup (ρ), and prune seconds."""
+    lines = ["| model | batch | target | width: MAC red. → speedup (ρ) | TP at same MACs: "
+             "MAC red. → speedup (ρ) | width or depth: chosen, MAC red. → speedup (ρ) | "
+             "prune s: cold / warm / w-or-d, TP run / TP match |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        g = r.get
+        wd = "—"
+        if g("wd_kind"):
+            kinds = {c["kind"]: c for c in g("wd_candidates", [])}
+            n = kinds.get(g("wd_kind"), {}).get("blocks_removed")
+            units = f" ({n} units)" if n else ""
+            wd = (f"{g('wd_kind')}{units} {_fmt(g('wd_macs_ratio'))} → "
+                  f"{_fmt(g('wd_speedup'))} ({_fmt(g('wd_rho'))})")
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['target']:g}× | {_fmt(g('macs_ratio'))} → "
+            f"{_fmt(g('speedup'))} ({_fmt(g('rho'))}) | {_fmt(g('tp_macs_ratio'))} → "
+            f"{_fmt(g('tp_speedup'))} ({_fmt(g('tp_rho'))}) | {wd} | "
+            f"{_fmt(g('prune_s'), '.1f')} / {_fmt(g('prune_warm_s'), '.1f')} / "
+            f"{_fmt(g('wd_prune_s'), '.1f')}, {_fmt(g('tp_prune_s'), '.1f')} / "
+            f"{_fmt(g('tp_match_s'), '.1f')} |")
+    return "\n".join(lines) + "\n"
+
+
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="realized speedup (measured) — prunekit vs Torch-Pruning (matched MACs)")
     for col in ("model", "batch", "target", "MAC red.", "speedup", "ρ", "pred err", "1st err",
@@ -326,6 +357,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path)
     p.add_argument("--append", action="store_true", help="add rows to an existing --out")
     p.add_argument("--plot", type=Path)
+    p.add_argument("--markdown", type=Path,
+                   help="also write every row of --out as a Markdown table to this file")
+    p.add_argument("--markdown-only", action="store_true",
+                   help="only rewrite --markdown from the rows already in --out (no runs)")
     args = p.parse_args(argv)
     if args.smoke:
         args.models, args.batches, args.targets = ["tiny"], [1], [1.5]
@@ -358,6 +393,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            "config": {k: str(v) if isinstance(v, Path) else v
                                       for k, v in vars(args).items()},
                            "rows": []}
+    if args.markdown_only:
+        if not (args.markdown and out.exists()):
+            raise SystemExit("--markdown-only needs --markdown and an existing --out")
+        args.markdown.write_text(markdown_table(json.loads(out.read_text())["rows"]))
+        return json.loads(out.read_text())
     if args.append and out.exists():
         doc["rows"] = json.loads(out.read_text())["rows"]
     import torch_pruning
@@ -378,6 +418,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.smoke or args.plot:
         plot(doc["rows"], args.plot or ROOT / "docs" / "img" /
              f"speedup_{torch.device(args.device).type}.png")
+    if args.markdown:
+        args.markdown.write_text(markdown_table(doc["rows"]))
     console.print(f"wrote {out}")
     return doc
 

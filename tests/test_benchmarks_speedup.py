@@ -16,7 +16,9 @@ def bench():
 def test_smoke_writes_rows_with_measurements(bench, tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "speedup.json"
-    doc = bench.main(["--smoke", "--out", str(out), "--floor", "--width-or-depth"])
+    md = tmp_path / "speedup.md"
+    doc = bench.main(["--smoke", "--out", str(out), "--floor", "--width-or-depth",
+                      "--markdown", str(md)])
     saved = json.loads(out.read_text())
     assert saved["machine"]["torch"] and saved["machine"]["torch_pruning"]
     assert saved["device"]["threads"] == 2 and len(saved["load_avg_start"]) == 3
@@ -40,3 +42,9 @@ def test_smoke_writes_rows_with_measurements(bench, tmp_path, monkeypatch):
     assert row["speedup"] == pytest.approx(row["ms"]["dense"] / row["ms"]["prunekit"])
     assert row["prune_s"] > 0 and row["own_measured_speedup"] >= 1.0
     assert doc["rows"][0]["model"] == "tiny"
+    lines = md.read_text().splitlines()
+    assert len(lines) == 3 and lines[2].startswith("| tiny | 1 | 1.5× | ")
+    assert f"({row['rho']:.2f})" in lines[2] and "width" in lines[2]
+    md.unlink()  # rebuilt from the JSON alone
+    bench.main(["--out", str(out), "--markdown", str(md), "--markdown-only"])
+    assert md.read_text().splitlines() == lines
