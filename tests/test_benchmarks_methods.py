@@ -26,22 +26,3 @@ def test_training_methods_smoke(tmp_path):
     assert (tmp_path / "methods_unstructured_smoke.png").stat().st_size > 0
     assert (tmp_path / "methods_structured_smoke.png").stat().st_size > 0
 
-
-def test_retime_widths_rebuilds_recorded_shapes_and_writes_rho(tmp_path):
-    bench = load_benchmark("retime_widths")
-    src = tmp_path / "training_methods_structured_x.json"
-    rows = [{"method": "a", "widths": [10, 25, 250, 10], "accuracy": 0.8, "rho": 0.5},
-            {"method": "a", "widths": [10, 25, 250, 10]},  # duplicate: timed once
-            {"method": "dense", "widths": [20, 50, 500, 10]}, {"method": "b"}]
-    src.write_text(json.dumps({"structured": rows}))
-    out = tmp_path / "retime.json"
-    doc = bench.main([str(src), "--batch", "4", "--rounds", "1", "--out", str(out)])
-    assert [r["method"] for r in doc["rows"]] == ["a", "dense"]
-    assert json.loads(out.read_text())["machine"]
-    a, dense = doc["rows"]
-    assert dense["mac_reduction"] == pytest.approx(1.0)
-    # conv1 halved, conv2 quartered, fc1 halved on a quarter of its inputs: MACs by hand
-    full = 20 * 25 * 576 + 50 * 20 * 25 * 64 + 800 * 500 + 500 * 10
-    cut = 10 * 25 * 576 + 25 * 10 * 25 * 64 + 400 * 250 + 250 * 10
-    assert a["mac_reduction"] == pytest.approx(full / cut, rel=0.02)
-    assert a["rho"] == pytest.approx(a["speedup"] / a["mac_reduction"])
