@@ -10,7 +10,9 @@ Two structures delete whole layers:
   its channels out of every later consumer (:func:`~prunekit.structures.connection.
   remove_connections` with ``"<block>:<layer>->*"``); scored by the RMS of the consumer
   weights that read it, ``‖[W_{j,i}]_j‖₂ / √n``, lowest first (later layers barely look
-  at it). Each dense block keeps its highest-scored layer.
+  at it). Each dense block keeps its highest-scored layer. Dense blocks whose output
+channels are not one traceable channel group (the ``connection`` structure cannot cut
+them) give no units.
 
 A unit that holds other units (a stage of residual blocks that is itself residual) is
 left out: its blocks are the finer units.
@@ -85,7 +87,10 @@ def _dense_layers(model: nn.Module, x: Any, prof: dict[str, int]) -> list[Unit]:
     blocks = find_dense_blocks(model, x)
     if not blocks:
         return []
-    slices = _slices(model, x, blocks)
+    try:
+        slices = _slices(model, x, blocks)
+    except ValueError:  # a block whose channels are not one traceable group: no layer units
+        return []
     params = dict(model.named_parameters())
     modules = dict(model.named_modules())
     out = []

@@ -137,3 +137,23 @@ def test_channels_can_be_cut_after_dense_layers_went_and_all_of_it_reloads(tmp_p
     path = prunekit.save(model, tmp_path / "ckpt", plan=[*plans, res.plan])
     torch.testing.assert_close(prunekit.load(path, densenet).eval()(X), model(X),
                                rtol=0, atol=0)
+
+
+class ChannelFFT(nn.Module):
+    """Mixes channels with no propagation rule: the dense block's output group is fixed."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.fft(x, dim=1).real
+
+
+def test_a_dense_block_whose_channels_cannot_be_cut_gives_no_units():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        _DenseBlock(num_layers=3, num_input_features=8, bn_size=2, growth_rate=4, drop_rate=0),
+        ChannelFFT(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(20, 5)).eval()
+    from prunekit.structures.connection import find_dense_blocks
+
+    assert find_dense_blocks(model, X)  # the block is there, its layers cannot be cut
+    assert find_units(model, X) == []
+    assert depth_to_speedup(model, X, 1.5, kernels, rounds=1) is None
