@@ -14,8 +14,9 @@ Two structures delete whole layers:
 channels are not one traceable channel group (the ``connection`` structure cannot cut
 them) give no units.
 
-A unit that holds other units (a stage of residual blocks that is itself residual) is
-left out: its blocks are the finer units.
+A residual block that is the only child of its container can never go (a container keeps
+one block) and is left out; then a unit that holds other units (a stage of residual blocks
+that is itself residual) is left out too: its blocks are the finer units.
 
 Kinds are interleaved by rank (the unit at rank ``r`` of the ``n`` of its kind sorts at
 ``(r + 1) / n``), so a model that has both loses both in proportion. ``Unit.macs`` is
@@ -61,7 +62,7 @@ def find_units(model: nn.Module, x: Any) -> list[Unit]:
     blocks = find_blocks(model, x)
     scores = score_blocks(model, blocks, x, method="angular") if blocks else {}
     residual = [Unit(b.name, "depth", b.name, scores[b.name], _own(prof, b.name))
-                for b in blocks]
+                for b in blocks if len(model.get_submodule(b.container)._modules) > 1]
     units = residual + _dense_layers(model, x, prof)
     modules = [u.module for u in units]
     inner = [u for u in units if not any(m.startswith(u.module + ".") for m in modules)]

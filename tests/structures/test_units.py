@@ -6,6 +6,8 @@ import copy
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torchvision.models.densenet import DenseNet, _DenseBlock
 
@@ -157,3 +159,39 @@ def test_a_dense_block_whose_channels_cannot_be_cut_gives_no_units():
     assert find_dense_blocks(model, X)  # the block is there, its layers cannot be cut
     assert find_units(model, X) == []
     assert depth_to_speedup(model, X, 1.5, kernels, rounds=1) is None
+
+
+def composed(n_dense: int, growth: int, n_res: int, width: int) -> nn.Module:
+    """Stem, a dense block of ``n_dense`` layers, a 1×1 transition, ``n_res`` residual
+    blocks and a classifier."""
+    torch.manual_seed(n_dense * 100 + growth * 10 + n_res)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        _DenseBlock(num_layers=n_dense, num_input_features=8, bn_size=2, growth_rate=growth,
+                    drop_rate=0),
+        nn.Conv2d(8 + n_dense * growth, width, 1),
+        nn.Sequential(*[Residual(width) for _ in range(n_res)]),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 5)).eval()
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(n_dense=st.integers(2, 4), growth=st.sampled_from([2, 4, 6]),
+       n_res=st.integers(1, 3), width=st.sampled_from([4, 8]))
+def test_every_unit_of_a_random_composition_removes_cleanly(n_dense, growth, n_res, width):
+    model = composed(n_dense, growth, n_res, width)
+    x = X[:1, :, :8, :8]
+    units = find_units(model, x)
+    kinds = [u.kind for u in units]
+    # every residual block (a lone one cannot leave its stage: the stage is the unit) and
+    # every dense layer but one
+    assert kinds.count("depth") == n_res and kinds.count("connection") == n_dense - 1
+    macs0 = count_macs(model, x)
+    for unit in units:
+        cut = copy.deepcopy(model)
+        plans = remove_units(cut, [unit], x)
+        assert cut(x).shape == (1, 5)
+        assert macs0 - count_macs(cut, x) == unit.macs, unit.name
+        fresh = composed(n_dense, growth, n_res, width)
+        replay_units(fresh, plans, x)
+        fresh.load_state_dict(cut.state_dict())
+        torch.testing.assert_close(fresh(x), cut(x), rtol=0, atol=0)
