@@ -271,7 +271,8 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
     followed by cosine or linear decay to 0. ``--bucket`` groups texts of similar token
     length into the same batch (less padding; each batch is then one item of ``fit``,
     whose seeded shuffle orders the batches). Returns the mean loss of the first and of
-    the last epoch and the steps taken.
+    the last tenth of the steps (``loss_first``, ``loss_last``; with one epoch the
+    per-epoch means in ``epoch_losses`` cannot show progress), and the steps taken.
     """
     from prunekit.methods import FitConfig, fit
 
@@ -287,6 +288,7 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
         epochs = 1
     targets = [kept[i + 1] for i in range(len(kept) - 1)]  # teacher hidden-state indices
     w = a.hidden_weight
+    step_losses: list[float] = []
 
     def loss_fn(model: nn.Module, xb: dict, yb: Any, teacher: nn.Module | None) -> torch.Tensor:
         if a.bucket:  # one pre-built batch per item
@@ -306,6 +308,7 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
             mids = [_masked_mse(s_out.hidden_states[i + 1], t_out.hidden_states[j],
                                 xb["attention_mask"]) for i, j in enumerate(targets)]
             loss = loss + w * torch.stack(mids).mean()
+        step_losses.append(float(loss.detach()))
         return loss
 
     opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.0)
@@ -317,7 +320,9 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
     res = fit(student, (data, None), cfg, optimizer=opt, teacher=setup.dense, loss_fn=loss_fn,
               on_step=lambda step, model: sched.step())
     student.eval()
-    return {"loss_first": res.epoch_losses[0], "loss_last": res.epoch_losses[-1],
+    tenth = max(1, len(step_losses) // 10)
+    return {"loss_first": sum(step_losses[:tenth]) / tenth,
+            "loss_last": sum(step_losses[-tenth:]) / tenth, "epoch_losses": res.epoch_losses,
             "steps": res.steps, "epochs": epochs, "texts": len(setup.data.extra_text),
             "hidden_targets": targets if w > 0 else []}
 

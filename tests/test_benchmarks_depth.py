@@ -50,6 +50,8 @@ def test_minilm_smoke_distillation_levers(tmp_path):
         assert len(kept) == 4 - r["layers_removed"] and kept == sorted(kept)
         assert r["distill"]["hidden_targets"] == kept[1:]  # layer i -> state after p_{i+1}-1
         assert r["distill"]["steps"] >= 1 and 0.0 <= r["after"]["recall_at_1"] <= 1.0
+        assert r["distill"]["loss_first"] > 0 and r["distill"]["loss_last"] > 0
+        assert len(r["distill"]["epoch_losses"]) == r["distill"]["epochs"]
     assert rows["layer_ffn"]["layers_removed"] == 1
     assert rows["layer_ffn"]["ffn_removed_per_layer"] % (256 // 24) == 0
 
