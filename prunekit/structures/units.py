@@ -11,8 +11,8 @@ Two structures delete whole layers:
   remove_connections` with ``"<block>:<layer>->*"``); scored by the RMS of the consumer
   weights that read it, ``‖[W_{j,i}]_j‖₂ / √n``, lowest first (later layers barely look
   at it). Each dense block keeps its highest-scored layer. Dense blocks whose output
-channels are not one traceable channel group (the ``connection`` structure cannot cut
-them) give no units.
+  channels are not one traceable channel group (the ``connection`` structure cannot cut
+  them) give no units.
 
 A residual block that is the only child of its container can never go (a container keeps
 one block) and is left out; then a unit that holds other units (a stage of residual blocks
