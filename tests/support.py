@@ -48,6 +48,17 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
         assert a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
 
 
+class ConvResidual(nn.Module):
+    """``x + relu(conv3x3(x))``: the smallest removable residual block."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(self.conv(x))
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """One torch thread per test: CI runs two workers on two cores, and spinning OpenMP

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from prunekit.hardware.depth_search import depth_to_speedup, retime
+from prunekit.hardware.depth_search import depth_to_speedup, retime, retime_near_miss
 from prunekit.hardware.target import SpeedupResult, prune_to_speedup
 from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
 
@@ -192,9 +192,9 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
         except (ValueError, RuntimeError):
             break
         dense_ms, ms = paired_latency(model, cand, fn, width_options.get("rounds", 2))
-        tries.append({"model": cand, "width": width, "dense_ms": dense_ms, "pruned_ms": ms,
-                      "measured_speedup": dense_ms / ms, "rest": rest})
         s = dense_ms / ms
+        tries.append({"model": cand, "width": width, "dense_ms": dense_ms, "pruned_ms": ms,
+                      "measured_speedup": s, "rest": rest})
         if target <= s <= target * (1 + tol):
             break
         rest = _next_rest(tries, target, tol)
@@ -204,8 +204,8 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
     best = min(met, key=lambda t: t["measured_speedup"]) if met else \
         max(tries, key=lambda t: t["measured_speedup"])
     best["tries"] = [{"rest": t["rest"], "speedup": t["measured_speedup"]} for t in tries]
-    if not met and best["measured_speedup"] * (1 + tol) >= target:
-        retime(model, best, fn, width_options.get("rounds", 2))  # a near miss: time again
+    if not met:
+        retime_near_miss(model, best, fn, width_options.get("rounds", 2), target, tol)
     return best
 
 

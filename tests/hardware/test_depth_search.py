@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import ConvResidual
 from torch import nn
 
 from prunekit.hardware.depth_search import (
@@ -16,19 +17,10 @@ from prunekit.structures.units import find_units
 X = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
 
-class Block(nn.Module):
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + torch.relu(self.conv(x))
-
-
 def deep(n: int = 16) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Sequential(
-        *[Block(16) for _ in range(n)]), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        *[ConvResidual(16) for _ in range(n)]), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(16, 5)).eval()
 
 

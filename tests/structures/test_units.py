@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ConvResidual, assert_same_state, state_of
 from torch import nn
 from torchvision.models.densenet import DenseNet, _DenseBlock
 
@@ -25,15 +26,6 @@ def densenet() -> nn.Module:
                     num_classes=5).eval()
 
 
-class Residual(nn.Module):
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + torch.relu(self.conv(x))
-
-
 def mixed() -> nn.Module:
     """A dense block (3 layers) and a residual stage (3 blocks) in one model."""
     torch.manual_seed(1)
@@ -41,7 +33,7 @@ def mixed() -> nn.Module:
         nn.Conv2d(3, 8, 3, padding=1),
         _DenseBlock(num_layers=3, num_input_features=8, bn_size=2, growth_rate=4, drop_rate=0),
         nn.Conv2d(20, 12, 1),
-        nn.Sequential(*[Residual(12) for _ in range(3)]),
+        nn.Sequential(*[ConvResidual(12) for _ in range(3)]),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 5)).eval()
 
 
@@ -101,15 +93,13 @@ def test_both_kinds_interleave_and_go_together():
 
 def test_a_failed_second_step_restores_the_first():
     model = mixed()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    before = state_of(model)
     out = model(X)
     residual = next(u for u in find_units(model, X) if u.kind == "depth")
     bogus = Unit("1:nolayer->*", "connection", "1.nolayer", 0.0, 0)
     with pytest.raises(ValueError, match="nolayer"):
         remove_units(model, [residual, bogus], X)
-    assert {k: v.shape for k, v in model.state_dict().items()} == \
-        {k: v.shape for k, v in before.items()}
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    assert_same_state(state_of(model), before)
     torch.testing.assert_close(model(X), out, rtol=0, atol=0)
 
 
@@ -170,7 +160,7 @@ def composed(n_dense: int, growth: int, n_res: int, width: int) -> nn.Module:
         _DenseBlock(num_layers=n_dense, num_input_features=8, bn_size=2, growth_rate=growth,
                     drop_rate=0),
         nn.Conv2d(8 + n_dense * growth, width, 1),
-        nn.Sequential(*[Residual(width) for _ in range(n_res)]),
+        nn.Sequential(*[ConvResidual(width) for _ in range(n_res)]),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 5)).eval()
 
 
