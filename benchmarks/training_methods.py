@@ -257,31 +257,53 @@ def min_keep_for(dense, x_lat, args, fraction: float | None):
     return round(args.min_keep_rel * uniform_width(dense, x_lat, fraction), 3)
 
 
-def proximal(dense, train, x_lat, args, budget: Budget | None, lam: float, weights: str,
-             cost_model=None, min_keep=None):
-    """Proximal GL from the dense weights (SGD + momentum), finalize, fine-tune (Adam)."""
+def prox_select(dense, train, x_lat, args, budget: Budget | None, lam: float, weights: str,
+                cost_model=None, min_keep=None, on_step=None):
+    """Proximal GL from the dense weights (SGD + momentum, ``--prox-epochs``), finalized
+    (with ``--debias`` the survivors restart from the dense weights), not fine-tuned.
+
+    Returns ``(model, opt, info)``; ``on_step(step, model, opt)`` is called with step 0
+    before training and after every optimizer step (the VGG benchmark traces the budget
+    dynamics with it)."""
     from prunekit.graph import build_groups
 
+    torch.manual_seed(args.seed)
     model = copy.deepcopy(dense)
     gs = build_groups(model, x_lat[:2])
     sgd = torch.optim.SGD(model.parameters(), lr=args.prox_lr, momentum=0.9)
     min_keep = args.min_keep if min_keep is None else min_keep
     opt = ProximalGroupLasso(sgd, model, gs, lam=lam, example_inputs=x_lat[:2], weights=weights,
                              budget=budget, min_keep=min_keep, cost_model=cost_model)
+    hook = None
+    if on_step is not None:
+        on_step(0, model, opt)
+        hook = lambda step, m: on_step(step, m, opt)  # noqa: E731
     t0 = time.process_time()
     fit(model, train, FitConfig(epochs=args.prox_epochs, seed=args.seed,
-                                progress=args.progress), optimizer=opt)
+                                progress=args.progress), optimizer=opt, on_step=hook)
     info = {"lam": lam, "lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
-            "step_at_budget": opt.state.step_at_budget,
-            "zero_events": len(opt.events), "weights": weights, "min_keep": min_keep}
+            "step_at_budget": opt.state.step_at_budget, "prox_steps": opt.state.step,
+            "prox_lr": args.prox_lr, "prox_epochs": args.prox_epochs,
+            "zero_events": len(opt.events), "weights": weights, "min_keep": min_keep,
+            "prox_cpu_s": time.process_time() - t0}
     if budget is not None:
         target = budget.fraction * opt.dense_cost
-        info.update(budget_kind=budget.kind, budget_target=target,
+        info.update(budget_kind=budget.kind, budget_target=target, dual_lr=budget.dual_lr,
                     budget_landed=opt.current_cost(opt.removal_plan()),
                     budget_zeros_only=opt.current_cost(opt.removal_plan(enforce_budget=False)))
         info["budget_error"] = info["budget_landed"] / target - 1
+        info["zeros_met_budget"] = info["budget_zeros_only"] <= target
     opt.finalize(restore=dense.state_dict() if args.debias else None)
     info["widths"], info["debias"] = _widths(model), args.debias
+    return model, opt, info
+
+
+def proximal(dense, train, x_lat, args, budget: Budget | None, lam: float, weights: str,
+             cost_model=None, min_keep=None):
+    """Proximal GL from the dense weights (:func:`prox_select`), then fine-tune (Adam)."""
+    t0 = time.process_time()
+    model, _, info = prox_select(dense, train, x_lat, args, budget, lam, weights, cost_model,
+                                 min_keep)
     fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
                                 progress=args.progress))
     info["train_cpu_s"] = time.process_time() - t0

@@ -198,8 +198,7 @@ def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost
                  test=None):
     """Proximal GL from the dense weights (SGD + momentum, ``--prox-epochs``), finalized
     (debiased with ``--debias``: survivors restart from the dense weights), not yet
-    fine-tuned. The same run as ``training_methods.proximal`` with the fine-tuning left
-    out, plus a trace of the budget dynamics.
+    fine-tuned. ``training_methods.prox_select`` plus a trace of the budget dynamics.
 
     ``info["trajectory"]``: every ``--trace-every`` steps and at each epoch end, λ and
     (budget mode) ``zeros`` = cost of the exact zeros alone / B (≤ 1: the zeros meet the
@@ -208,22 +207,15 @@ def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost
     widths per group. With ``--epoch-accuracy`` and a ``test`` set, each epoch's selection
     (debiased) is also fine-tuned like the final one and its test accuracy recorded:
     accuracy against the number of proximal steps, in one run."""
-    from prunekit.graph import build_groups
-    from prunekit.methods import ProximalGroupLasso
-
-    torch.manual_seed(args.seed)
-    model = copy.deepcopy(dense)
-    gs = build_groups(model, x_lat[:2])
-    sgd = torch.optim.SGD(model.parameters(), lr=args.prox_lr, momentum=0.9)
-    opt = ProximalGroupLasso(sgd, model, gs, lam=lam, example_inputs=x_lat[:2],
-                             weights=weights, budget=budget, min_keep=min_keep,
-                             cost_model=cost_model)
     per_epoch = len(epoch_batches(len(train[1]), FitConfig().batch_size, args.seed, 0))
-    target = budget.fraction * opt.dense_cost if budget is not None else None
-    trace: list[dict] = [_trace_point(opt, 0, target)]
+    trace: list[dict] = []
     plans: dict[int, dict[str, list[int]]] = {}
 
-    def on_step(step: int, _model: nn.Module) -> None:
+    def on_step(step: int, _model: nn.Module, opt) -> None:
+        target = budget.fraction * opt.dense_cost if budget is not None else None
+        if step == 0:
+            trace.append(_trace_point(opt, 0, target))
+            return
         end = step % per_epoch == 0
         if end or step % args.trace_every == 0:
             trace.append(_trace_point(opt, step, target))
@@ -233,22 +225,8 @@ def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost
             trace[-1].update(epoch=step // per_epoch, landed=opt.current_cost(plan) / target,
                              kept={g.id: g.size - len(plan.get(g.id, [])) for g in opt.groups})
 
-    t0 = time.process_time()
-    fit(model, train, FitConfig(epochs=args.prox_epochs, seed=args.seed,
-                                progress=args.progress), optimizer=opt, on_step=on_step)
-    info = {"lam": lam, "lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
-            "step_at_budget": opt.state.step_at_budget, "prox_steps": opt.state.step,
-            "prox_lr": args.prox_lr, "prox_epochs": args.prox_epochs,
-            "zero_events": len(opt.events), "weights": weights, "min_keep": min_keep,
-            "prox_cpu_s": time.process_time() - t0}
-    if budget is not None:
-        info.update(budget_kind=budget.kind, budget_target=target, dual_lr=budget.dual_lr,
-                    budget_landed=opt.current_cost(opt.removal_plan()),
-                    budget_zeros_only=opt.current_cost(opt.removal_plan(enforce_budget=False)))
-        info["budget_error"] = info["budget_landed"] / target - 1
-        info["zeros_met_budget"] = info["budget_zeros_only"] <= target
-    opt.finalize(restore=dense.state_dict() if args.debias else None)
-    info["widths"], info["debias"] = tm._widths(model), args.debias
+    model, opt, info = tm.prox_select(dense, train, x_lat, args, budget, lam, weights,
+                                      cost_model, min_keep, on_step=on_step)
     if args.epoch_accuracy and test is not None and args.debias:
         _epoch_accuracy(trace, plans, dense, train, test, x_lat, args)
     info["trajectory"] = trace
