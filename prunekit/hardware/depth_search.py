@@ -59,13 +59,14 @@ def depth_to_speedup(model: nn.Module, x: Any, target: float, fn: LatencyFn,
     ``dense_ms``, ``pruned_ms``, ``measured_speedup`` and ``measured`` (every count
     timed, with its speedup and the prediction it was aimed by). See the module docstring.
     """
-    from prunekit.measure.counting import count_macs
+    from prunekit.measure.counting import mac_profile
     from prunekit.structures.units import find_units
 
-    order = find_units(model, x)
+    profile = mac_profile(model, x)
+    order = find_units(model, x, profile)
     if not order:
         return None
-    total = max(count_macs(model, x), 1)
+    total = max(profile.total, 1)
     cum = [0.0]
     for unit in order:
         cum.append(min(cum[-1] + unit.macs / total, 1.0))

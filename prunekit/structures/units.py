@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.measure.counting import MacProfile
+
 KINDS = ("depth", "connection")
 
 
@@ -51,14 +53,15 @@ class Unit:
     macs: int
 
 
-def find_units(model: nn.Module, x: Any) -> list[Unit]:
+def find_units(model: nn.Module, x: Any, profile: MacProfile | None = None) -> list[Unit]:
     """Every removable layer of ``model`` in removal order (see the module docstring).
-    The model is not changed."""
+    ``profile``: the model's :func:`~prunekit.measure.counting.mac_profile` on ``x``
+    if the caller already has it (counted here otherwise). The model is not changed."""
     from prunekit.measure.counting import mac_profile
     from prunekit.structures.depth import find_blocks
     from prunekit.structures.scoring import score_blocks
 
-    prof = mac_profile(model, x).by_module
+    prof = (profile or mac_profile(model, x)).by_module
     blocks = find_blocks(model, x)
     scores = score_blocks(model, blocks, x, method="angular") if blocks else {}
     residual = [Unit(b.name, "depth", b.name, scores[b.name], _own(prof, b.name))
