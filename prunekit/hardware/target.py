@@ -39,6 +39,7 @@ from prunekit.surgery import Plan, SurgeryError, remove_channels
 from prunekit.surgery.state import Snapshot
 
 OVERSHOOT = 1.5  # the greedy path runs on to this multiple of the target (room to search)
+STEP_MARGIN, MAX_STEP, BLIND_STEP = 1.5, 4.0, 2.0  # bound an unbracketed step: _capped
 
 
 @dataclass
@@ -89,6 +90,12 @@ class _Search:
     rounds: int
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
     calibrated: bool = False
+    prior: tuple[float, float, float] = (1.0, 0.2, 0.0)  # the model's (λ, β, rest) as built
+
+    def __post_init__(self) -> None:
+        lm = self.alloc.model
+        if not self.calibrated and not lm.observations:
+            self.prior = (lm.scale, lm.beta, lm.rest_ms)
 
     def set_prefix(self, i: int) -> None:
         self.alloc.level = dict.fromkeys(self.alloc.level, 0)
@@ -98,6 +105,14 @@ class _Search:
     def predicted(self, i: int) -> float:
         self.set_prefix(i)
         return self.alloc.model.predict(self.alloc.widths())
+
+    def prior_speedup(self, i: int) -> float:
+        """Speedup of prefix ``i`` by the latency model as built, before any calibration."""
+        lm, (scale, beta, rest) = self.alloc.model, self.prior
+        self.set_prefix(i)
+        w = self.alloc.widths()
+        ms = scale * lm.layers_ms(w) + rest * (beta + (1 - beta) * lm.activation_fraction(w))
+        return lm.dense_ms / max(ms, 1e-9)
 
     def measure(self, i: int) -> dict[str, Any]:
         """Cut prefix ``i``, time it against dense, restore; recalibrate the latency model
@@ -169,7 +184,9 @@ def _search_prefix(search: _Search, target: float, max_measurements: int, tol: f
     measurement (its ``λ``); what calibration cannot absorb (``λ`` is capped so that the
     measured rest stays ≥ 0) is corrected by the residual ``r = predicted speedup /
     measured speedup`` of that candidate: the next one is where the model predicts
-    ``aim · r``. Once a bracket of prefixes known too slow / fast enough exists, the next
+    ``aim · r`` — but no further than :func:`_capped` allows (a step bounded on the
+    uncalibrated model, so one low reading cannot send the search to the path's end).
+    Once a bracket of prefixes known too slow / fast enough exists, the next
     candidate is the secant between their *measurements* (:func:`_secant_ms`; the
     midpoint when that does not move), within ``max_measurements`` in all. Returns the shortest
     prefix measured ≥ target, else the fastest one measured.
@@ -194,6 +211,8 @@ def _search_prefix(search: _Search, target: float, max_measurements: int, tol: f
             break
         goal_ms = lm.dense_ms / goal if hi is None else _secant_ms(search, lo, hi, aim)
         j = _first_at(search, goal_ms, lo + 1, top)
+        if hi is None:
+            j = min(j, _capped(search, lo, aim, top))
         if j in search.records:
             j = (lo + 1 + top) // 2  # the prediction did not move: bisect
         if j in search.records:
@@ -202,6 +221,23 @@ def _search_prefix(search: _Search, target: float, max_measurements: int, tol: f
     if hi is not None:
         return hi
     return max(search.records, key=lambda k: search.records[k]["speedup"])
+
+
+def _capped(search: _Search, lo: int, aim: float, top: int) -> int:
+    """The furthest prefix an unbracketed step may reach from ``lo`` (measured too slow).
+
+    A candidate that reads much slower than predicted drives the calibrated ``λ`` to its
+    floor; the model then says no prefix reaches the goal and the next candidate would be
+    the path's end (every group at its floor: at batch 1, a noisy reading of 0.98× for a
+    1.2× target made the next one 16×). So the step is bounded on the model *as built*
+    (uncalibrated speedups ``p``): the next prefix may promise at most ``p_lo · min(
+    STEP_MARGIN · aim / s_lo, MAX_STEP)`` — the speedup still missing, with a margin —
+    or ``p_lo · BLIND_STEP`` when ``lo`` measured no faster than dense."""
+    s_lo = search.records[lo]["speedup"]
+    factor = BLIND_STEP if s_lo <= 1.0 else min(STEP_MARGIN * aim / s_lo, MAX_STEP)
+    cap = search.prior_speedup(lo) * max(factor, 1.0)
+    over = next((k for k in range(lo + 1, top + 1) if search.prior_speedup(k) > cap), top + 1)
+    return min(max(over - 1, lo + 1), top)
 
 
 def _secant_ms(search: _Search, lo: int, hi: int, aim: float) -> float:

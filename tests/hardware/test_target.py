@@ -212,3 +212,26 @@ def test_secant_inside_a_measured_bracket_trusts_the_measurements():
     assert _secant_ms(search, 10, 20, 3.0) == pytest.approx(100 / 3)
     assert _secant_ms(search, -1, 20, 2.0) == pytest.approx(100 - 2 / 3 * 75)  # prefix 0: 1x
     assert _secant_ms(search, 10, 20, 9.0) == pytest.approx(25.0)  # clamped to the bracket
+
+
+def test_a_low_reading_does_not_send_the_search_to_the_path_end():
+    """The first candidate reads no faster than dense (noise at batch 1): calibration
+    pushes λ to its floor and the model can no longer reach the goal anywhere; the next
+    step is bounded (twice the first candidate's uncalibrated speedup), not the floor."""
+    base = fake_latency_fn(X, resnetish())
+    dense_ms = base(resnetish())
+    pruned_calls = []
+
+    def fn(model):
+        t = base(model)
+        if abs(t - dense_ms) < 1e-9:
+            return t
+        pruned_calls.append(t)
+        return dense_ms * 1.02 if len(pruned_calls) <= 2 else t  # first candidate: 0.98x
+
+    res = _run(resnetish(), 2.0, latency_fn=fn, max_measurements=4, refine_measurements=0)
+    first, *rest = res.search
+    assert first["speedup"] < 1.0 and rest
+    # before the bound: the next candidate was the path's end, 17.5x, and 5.8x was returned
+    assert max(r["speedup"] for r in rest) < 5.0
+    assert res.met and res.measured_speedup < 4.0
