@@ -203,7 +203,10 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
     met = [t for t in tries if t["measured_speedup"] >= target]
     best = min(met, key=lambda t: t["measured_speedup"]) if met else \
         max(tries, key=lambda t: t["measured_speedup"])
-    best["tries"] = [{"rest": t["rest"], "speedup": t["measured_speedup"]} for t in tries]
+    best["tries"] = [{"rest": t["rest"], "speedup": t["measured_speedup"],
+                      "width_speedup": t["width"].measured_speedup,
+                      "width_candidates": [round(r["speedup"], 3) for r in t["width"].search]}
+                     for t in tries]
     if not met:
         retime_near_miss(model, best, fn, width_options.get("rounds", 2), target, tol)
     return best

@@ -178,6 +178,9 @@ def test_an_overshooting_mix_is_redone_from_the_depth_model():
     assert second["speedup"] < 6.0 and second["rest"] < third["rest"] < first["rest"]
     met = [t["speedup"] for t in mix["tries"] if t["speedup"] >= 6.0]
     assert mix["measured_speedup"] == min(met)
+    for t in mix["tries"]:  # what each width step measured against the depth-cut model
+        assert any(t["width_speedup"] == pytest.approx(c, rel=1e-3)
+                   for c in t["width_candidates"])
     assert res.met and "chose depth+width" in res.notes[-1]
 
 
@@ -237,7 +240,7 @@ def test_a_mix_that_misses_narrowly_is_timed_again(monkeypatch):
 
     def fake_width(model, x, rest, **kw):  # each attempt: its first reading, then 3.2 ms
         model.times = iter([next(first), 3.2])
-        return type("W", (), {"plan": None})()
+        return type("W", (), {"plan": None, "measured_speedup": 1.5, "search": []})()
 
     monkeypatch.setattr(choose, "prune_to_speedup", fake_width)
 
