@@ -256,7 +256,8 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
     batch order, checkpoint/resume available); ``--distill-steps`` optimizer steps.
 
     Loss per batch (``m`` the attention mask, ``e`` mean-pooled embeddings):
-    ``MSE_m(h_s, h_t) + (1 − cos(e_s, e_t)) + w · mean_i MSE_m(h_s^(i), h_t^(π(i)))``,
+    ``v · MSE_m(h_s, h_t) + (1 − cos(e_s, e_t)) + w · mean_i MSE_m(h_s^(i), h_t^(π(i)))``
+    (``--token-weight`` v, default 1: the last hidden state token by token),
     the last term (``--hidden-weight`` w) matching the output of student layer ``i`` to
     the teacher's hidden state after the layers it replaces: with kept original layers
     ``p_0 < p_1 < …``, student layer ``i`` stands for teacher layers ``p_i … p_{i+1}−1``,
@@ -300,7 +301,7 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
             t_out = teacher(**xb, output_hidden_states=want_hidden)
         s_out = model(**xb, output_hidden_states=want_hidden)
         mask = xb["attention_mask"]
-        loss = _distill_loss(s_out[0], t_out[0], mask)
+        loss = _distill_loss(s_out[0], t_out[0], mask, a.token_weight)
         if a.relational_weight > 0:
             loss = loss + a.relational_weight * relational_loss(
                 mean_pool(s_out[0], mask), mean_pool(t_out[0], mask))
@@ -371,9 +372,11 @@ def _masked_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.T
     return ((s - t) ** 2 * m).sum() / (m.sum() * s.shape[-1])
 
 
-def _distill_loss(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _distill_loss(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                  token_weight: float = 1.0) -> torch.Tensor:
     cos = nn.functional.cosine_similarity(mean_pool(s, mask), mean_pool(t, mask), dim=-1)
-    return _masked_mse(s, t, mask) + (1.0 - cos).mean()
+    loss = (1.0 - cos).mean()
+    return loss + token_weight * _masked_mse(s, t, mask) if token_weight else loss
 
 
 # ----------------------------------------------------------------------------- one plan
@@ -495,6 +498,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-frac", type=float, default=0.06)
     p.add_argument("--hidden-weight", type=float, default=0.0,
                    help="weight of the layer-to-layer hidden-state MSE in distillation")
+    p.add_argument("--token-weight", type=float, default=1.0,
+                   help="weight of the token-level MSE on the last hidden state")
     p.add_argument("--relational-weight", type=float, default=0.0,
                    help="weight of the batch cosine-similarity-matrix MSE in distillation")
     p.add_argument("--seed", type=int, default=0, help="distillation batch-order seed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from support import load_benchmark
 
 
@@ -103,3 +104,22 @@ def test_minilm_plan_shape_heads_ffn_fractions():
     assert bench.plan_shape(cfg, "ffn", 13, 64) == (0, 0, 832)
     assert bench.first_step(cfg, "ffn", 1.5, 64, 64) == 13            # MAC 1.54x
     assert bench.first_step(cfg, "heads_ffn", 1.5, 64, 64) == 8       # MAC 1.50x
+
+
+def test_minilm_distill_loss_token_weight():
+    """``v · MSE_m(h_s, h_t) + (1 − cos(e_s, e_t))``: v = 0 leaves the pooled cosine alone
+    (a student equal to the teacher up to scale then costs nothing)."""
+    import torch
+
+    bench = load_benchmark("minilm")
+    torch.manual_seed(0)
+    t = torch.randn(3, 5, 8)
+    mask = torch.ones(3, 5, dtype=torch.long)
+    mask[0, 3:] = 0
+    s = 2.0 * t  # same direction, twice the norm
+    mse = bench._masked_mse(s, t, mask)
+    assert float(mse) > 0
+    assert float(bench._distill_loss(s, t, mask, 0.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(bench._distill_loss(s, t, mask, 0.5)) == pytest.approx(0.5 * float(mse),
+                                                                         rel=1e-5)
+    assert float(bench._distill_loss(s, t, mask)) == pytest.approx(float(mse), rel=1e-5)
