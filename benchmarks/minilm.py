@@ -76,8 +76,9 @@ def load_setup(args: argparse.Namespace) -> Setup:
         model, tok, data = _smoke_model_and_data()
     else:
         model, tok = load_minilm()
-        data = wordnet_retrieval_set(args.n, n_extra=args.n_extra,
-                                     extra_lemmas=args.extra_lemmas, extra_pos=args.extra_pos)
+        data = wordnet_retrieval_set(args.n, sample=args.sample, seed=args.sample_seed,
+                                     n_extra=args.n_extra, extra_lemmas=args.extra_lemmas,
+                                     extra_pos=args.extra_pos)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, tok.vocab_size, (args.batch, args.seq), generator=g)
     timing = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
@@ -480,6 +481,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     p.add_argument("--targets", nargs="+", type=float, default=[1.5, 2.0])
     p.add_argument("--n", type=int, default=2000, help="WordNet nouns to retrieve among")
+    p.add_argument("--sample", choices=("first", "random"), default="first",
+                   help="which nouns to retrieve among: the standard first n, or a seeded "
+                        "random draw (a second, held-out evaluation set)")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample random")
     p.add_argument("--n-extra", type=int, default=4000, help="synsets of distillation text")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)

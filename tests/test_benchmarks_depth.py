@@ -123,3 +123,22 @@ def test_minilm_distill_loss_token_weight():
     assert float(bench._distill_loss(s, t, mask, 0.5)) == pytest.approx(0.5 * float(mse),
                                                                          rel=1e-5)
     assert float(bench._distill_loss(s, t, mask)) == pytest.approx(float(mse), rel=1e-5)
+
+
+def test_minilm_held_out_sample_flags(monkeypatch):
+    """``--sample random --sample-seed k`` reaches ``wordnet_retrieval_set`` (a second,
+    held-out evaluation set); the default is the standard first 2,000 nouns."""
+    bench = load_benchmark("minilm")
+    seen = {}
+
+    def fake_set(n, **kw):
+        seen.update(n=n, **kw)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(bench, "wordnet_retrieval_set", fake_set)
+    monkeypatch.setattr(bench, "load_minilm", lambda: (None, None))
+    for argv, want in (([], ("first", 0)), (["--sample", "random", "--sample-seed", "3"],
+                                            ("random", 3))):
+        with pytest.raises(RuntimeError, match="stop"):
+            bench.load_setup(bench.parse_args(["--n", "50", *argv]))
+        assert (seen["n"], seen["sample"], seen["seed"]) == (50, *want)
