@@ -190,6 +190,8 @@ def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float, li
     t0 = time.perf_counter()
     layers, heads, ffn = shape
     kept = list(range(setup.dense.config.num_hidden_layers))
+    if setup.args.sublayers:
+        drop_sublayers(model, setup.args.sublayers)
     if layers:
         kept = _remove_layers(model, setup, layers)
     if heads or ffn:
@@ -204,6 +206,48 @@ def cut(setup: Setup, shape: tuple[int, int, int]) -> tuple[nn.Module, float, li
                 plan[g.id] = torch.argsort(score(model, g, ctx))[:k].tolist()
         remove_channels(model, gs, plan, ex)
     return model, time.perf_counter() - t0, kept
+
+
+class _SkipAttention(nn.Module):
+    """A BERT attention sublayer removed: post-LN ``LN(x + attn(x))`` becomes ``LN(x)``."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.LayerNorm = norm
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> tuple:
+        return self.LayerNorm(hidden_states), None
+
+
+class _SkipFeedForward(nn.Module):
+    """A BERT FFN sublayer removed (``BertOutput`` replaced): ``LN(h + FFN(h))`` → ``LN(h)``."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.LayerNorm = norm
+
+    def forward(self, intermediate: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(hidden)
+
+
+def drop_sublayers(model: nn.Module, names: list[str]) -> None:
+    """Remove BERT sublayers in place: ``a<i>`` the attention of layer ``i`` (Q, K, V, O
+    gone), ``f<i>`` its FFN (both linears gone; ``intermediate`` becomes the identity).
+    Each keeps its post-LN LayerNorm, so the layer's output stays normalized. An
+    experiment of this benchmark (``--sublayers``), not a library structure."""
+    layers = model.encoder.layer
+    parsed = [(n[:1], int(n[1:]) if n[1:].isdigit() else -1) for n in names]
+    bad = [n for n, (kind, i) in zip(names, parsed)
+           if kind not in ("a", "f") or not 0 <= i < len(layers)]
+    if bad:  # checked before anything is removed
+        raise ValueError(f"--sublayers: {bad} are not a<i> or f<i> with i < {len(layers)}")
+    for kind, i in parsed:
+        layer = layers[i]
+        if kind == "a":
+            layer.attention = _SkipAttention(layer.attention.output.LayerNorm)
+        else:
+            layer.output = _SkipFeedForward(layer.output.LayerNorm)
+            layer.intermediate = nn.Identity()
 
 
 def _remove_layers(model: nn.Module, setup: Setup, n: int) -> list[int]:
@@ -514,6 +558,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="FFN units per cut step (ffn, heads_ffn; default intermediate/48)")
     p.add_argument("--shape", nargs=3, type=int, default=None, metavar=("L", "H", "U"),
                    help="cut exactly L layers, H heads and U FFN units per layer (no search)")
+    p.add_argument("--sublayers", nargs="+", default=[], metavar="a<i>|f<i>",
+                   help="also remove these attention (a) / FFN (f) sublayers (with --shape)")
     p.add_argument("--no-distill", action="store_true",
                    help="cut, time and evaluate before distillation only")
     p.add_argument("--bucket", action="store_true",

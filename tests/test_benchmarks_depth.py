@@ -142,3 +142,37 @@ def test_minilm_held_out_sample_flags(monkeypatch):
         with pytest.raises(RuntimeError, match="stop"):
             bench.load_setup(bench.parse_args(["--n", "50", *argv]))
         assert (seen["n"], seen["sample"], seen["seed"]) == (50, *want)
+
+
+def test_minilm_drop_sublayers_is_exact_on_zeroed_branches():
+    """Removing a sublayer whose branch outputs zero (its output projection zeroed)
+    changes no output: ``LN(x + 0) = LN(x)``; the projections are gone; bad names raise."""
+    import copy
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    bench = load_benchmark("minilm")
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                 intermediate_size=64, vocab_size=200)).eval()
+    with torch.no_grad():
+        for lin in (model.encoder.layer[1].attention.output.dense,
+                    model.encoder.layer[2].output.dense):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    ids = torch.randint(0, 200, (2, 7))
+    mask = torch.ones_like(ids)
+    before = model(input_ids=ids, attention_mask=mask)[0]
+    cut = copy.deepcopy(model)
+    bench.drop_sublayers(cut, ["a1", "f2"])
+    torch.testing.assert_close(cut(input_ids=ids, attention_mask=mask)[0], before,
+                               atol=1e-5, rtol=1e-5)
+    n = sum(p.numel() for p in model.parameters())
+    gone = 4 * (32 * 32 + 32) + (32 * 64 + 64) + (64 * 32 + 32)  # Q, K, V, O; FFN in, out
+    assert sum(p.numel() for p in cut.parameters()) == n - gone
+    for bad in (["x1"], ["f0", "a3"], ["f"]):
+        victim = copy.deepcopy(model)
+        with pytest.raises(ValueError, match="--sublayers"):
+            bench.drop_sublayers(victim, bad)
+        assert sum(p.numel() for p in victim.parameters()) == n  # nothing removed
