@@ -228,8 +228,8 @@ def _capped(search: _Search, lo: int, aim: float, top: int) -> int:
 
     A candidate that reads much slower than predicted drives the calibrated ``λ`` to its
     floor; the model then says no prefix reaches the goal and the next candidate would be
-    the path's end (every group at its floor: at batch 1, a noisy reading of 0.98× for a
-    1.2× target made the next one 16×). So the step is bounded on the model *as built*
+    the path's end, every group at its floor (in a batch-1 ResNet-50 depth+width run a
+    width step aimed at 1.22× measured 16×). So the step is bounded on the model *as built*
     (uncalibrated speedups ``p``): the next prefix may promise at most ``p_lo · min(
     STEP_MARGIN · aim / s_lo, MAX_STEP)`` — the speedup still missing, with a margin —
     or ``p_lo · BLIND_STEP`` when ``lo`` measured no faster than dense."""
