@@ -297,6 +297,12 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
+def plot_path(args: argparse.Namespace, out: Path) -> Path:
+    """``--plot``, else beside the JSON: a partial re-run must not replace the README's
+    whole-grid figure (``docs/img/speedup_cpu.png``, drawn only when asked for)."""
+    return args.plot or out.with_suffix(".png")
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -356,7 +362,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="width-or-depth: which candidate meeting the target to apply")
     p.add_argument("--out", type=Path)
     p.add_argument("--append", action="store_true", help="add rows to an existing --out")
-    p.add_argument("--plot", type=Path)
+    p.add_argument("--plot", type=Path,
+                   help="where to draw the rows (default: --out with .png; the README's "
+                        "figure is docs/img/speedup_cpu.png)")
     p.add_argument("--markdown", type=Path,
                    help="also write every row of --out as a Markdown table to this file")
     p.add_argument("--markdown-only", action="store_true",
@@ -416,8 +424,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out.write_text(json.dumps(doc, indent=1, default=str))
     print_table(doc["rows"], console)
     if not args.smoke or args.plot:
-        plot(doc["rows"], args.plot or ROOT / "docs" / "img" /
-             f"speedup_{torch.device(args.device).type}.png")
+        plot(doc["rows"], plot_path(args, out))
     if args.markdown:
         args.markdown.write_text(markdown_table(doc["rows"]))
     console.print(f"wrote {out}")

@@ -48,3 +48,10 @@ def test_smoke_writes_rows_with_measurements(bench, tmp_path, monkeypatch):
     md.unlink()  # rebuilt from the JSON alone
     bench.main(["--out", str(out), "--markdown", str(md), "--markdown-only"])
     assert md.read_text().splitlines() == lines
+
+
+def test_plot_goes_beside_the_json_unless_asked(bench, tmp_path):
+    out = tmp_path / "rows.json"
+    assert bench.plot_path(bench._parse(["--out", str(out)]), out) == tmp_path / "rows.png"
+    fig = tmp_path / "fig.png"
+    assert bench.plot_path(bench._parse(["--plot", str(fig)]), out) == fig
