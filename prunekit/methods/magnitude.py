@@ -58,7 +58,8 @@ def lamp_scores(weight: torch.Tensor, keep: torch.Tensor | None = None) -> torch
     ordered = sq[order]
     tail = ordered.flip(0).cumsum(0).flip(0)  # Σ_{v ≥ u} w_v²
     scores = torch.empty_like(sq)
-    scores[order] = torch.where(tail > 0, ordered / tail.clamp_min(1e-300),
+    positive = tail > 0  # a subnormal tail divides exactly; a clamp would not (1e-309)
+    scores[order] = torch.where(positive, ordered / torch.where(positive, tail, 1.0),
                                 torch.zeros_like(ordered))
     scores[~alive] = -1.0
     return scores.view_as(weight).to(torch.float32)

@@ -76,3 +76,11 @@ def test_scores_match_definition_and_are_scale_invariant(values, scale):
     if float(sq[-1]) > 0:
         assert float(s.max()) == pytest.approx(1.0)
     torch.testing.assert_close(lamp_scores(w * scale), lamp_scores(w), rtol=1e-5, atol=1e-6)
+
+
+def test_subnormal_squares_still_score_exactly():
+    # 4.9e-155² is a subnormal float64 (2.4e-309); a clamped denominator gave 2.4e-9, not 1
+    w = torch.tensor([4.948819158763389e-155, -2e-155], dtype=torch.float64)
+    s = lamp_scores(w)
+    assert float(s[0]) == pytest.approx(1.0) and float(s[1]) == pytest.approx(4 / (4 + 24.49),
+                                                                             rel=1e-3)
