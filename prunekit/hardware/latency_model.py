@@ -109,8 +109,10 @@ class LatencyModel:
         total = sum(la.out_numel for la in self.layers) or 1
         return sum(la.out_numel * widths[la.name][1] / la.n_out for la in self.layers) / total
 
-    def rest_at(self, activation_fraction: float) -> float:
-        return self.rest_ms * (self.beta + (1.0 - self.beta) * activation_fraction)
+    def rest_at(self, activation_fraction: float,
+                params: tuple[float, float, float] | None = None) -> float:
+        _, beta, rest = params or self.params
+        return rest * (beta + (1.0 - beta) * activation_fraction)
 
     def set_scale(self, scale: float) -> None:
         """Set ``λ`` (at most ``T_dense / Σ t(dense)``) and the rest that keeps the dense
@@ -119,10 +121,19 @@ class LatencyModel:
         self.scale = min(scale, self.dense_ms / dense_layers) if dense_layers > 0 else scale
         self.rest_ms = max(0.0, self.dense_ms - self.scale * dense_layers)
 
-    def predict(self, widths: Widths) -> float:
-        """Predicted latency (ms) of the model with layer widths ``widths``."""
-        return self.scale * self.layers_ms(widths) + self.rest_at(
-            self.activation_fraction(widths))
+    @property
+    def params(self) -> tuple[float, float, float]:
+        """The fitted ``(λ, β, rest)``: what :meth:`calibrate` changes."""
+        return self.scale, self.beta, self.rest_ms
+
+    def predict(self, widths: Widths,
+                params: tuple[float, float, float] | None = None) -> float:
+        """Predicted latency (ms) of the model with layer widths ``widths``; ``params``:
+        predict with these ``(λ, β, rest)`` instead (e.g. :attr:`params` before
+        calibration)."""
+        params = params or self.params
+        return params[0] * self.layers_ms(widths) + self.rest_at(
+            self.activation_fraction(widths), params)
 
     def calibrate(self, widths: Widths, measured_ms: float) -> None:
         """Fit the model to a measured pruned model (``measured_ms`` on the scale of

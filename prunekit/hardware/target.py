@@ -90,12 +90,11 @@ class _Search:
     rounds: int
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
     calibrated: bool = False
-    prior: tuple[float, float, float] = (1.0, 0.2, 0.0)  # the model's (λ, β, rest) as built
+    prior: tuple[float, float, float] | None = None  # the model's (λ, β, rest) as built
 
     def __post_init__(self) -> None:
-        lm = self.alloc.model
-        if not self.calibrated and not lm.observations:
-            self.prior = (lm.scale, lm.beta, lm.rest_ms)
+        if self.prior is None:  # built before any measurement; a refined copy keeps it
+            self.prior = self.alloc.model.params
 
     def set_prefix(self, i: int) -> None:
         self.alloc.level = dict.fromkeys(self.alloc.level, 0)
@@ -108,11 +107,9 @@ class _Search:
 
     def prior_speedup(self, i: int) -> float:
         """Speedup of prefix ``i`` by the latency model as built, before any calibration."""
-        lm, (scale, beta, rest) = self.alloc.model, self.prior
         self.set_prefix(i)
-        w = self.alloc.widths()
-        ms = scale * lm.layers_ms(w) + rest * (beta + (1 - beta) * lm.activation_fraction(w))
-        return lm.dense_ms / max(ms, 1e-9)
+        lm = self.alloc.model
+        return lm.dense_ms / max(lm.predict(self.alloc.widths(), self.prior), 1e-9)
 
     def measure(self, i: int) -> dict[str, Any]:
         """Cut prefix ``i``, time it against dense, restore; recalibrate the latency model

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.measure.counting import MacProfile
+from prunekit.measure.counting import MacProfile, mac_profile
 
 KINDS = ("depth", "connection")
 
@@ -57,7 +57,6 @@ def find_units(model: nn.Module, x: Any, profile: MacProfile | None = None) -> l
     """Every removable layer of ``model`` in removal order (see the module docstring).
     ``profile``: the model's :func:`~prunekit.measure.counting.mac_profile` on ``x``
     if the caller already has it (counted here otherwise). The model is not changed."""
-    from prunekit.measure.counting import mac_profile
     from prunekit.structures.depth import find_blocks
     from prunekit.structures.scoring import score_blocks
 
