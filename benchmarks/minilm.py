@@ -295,7 +295,8 @@ def measure_pair(dense: nn.Module, model: nn.Module, setup: Setup) -> tuple[floa
 
 
 # ----------------------------------------------------------------------------- distillation
-def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> dict[str, Any]:
+def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None,
+            steps: int | None = None) -> dict[str, Any]:
     """Distill the dense model into ``student`` on unlabeled WordNet text with the
     library's recovery loop (``prunekit.methods.fit`` with ``loss_fn``: AdamW, seeded
     batch order, checkpoint/resume available); ``--distill-steps`` optimizer steps.
@@ -316,20 +317,22 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None) -> 
     ``--lr-schedule``: constant, or linear warmup over ``--warmup-frac`` of the steps
     followed by cosine or linear decay to 0. ``--bucket`` groups texts of similar token
     length into the same batch (less padding; each batch is then one item of ``fit``,
-    whose seeded shuffle orders the batches). Returns the mean loss of the first and of
+    whose seeded shuffle orders the batches). ``steps`` overrides ``--distill-steps`` (one
+    phase of ``--progressive``). Returns the mean loss of the first and of
     the last tenth of the steps (``loss_first``, ``loss_last``; with one epoch the
     per-epoch means in ``epoch_losses`` cannot show progress), and the steps taken.
     """
     from prunekit.methods import FitConfig, fit
 
     a = setup.args
+    steps = a.distill_steps if steps is None else steps
     kept = list(range(student.config.num_hidden_layers)) if kept is None else kept
     data, batch = _distill_data(setup)
     n = len(next(iter(data.values())))
     per_epoch = max(1, n // batch)
-    epochs = max(1, round(a.distill_steps / per_epoch))
-    if a.distill_steps < per_epoch:  # fewer steps than one epoch: distill on a subset
-        keep = _subset(n, a.distill_steps * batch, a.bucket)
+    epochs = max(1, round(steps / per_epoch))
+    if steps < per_epoch:  # fewer steps than one epoch: distill on a subset
+        keep = _subset(n, steps * batch, a.bucket)
         data = {k: v[keep] for k, v in data.items()}
         epochs = 1
     targets = [kept[i + 1] for i in range(len(kept) - 1)]  # teacher hidden-state indices
@@ -458,9 +461,39 @@ def run_plan(setup: Setup, kind: str, target: float, dense_ms: float,
         row["before"] = evaluate(model, setup, reference)
     if a.no_distill:
         return row
-    row["distill"] = distill(model, setup, kept)
+    if a.progressive and shape[0] > 1:
+        model, kept, phases = progressive(setup, shape)
+        dense_ms, ms = measure_pair(setup.dense, model, setup)  # the model returned
+        row.update(progressive=phases, kept_layers=kept, latency_ms=ms,
+                   dense_latency_ms=dense_ms, measured_speedup=dense_ms / ms,
+                   status="ok" if dense_ms / ms >= goal else "missed target",
+                   distill=phases[-1]["distill"])
+    else:
+        row["distill"] = distill(model, setup, kept)
     row["after"] = evaluate(model, setup, reference)
     return row
+
+
+def progressive(setup: Setup, shape: tuple[int, int, int]
+                ) -> tuple[nn.Module, list[int], list[dict[str, Any]]]:
+    """``--progressive``: the ``L = shape[0]`` layers go one at a time, each chosen by
+    ``--layer-score`` on the student as distilled so far, and each removal is followed by
+    ``--distill-steps / L`` steps of distillation (same total budget as one cut followed
+    by one distillation). Width cuts (``shape[1:]``), if any, are made once, first.
+    Returns the student, the original positions of its kept layers, and one record per
+    phase (``removed``: the original position removed, ``kept``, ``distill``)."""
+    a = setup.args
+    model, _, kept = cut(setup, (0, *shape[1:]))
+    phases: list[dict[str, Any]] = []
+    share = max(1, round(a.distill_steps / shape[0]))
+    for _ in range(shape[0]):
+        pos = _remove_layers(model, setup, 1)
+        removed = sorted(set(kept) - {kept[i] for i in pos})
+        kept = [kept[i] for i in pos]
+        console.print(f"progressive: removed layer {removed}, kept {kept}")
+        phases.append({"removed": removed, "kept": kept,
+                       "distill": distill(model, setup, kept, steps=share)})
+    return model, kept, phases
 
 
 def _theory(setup: Setup, model: nn.Module) -> dict[str, float]:
@@ -572,6 +605,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layer-score", choices=("angular", "loss"), default="angular",
                    help="which layers to drop: angular distance or embedding loss when skipped")
     p.add_argument("--iterative", action="store_true", help="re-score after each layer removed")
+    p.add_argument("--progressive", action="store_true",
+                   help="remove layers one at a time, distilling --distill-steps/L after each")
     p.add_argument("--no-torch-pruning", action="store_true")
     p.add_argument("--skip-before", action="store_true", help="no Recall@1 before distill")
     p.add_argument("--out", type=Path, default=None)

@@ -176,3 +176,23 @@ def test_minilm_drop_sublayers_is_exact_on_zeroed_branches():
         with pytest.raises(ValueError, match="--sublayers"):
             bench.drop_sublayers(victim, bad)
         assert sum(p.numel() for p in victim.parameters()) == n  # nothing removed
+
+
+def test_minilm_progressive_removes_one_layer_per_phase(tmp_path):
+    """``--progressive``: L phases, each removing one layer not removed before and
+    distilling its share of the steps; the model returned is re-timed and keeps the
+    layers the last phase kept."""
+    out = tmp_path / "progressive.json"
+    load_benchmark("minilm").main(["--smoke", "--kinds", "layers", "--no-torch-pruning",
+                                   "--shape", "2", "0", "0", "--progressive",
+                                   "--distill-steps", "4", "--out", str(out)])
+    row = json.loads(out.read_text())["plans"][0]
+    phases = row["progressive"]
+    assert len(phases) == 2
+    removed = [p["removed"][0] for p in phases]
+    assert all(len(p["removed"]) == 1 for p in phases) and len(set(removed)) == 2
+    assert sorted(phases[-1]["kept"] + removed) == [0, 1, 2, 3]
+    assert row["kept_layers"] == phases[-1]["kept"] == sorted(phases[-1]["kept"])
+    assert phases[0]["kept"] == sorted(set(range(4)) - {removed[0]})
+    assert all(p["distill"]["steps"] == 2 for p in phases)
+    assert row["measured_speedup"] > 0 and 0.0 <= row["after"]["recall_at_1"] <= 1.0

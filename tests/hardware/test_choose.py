@@ -229,17 +229,17 @@ def test_next_rest_interpolates_between_a_short_and_an_overshooting_attempt():
     assert _next_rest([t(1.1, 5.0), t(1.5, 2.0)], 3.0, 0.1) == pytest.approx(1.5 * 3.15 / 2.0)
 
 
-def test_a_mix_that_misses_narrowly_is_timed_again(monkeypatch):
-    # three width attempts on the depth cut all read just short of 3x (2.90x, 2.78x,
-    # 2.86x); the best is within the tolerance, so it is timed once more (3.13x) and its
-    # two readings averaged: 3.01x meets the target
+def run_mix(monkeypatch, attempts, depth_speedup=2.0, target=3.0):
+    """``_mixed_candidate`` with every width step replaced: the model of attempt ``i``
+    reads the times (ms) in ``attempts[i]`` one by one, the dense model 10 ms. Returns
+    the kept attempt and the rests the width steps were asked for."""
     import prunekit.hardware.choose as choose
 
-    first = iter([3.45, 3.6, 3.5])
-    dense = deep()
+    dense, rests, it = deep(), [], iter(attempts)
 
-    def fake_width(model, x, rest, **kw):  # each attempt: its first reading, then 3.2 ms
-        model.times = iter([next(first), 3.2])
+    def fake_width(model, x, rest, **kw):
+        rests.append(rest)
+        model.times = iter(next(it))
         return type("W", (), {"plan": None, "measured_speedup": 1.5, "search": []})()
 
     monkeypatch.setattr(choose, "prune_to_speedup", fake_width)
@@ -247,9 +247,33 @@ def test_a_mix_that_misses_narrowly_is_timed_again(monkeypatch):
     def fn(m):
         return 10.0 if m is dense else next(m.times)
 
-    depth = {"model": deep(1), "measured_speedup": 2.0}
-    best = choose._mixed_candidate(dense, depth, X, 3.0, fn, {"rounds": 1})
+    depth = {"model": deep(1), "measured_speedup": depth_speedup}
+    return choose._mixed_candidate(dense, depth, X, target, fn, {"rounds": 1}), rests
+
+
+def test_a_mix_that_misses_narrowly_is_timed_again(monkeypatch):
+    # three width attempts on the depth cut all read just short of 3x (2.90x, 2.78x,
+    # 2.86x); the best is within the tolerance, so it is timed once more (3.13x) and its
+    # two readings averaged: 3.01x meets the target
+    best, _ = run_mix(monkeypatch, [[3.45, 3.2], [3.6, 3.2], [3.5, 3.2]])
     assert [round(t["speedup"], 3) for t in best["tries"]] == [2.899, 2.778, 2.857]
     assert best["readings"] == pytest.approx([10 / 3.45, 10 / 3.2])
     assert best["measured_speedup"] == pytest.approx((10 / 3.45 + 10 / 3.2) / 2)
     assert best["measured_speedup"] >= 3.0
+
+
+def test_an_overshooting_reading_is_timed_again_before_the_next_attempt(monkeypatch):
+    # the first width attempt on the depth cut reads 4.3x for a 3x target (one fast
+    # reading); truly it is 3.1x: two more timings (3.1x, 3.15x) put its median inside
+    # [3, 3.3], so it is kept and no second attempt is made
+    best, rests = run_mix(monkeypatch, [[10 / 4.3, 10 / 3.1, 10 / 3.15]])
+    assert len(rests) == 1 and len(best["tries"]) == 1
+    assert best["tries"][0]["readings"] == pytest.approx([4.3, 3.1, 3.15])
+    assert best["measured_speedup"] == pytest.approx(3.15)
+
+
+def test_a_confirmed_overshoot_still_aims_the_next_attempt_lower(monkeypatch):
+    # the overshoot is real (5.0x three times): the next rest is rescaled by aim / 5.0
+    best, rests = run_mix(monkeypatch, [[2.0] * 3, [10 / 3.1]], depth_speedup=1.2)
+    assert rests[1] == pytest.approx(rests[0] * 3.15 / 5.0)
+    assert best["measured_speedup"] == pytest.approx(3.1) and len(best["tries"]) == 2
