@@ -61,3 +61,12 @@ def test_structured_seeds_pairs_gl_with_the_torch_pruning_run_after_it(tmp_path)
     assert four["se_pt"] == pytest.approx(0.4)  # sd of (-0.2, 0.6) = 0.566, / sqrt 2
     assert sixteen["n"] == 1 and sixteen["delta_pt"] == pytest.approx([1.0])
     assert (tmp_path / "o.png").stat().st_size > 0
+
+
+def test_pooling_speed_smoke(tmp_path):
+    res = load_benchmark("pooling_speed").main(["--smoke", "--out", str(tmp_path / "p.json")])
+    saved = json.loads((tmp_path / "p.json").read_text())
+    assert saved["machine"] and len(saved["pooling"]) == 2 and saved["lenet5"]
+    for r in res["lenet5"]:
+        assert r["mac_reduction"] > 1 and r["eager"]["rho"] > 0 and r["fast_pool"]["rho"] > 0
+    assert (tmp_path / "p.png").stat().st_size > 0
