@@ -314,6 +314,9 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None,
     over the batch (:func:`prunekit.eval.relational_loss`): the pairwise similarities
     that retrieval ranks by.
 
+    ``--ema d`` (0 < d < 1) keeps an exponential moving average of the student's weights,
+    ``ē ← d·ē + (1 − d)·θ`` after every step, and leaves the student with ``ē``.
+
     ``--lr-schedule``: constant, or linear warmup over ``--warmup-frac`` of the steps
     followed by cosine or linear decay to 0. ``--bucket`` groups texts of similar token
     length into the same batch (less padding; each batch is then one item of ``fit``,
@@ -366,8 +369,20 @@ def distill(student: nn.Module, setup: Setup, kept: list[int] | None = None,
         opt, lambda step: lr_factor(step, total, a.lr_schedule, a.warmup_frac))
     cfg = FitConfig(epochs=epochs, batch_size=1 if a.bucket else batch, lr=a.lr, seed=a.seed,
                     progress=not a.smoke)
+    ema = [p.detach().clone() for p in student.parameters()] if a.ema else None
+
+    def on_step(step: int, model: nn.Module) -> None:
+        sched.step()
+        if ema is not None:  # ē ← d·ē + (1 − d)·θ after every step
+            with torch.no_grad():
+                torch._foreach_lerp_(ema, [p.detach() for p in model.parameters()], 1 - a.ema)
+
     res = fit(student, (data, None), cfg, optimizer=opt, teacher=setup.dense, loss_fn=loss_fn,
-              on_step=lambda step, model: sched.step())
+              on_step=on_step)
+    if ema is not None:  # the student keeps the averaged weights
+        with torch.no_grad():
+            for p, e in zip(student.parameters(), ema):
+                p.copy_(e)
     student.eval()
     tenth = max(1, len(step_losses) // 10)
     return {"loss_first": sum(step_losses[:tenth]) / tenth,
@@ -585,6 +600,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--relational-weight", type=float, default=0.0,
                    help="weight of the batch cosine-similarity-matrix MSE in distillation")
     p.add_argument("--seed", type=int, default=0, help="distillation batch-order seed")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="weight EMA decay during distillation (0: off; e.g. 0.99)")
     p.add_argument("--criterion", default="l2",
                    help="prunekit.importance criterion ranking heads and FFN units")
     p.add_argument("--ffn-unit", type=int, default=None,
@@ -613,6 +630,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plot", nargs="+", type=Path, default=None,
                    help="only draw docs/img/depth_minilm.png from these result JSONs")
     a = p.parse_args(argv)
+    if not 0.0 <= a.ema < 1.0:
+        p.error(f"--ema must be in [0, 1), got {a.ema}")
     if a.smoke:
         a.batch, a.seq, a.repeats, a.warmup, a.distill_steps = 4, 16, 2, 1, 3
         a.targets, a.max_steps, a.rounds = [1.5], 1, 2

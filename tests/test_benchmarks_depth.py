@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from support import load_benchmark
 
 
@@ -196,3 +197,33 @@ def test_minilm_progressive_removes_one_layer_per_phase(tmp_path):
     assert phases[0]["kept"] == sorted(set(range(4)) - {removed[0]})
     assert all(p["distill"]["steps"] == 2 for p in phases)
     assert row["measured_speedup"] > 0 and 0.0 <= row["after"]["recall_at_1"] <= 1.0
+
+
+def test_minilm_ema_leaves_the_average_of_the_distilled_weights(monkeypatch):
+    """``--ema d``: after distillation the student holds ē, updated ē ← d·ē + (1 − d)·θ
+    after every step (here checked against the trajectory recorded through ``fit``)."""
+    bench = load_benchmark("minilm")
+    import prunekit.methods as methods
+
+    trail = []
+    real_fit = methods.fit
+
+    def recording_fit(model, data, cfg, on_step=None, **kw):
+        def hook(step, m):
+            on_step(step, m)
+            trail.append([p.detach().clone() for p in m.parameters()])
+        return real_fit(model, data, cfg, on_step=hook, **kw)
+
+    monkeypatch.setattr(methods, "fit", recording_fit)
+    setup = bench.load_setup(bench.parse_args(["--smoke", "--ema", "0.5"]))
+    student = bench.copy.deepcopy(setup.dense)
+    start = [p.detach().clone() for p in student.parameters()]
+    bench.distill(student, setup, steps=3)
+    assert len(trail) == 3
+    want = start
+    for theta in trail:
+        want = [0.5 * e + 0.5 * t for e, t in zip(want, theta)]
+    for p, w in zip(student.parameters(), want):
+        torch.testing.assert_close(p.detach(), w)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--ema", "1.0"])
