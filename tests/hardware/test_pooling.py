@@ -100,3 +100,18 @@ def test_a_pool_the_inputs_do_not_reach_is_skipped():
 
     report = replace_max_pool(Branchy(), torch.randn(1, 1, 8, 8), repeats=2)
     assert report["skipped"] == ["unused (not reached by the inputs)"]
+
+
+def test_a_model_with_strided_pools_can_still_be_pruned():
+    """The graph traces through the strided views: channels stay coupled across the pool."""
+    import prunekit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), StridedMaxPool2d(2),
+                          nn.Conv2d(8, 8, 3), nn.ReLU(), StridedMaxPool2d(3, 2, 1),
+                          nn.Flatten(), nn.Linear(8 * 2 * 2, 3)).eval()
+    x = torch.randn(2, 1, 12, 12)
+    res = prunekit.prune(model, x, ratio=0.5)
+    assert model[0].out_channels == 4 and model[3].in_channels == 4
+    assert model[7].in_features == model[3].out_channels * 4
+    assert res.macs_after < res.macs_before and model(x).shape == (2, 3)
