@@ -125,8 +125,10 @@ def replace_max_pool(model: nn.Module, example_inputs: Any, threads: int | None 
         for h in hooks:
             h.remove()
     report: dict[str, Any] = {"replaced": [], "kept": [], "skipped": [], "ms": {}}
+    swaps: list[tuple[nn.Module, nn.Module]] = []
     for name, pool in pools.items():
-        why = _eligible(pool) or (None if name in seen else "not reached by the inputs")
+        why = _eligible(pool) or (None if name in seen else "not reached by the inputs") \
+            or ("the model itself (wrap it in a module)" if pool is model else None)
         if why:
             report["skipped"].append(f"{name} ({why})")
             continue
@@ -136,13 +138,18 @@ def replace_max_pool(model: nn.Module, example_inputs: Any, threads: int | None 
                             repeats=repeats).min_ms for m in (pool, fast))
         report["ms"][name] = [old, new]
         if new <= (1.0 - min_gain) * old:
-            _set(model, name, fast)
+            swaps.append((pool, fast))
             report["replaced"].append(name)
         else:
             report["kept"].append(f"{name} ({old:.3f} ms vs {new:.3f} ms strided)")
+    for pool, fast in swaps:  # only after every timing succeeded: all or nothing
+        _swap(model, pool, fast)
     return report
 
 
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, child, module)
+def _swap(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
+    """Put ``new`` wherever ``old`` is a child (a module may be registered twice)."""
+    paths = [p for p, m in model.named_modules(remove_duplicate=False) if m is old and p]
+    for path in paths:
+        parent, _, child = path.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, new)

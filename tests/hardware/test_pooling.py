@@ -115,3 +115,42 @@ def test_a_model_with_strided_pools_can_still_be_pruned():
     assert model[0].out_channels == 4 and model[3].in_channels == 4
     assert model[7].in_features == model[3].out_channels * 4
     assert res.macs_after < res.macs_before and model(x).shape == (2, 3)
+
+
+def fake_timer(calls, fail_after=None):
+    """``latency`` stand-in: nn.MaxPool2d 9 ms, the strided form 1 ms; raises after
+    ``fail_after`` calls."""
+
+    def timer(m, x, **kw):
+        calls.append(m)
+        if fail_after is not None and len(calls) > fail_after:
+            raise RuntimeError("timer broke")
+        return type("S", (), {"min_ms": 9.0 if isinstance(m, nn.MaxPool2d) else 1.0})()
+
+    return timer
+
+
+def test_a_shared_pool_is_swapped_everywhere_and_the_model_itself_is_skipped(monkeypatch):
+    import prunekit.measure as measure
+
+    monkeypatch.setattr(measure, "latency", fake_timer([]))
+    pool = nn.MaxPool2d(2)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), pool, nn.Conv2d(2, 2, 3, padding=1),
+                          pool).eval()
+    x = torch.randn(1, 1, 8, 8)
+    want = model(x)
+    assert replace_max_pool(model, x)["replaced"] == ["1"]
+    assert isinstance(model[1], StridedMaxPool2d) and model[1] is model[3]
+    torch.testing.assert_close(model(x), want, rtol=0, atol=0)
+    assert replace_max_pool(nn.MaxPool2d(2), x)["skipped"] == [
+        " (the model itself (wrap it in a module))"]
+
+
+def test_a_failed_timing_changes_nothing(monkeypatch):
+    import prunekit.measure as measure
+
+    monkeypatch.setattr(measure, "latency", fake_timer([], fail_after=2))
+    two = nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2)).eval()
+    with pytest.raises(RuntimeError, match="timer broke"):
+        replace_max_pool(two, torch.randn(1, 1, 8, 8))
+    assert all(type(m) is nn.MaxPool2d for m in two)  # the first pool was not swapped either
