@@ -145,13 +145,26 @@ def prune(
 
 
 def _bench_report(spec: Any, dense: Any, pruned: Any, inputs: Any, eval_fn: Any,
-                  options: dict[str, Any]) -> dict[str, Any]:
+                  options: dict[str, Any], notes: dict[str, Any]) -> dict[str, Any]:
     from prunekit.measure import compare
     from prunekit.report import build_report, layer_stats
 
     comparison = compare(dense, pruned, inputs, eval_fn=eval_fn, **options)
     return build_report(f"prunekit bench {spec.spec}", comparison,
-                        layer_stats(dense, pruned, inputs), None, {"bench": options})
+                        layer_stats(dense, pruned, inputs), None, {"bench": {**options, **notes}})
+
+
+def _fast_pools(dense: Any, pruned: Any, inputs: Any, device: str,
+                threads: int) -> dict[str, list[str]]:
+    """``--fast-pool``: index-free max pooling in both models where it measures faster
+    (:func:`prunekit.hardware.replace_max_pool`); which pools each model had replaced."""
+    from prunekit.hardware import replace_max_pool
+    from prunekit.recipes.specs import SpecError
+
+    if device != "cpu":
+        raise SpecError(f"--fast-pool times and replaces pools on the CPU; got --device {device}")
+    return {name: replace_max_pool(m, inputs, threads=threads)["replaced"]
+            for name, m in (("dense", dense), ("pruned", pruned))}
 
 
 @app.command()
@@ -166,6 +179,9 @@ def bench(
     repeats: Annotated[int, typer.Option(min=2)] = 30,
     device: str = "cpu",
     threads: Threads = 2,
+    fast_pool: Annotated[bool, typer.Option(
+        "--fast-pool", help="time both models with index-free max pooling where it measures "
+                            "faster (prunekit.hardware.replace_max_pool; CPU)")] = False,
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
 ) -> None:
@@ -188,16 +204,21 @@ def bench(
             other = prunekit.load(pruned / "model", lambda: build_model(model).model)
         inputs = example_inputs(spec, dataset, batch_size)
         options = {"device": device, "threads": threads, "repeats": repeats}
+        dense, notes = spec.model, {}
+        if fast_pool:  # on copies: the dense spec model stays as built
+            dense = copy.deepcopy(spec.model)
+            notes["fast_pool"] = _fast_pools(dense, other, inputs, device, threads)
         eval_fn = None
         if dataset.labeled:
             from prunekit.methods import evaluate
 
             eval_fn = lambda m: evaluate(m, dataset.test)  # noqa: E731
-        report = _bench_report(spec, spec.model, other, inputs, eval_fn, options)
+        report = _bench_report(spec, dense, other, inputs, eval_fn, options, notes)
         with new_run(runs_dir) as run:
             write_report(run.path, report)
         if as_json:
-            typer.echo(json.dumps({"run": str(run.final), **report["comparison"]}, default=str))
+            typer.echo(json.dumps({"run": str(run.final), **notes, **report["comparison"]},
+                                  default=str))
         else:
             print_report(report, Console())
             Console().print(f"saved [bold]{run.final}[/]")

@@ -109,7 +109,6 @@ def replace_max_pool(model: nn.Module, example_inputs: Any, threads: int | None 
     Returns ``{"replaced": [names], "kept": ["name (ms vs ms)"], "skipped": ["name
     (why)"], "ms": {name: [nn.MaxPool2d ms, strided ms]}}``. Pooling called functionally
     inside ``forward`` is not seen; a pool the example inputs do not reach is skipped."""
-    from prunekit.measure import latency
     from prunekit.measure._inputs import call_model, inference_mode_of
 
     if not 0.0 <= min_gain < 1.0:
@@ -135,8 +134,7 @@ def replace_max_pool(model: nn.Module, example_inputs: Any, threads: int | None 
             continue
         x = seen[name]
         fast = StridedMaxPool2d(pool.kernel_size, pool.stride, pool.padding)
-        old, new = (latency(m, x, device=str(x.device), threads=threads, warmup=2,
-                            repeats=repeats).min_ms for m in (pool, fast))
+        old, new = (_min_ms(m, x, threads, repeats) for m in (pool, fast))
         report["ms"][name] = [old, new]
         if new <= (1.0 - min_gain) * old:
             swaps.append((pool, fast))
@@ -146,6 +144,14 @@ def replace_max_pool(model: nn.Module, example_inputs: Any, threads: int | None 
     for pool, fast in swaps:  # only after every timing succeeded: all or nothing
         _swap(model, pool, fast)
     return report
+
+
+def _min_ms(module: nn.Module, x: torch.Tensor, threads: int | None, repeats: int) -> float:
+    """The fastest of ``repeats`` runs of ``module`` on ``x`` (on ``x``'s device), in ms."""
+    from prunekit.measure import latency
+
+    return latency(module, x, device=str(x.device), threads=threads, warmup=2,
+                   repeats=repeats).min_ms
 
 
 def _swap(model: nn.Module, old: nn.Module, new: nn.Module) -> None:

@@ -13,8 +13,10 @@ Every failure raises :class:`SpecError` whose message says what is wrong and how
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,11 +101,15 @@ def _python_file(spec: str) -> ModelSpec:
     file = Path(path)
     if not file.is_file():
         raise SpecError(f"model file {path!r} does not exist; use path/to/file.py:factory")
-    module_spec = importlib.util.spec_from_file_location(f"_prunekit_user_{file.stem}", file)
+    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:8]
+    name = f"_prunekit_user_{file.stem}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module  # dataclasses (and pickle) look their module up here
     try:
         module_spec.loader.exec_module(module)
     except Exception as err:  # the user's file failing is a user error: show it in one line
+        sys.modules.pop(name, None)
         raise SpecError(f"importing {path!r} failed: {type(err).__name__}: {err}") from None
     factory = getattr(module, factory_name, None)
     if not callable(factory):

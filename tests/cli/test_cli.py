@@ -113,3 +113,39 @@ def test_help_lists_commands():
     assert result.exit_code == 0
     for command in ("demo", "prune", "bench", "report"):
         assert command in result.stdout
+
+
+def test_bench_fast_pool_times_both_models_with_index_free_pooling(tmp_path, monkeypatch):
+    import prunekit.hardware.pooling as pooling
+
+    def strided_is_faster(m, x, threads, repeats):  # deterministic pool timings
+        return 9.0 if isinstance(m, torch.nn.MaxPool2d) else 1.0
+
+    monkeypatch.setattr(pooling, "_min_ms", strided_is_faster)
+    demo = f"{prunekit.__file__.rsplit('/', 1)[0]}/demo.py:digits_cnn"
+    out = invoke("bench", demo, "--data", "random:1x8x8", "--repeats", 2,
+                 "--batch-size", 4, "--runs-dir", tmp_path / "runs", "--fast-pool", "--json")
+    assert out.exit_code == 0, out.output
+    measured = json.loads(out.stdout)
+    assert measured["fast_pool"] == {"dense": ["6", "10"], "pruned": ["6", "10"]}
+    saved = json.loads(next((tmp_path / "runs").iterdir()).joinpath("report.json").read_text())
+    assert saved["config"]["bench"]["fast_pool"]["dense"] == ["6", "10"]
+    bad = runner.invoke(app, ["bench", demo, "--data", "random:1x8x8",
+                              "--fast-pool", "--device", "cuda", "--runs-dir",
+                              str(tmp_path / "runs")])
+    assert bad.exit_code != 0 and "--fast-pool" in bad.output
+
+
+def test_a_model_file_with_a_dataclass_loads(tmp_path):
+    """A user's model file is imported as a registered module: dataclasses in it work
+    (prunekit/demo.py is one; before, the import failed on `cls.__module__`)."""
+    from prunekit.recipes.specs import build_model
+
+    (tmp_path / "withdc.py").write_text(
+        "from dataclasses import dataclass\nfrom torch import nn\n\n"
+        "@dataclass\nclass Cfg:\n    width: int = 4\n\n"
+        "def make():\n    return nn.Linear(Cfg().width, 2)\n")
+    spec = build_model(f"{tmp_path}/withdc.py:make")
+    assert spec.model.in_features == 4
+    demo = build_model(f"{prunekit.__file__.rsplit('/', 1)[0]}/demo.py:digits_cnn")
+    assert demo.default_shape == (1, 8, 8)

@@ -57,18 +57,14 @@ def net() -> nn.Sequential:
 
 
 def test_replace_where_measured_faster_keeps_outputs_and_reports(monkeypatch):
-    import prunekit.measure as measure
+    import prunekit.hardware.pooling as pooling
 
-    class Stats:  # the strided form "measures" 4x faster for the 2x2 pool, slower for 1x1
-        def __init__(self, ms):
-            self.min_ms = ms
-
-    def fake_latency(m, x, **kw):
+    def fake_ms(m, x, threads, repeats):  # strided: 4x faster for the 2x2 pool, slower for 1x1
         if isinstance(m, StridedMaxPool2d):
-            return Stats(1.0 if m.kernel_size == (2, 2) else 9.0)
-        return Stats(4.0)
+            return 1.0 if m.kernel_size == (2, 2) else 9.0
+        return 4.0
 
-    monkeypatch.setattr(measure, "latency", fake_latency)
+    monkeypatch.setattr(pooling, "_min_ms", fake_ms)
     model, x = net(), torch.randn(4, 1, 19, 19)
     want = model(x)
     report = replace_max_pool(model, x)
@@ -118,22 +114,22 @@ def test_a_model_with_strided_pools_can_still_be_pruned():
 
 
 def fake_timer(calls, fail_after=None):
-    """``latency`` stand-in: nn.MaxPool2d 9 ms, the strided form 1 ms; raises after
-    ``fail_after`` calls."""
+    """``pooling._min_ms`` stand-in: nn.MaxPool2d 9 ms, the strided form 1 ms; raises
+    after ``fail_after`` calls."""
 
-    def timer(m, x, **kw):
+    def timer(m, x, threads, repeats):
         calls.append(m)
         if fail_after is not None and len(calls) > fail_after:
             raise RuntimeError("timer broke")
-        return type("S", (), {"min_ms": 9.0 if isinstance(m, nn.MaxPool2d) else 1.0})()
+        return 9.0 if isinstance(m, nn.MaxPool2d) else 1.0
 
     return timer
 
 
 def test_a_shared_pool_is_swapped_everywhere_and_the_model_itself_is_skipped(monkeypatch):
-    import prunekit.measure as measure
+    import prunekit.hardware.pooling as pooling
 
-    monkeypatch.setattr(measure, "latency", fake_timer([]))
+    monkeypatch.setattr(pooling, "_min_ms", fake_timer([]))
     pool = nn.MaxPool2d(2)
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), pool, nn.Conv2d(2, 2, 3, padding=1),
                           pool).eval()
@@ -147,9 +143,9 @@ def test_a_shared_pool_is_swapped_everywhere_and_the_model_itself_is_skipped(mon
 
 
 def test_a_failed_timing_changes_nothing(monkeypatch):
-    import prunekit.measure as measure
+    import prunekit.hardware.pooling as pooling
 
-    monkeypatch.setattr(measure, "latency", fake_timer([], fail_after=2))
+    monkeypatch.setattr(pooling, "_min_ms", fake_timer([], fail_after=2))
     two = nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2)).eval()
     with pytest.raises(RuntimeError, match="timer broke"):
         replace_max_pool(two, torch.randn(1, 1, 8, 8))
