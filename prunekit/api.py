@@ -52,6 +52,10 @@ class PruneResult:
         them all. For a channel-only prune this is ``[plan]``.
     structures : dict
         ``{structure name: its result}`` for the structures other than channels.
+    reconstruction : list of dict
+        With ``reconstruct=``: per re-fitted layer ``{layer, method, err_before,
+        err_after, rows, note}``, relative calibration errors ``Σ‖ŷ − y‖² / Σ‖y‖²`` against
+        the dense layer (see :mod:`prunekit.methods.reconstruct`).
     """
 
     model: nn.Module
@@ -65,6 +69,7 @@ class PruneResult:
     notes: list[str] = field(default_factory=list)
     plans: list[Any] = field(default_factory=list)
     structures: dict[str, Any] = field(default_factory=dict, repr=False)
+    reconstruction: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def mac_reduction(self) -> float:
@@ -206,6 +211,7 @@ def prune(
     batch_size: int | None = None,
     structures: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = None,
     prefer: str | None = None,
+    reconstruct: Any = False,
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -257,6 +263,13 @@ def prune(
         Width or depth only: which candidate meeting the target to apply — ``"fidelity"``
         (default: outputs closest to the dense model's), ``"macs"`` (most MACs kept, the
         highest ρ; for random weights or unrepresentative inputs) or ``"speed"``.
+    reconstruct
+        Re-fit the layers after the cut to the dense model's outputs on ``calibration``
+        (no gradient training of the model): ``True``/``"ls"`` (damped least squares),
+        ``"bias"`` (bias compensation only), ``"block"`` (least squares, then Adam on each
+        block with its nonlinearity) or a :class:`prunekit.methods.reconstruct.
+        ReconstructConfig`. Needs ``calibration`` with batches; ratio/target_macs only.
+        Per-layer errors before/after are in ``result.reconstruction``.
 
     Returns
     -------
@@ -270,6 +283,8 @@ def prune(
     """
     from prunekit.measure import count_macs, count_params
 
+    recon = _reconstruct_config(reconstruct, calibration, progress,
+                                target_speedup is not None or structures is not None)
     if prefer is not None and (target_speedup is None or structures is None):
         raise ValueError("prefer applies to width or depth: give target_speedup and "
                          "structures=['depth', 'channels']")
@@ -323,11 +338,58 @@ def prune(
                           progress)
     else:
         removal = _choose(gs, scores, float(ratio), opts)
+    dense = _dense_copy(model, recon)
     plan, more = _cut_with_fallback(model, gs, removal, example_inputs, progress)
+    layers = _reconstructed(dense, model, plan, calibration, recon)
     skipped = gs.skipped + bad + [b for b in more if b not in bad]
     notes = list(getattr(calibration, "notes", []) or [])
     return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),
-                       params0, count_params(model), gs, notes=notes, plans=[plan])
+                       params0, count_params(model), gs, notes=notes, plans=[plan],
+                       reconstruction=layers)
+
+
+def _reconstruct_config(value: Any, calibration: Any, progress: bool, other_path: bool
+                        ) -> Any:
+    """Validate ``reconstruct=``: a ReconstructConfig or None; needs calibration batches."""
+    from dataclasses import replace
+
+    from prunekit.importance import ImportanceContext
+    from prunekit.methods.reconstruct import ReconstructConfig
+
+    cfg = ReconstructConfig.of(value)
+    if cfg is None:
+        return None
+    if other_path:
+        raise ValueError("reconstruct applies to channel pruning with ratio= or target_macs= "
+                         "(not target_speedup or structures)")
+    if not isinstance(calibration, ImportanceContext) or calibration.batches is None:
+        raise ValueError("reconstruct needs calibration data: pass calibration="
+                         "ImportanceContext(batches=...) with a few hundred samples or more")
+    return replace(cfg, progress=True) if progress else cfg
+
+
+def _dense_copy(model: nn.Module, recon: Any) -> tuple[nn.Module, Snapshot] | None:
+    """The dense reference for reconstruction and a snapshot to restore on failure."""
+    if recon is None:
+        return None
+    import copy
+
+    return copy.deepcopy(model), Snapshot.take(model)
+
+
+def _reconstructed(dense: Any, model: nn.Module, plan: Plan, calibration: Any, recon: Any
+                   ) -> list[dict[str, Any]]:
+    """Re-fit ``model`` after the cut; on failure the model is put back as before the cut."""
+    if dense is None:
+        return []
+    from prunekit.methods.reconstruct import reconstruct
+
+    reference, snap = dense
+    try:
+        return [r.to_dict() for r in reconstruct(reference, model, plan, calibration, recon)]
+    except Exception:
+        snap.restore()
+        raise
 
 
 def _structure_steps(structures: Any, ratio: Any, target_macs: Any

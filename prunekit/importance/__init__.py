@@ -2,7 +2,8 @@
 
 A criterion is ``fn(model, group, ctx) -> Tensor`` of shape ``(group.size,)``; a higher
 score means *keep*. Built in: ``l1``, ``l2``, ``bn_scale``, ``taylor``, ``obd`` /
-``fisher``, ``activation_mean``, ``apoz``, ``random``. Add your own with
+``fisher``, ``activation_mean``, ``apoz``, ``random``, and the calibration-aware
+``act_norm``, ``fluctuation`` and ``obs`` (output error at the consuming layer). Add your own with
 ``@register("name")``; mix with ``combine({"l2": 0.5, "taylor": 0.5})``; turn scores
 into a removal plan with :func:`rank_channels`.
 
@@ -15,7 +16,7 @@ into a removal plan with :func:`rank_channels`.
 from __future__ import annotations
 
 # the criteria modules register themselves on import
-from prunekit.importance import activation, baseline, gradient, magnitude  # noqa: F401
+from prunekit.importance import activation, baseline, gradient, magnitude, obs  # noqa: F401
 from prunekit.importance.combine import combine
 from prunekit.importance.context import ImportanceContext
 from prunekit.importance.normalize import NORMALIZERS
