@@ -195,6 +195,11 @@ def _block_errors(p: _Problem, channels: list[int]) -> torch.Tensor:
             by_size.setdefault(len(p.columns[c]), []).append(j)
     for size, js in by_size.items():
         idx = torch.stack([p.columns[channels[j]] for j in js])          # (m, s)
+        if size == 1:   # one column: ‖w_j‖² / (H⁻¹)_jj
+            col = idx[:, 0]
+            err = p.w[:, col].pow(2).sum(0) / p.hinv[col, col].clamp_min(1e-300)
+            out[torch.tensor(js)] = err.clamp_min(0).cpu() / p.energy
+            continue
         m = p.hinv[idx[:, :, None], idx[:, None, :]]                       # (m, s, s)
         ws = p.w[:, idx].permute(1, 0, 2)                                  # (m, out, s)
         eye = torch.eye(size, dtype=m.dtype, device=m.device) * 1e-12

@@ -65,7 +65,8 @@ def _one_shot(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
         result = prunekit.prune(model, example, ratio=r.target.ratio if channels else None,
                                 target_macs=r.target.macs if channels else None,
                                 importance=r.importance, round_to=r.round_to,
-                                ignore=r.ignore, structures=r.structures)
+                                ignore=r.ignore, structures=r.structures,
+                                **_reconstruct_args(job, log))
     for skipped in result.skipped:
         log(f"left whole: {skipped.get('module') or skipped.get('op')}: {skipped.get('reason')}")
     for name, res in result.structures.items():
@@ -74,6 +75,26 @@ def _one_shot(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
 
     plans = result.plans or [result.plan]  # what was applied, in order; a lone channel
     return (plans[0] if len(plans) == 1 and isinstance(plans[0], Plan) else plans), {}
+
+
+def _reconstruct_args(job: Job, log: Log) -> dict[str, Any]:
+    """``calibration`` and ``reconstruct`` for ``prune`` from the recipe's ``reconstruct``
+    (calibration: the first ``samples`` training inputs, in batches)."""
+    rec = job.recipe.reconstruct
+    if rec is None:
+        return {}
+    if job.data.train is None:
+        raise RecipeError(f"reconstruct: needs calibration inputs, but dataset "
+                          f"{job.data.spec!r} has no training split (use digits or "
+                          f"fashion-mnist)")
+    from prunekit.importance import ImportanceContext
+    from prunekit.methods.reconstruct import ReconstructConfig
+
+    x = job.data.train[0][:rec.samples]
+    batches = list(x.split(rec.batch_size))
+    log(f"reconstruct ({rec.mode}) on {len(x)} training inputs")
+    return {"calibration": ImportanceContext(batches=batches, n_batches=len(batches)),
+            "reconstruct": ReconstructConfig(mode=rec.mode, damping=rec.damping)}
 
 
 def _to_speedup(model: nn.Module, example: Any, job: Job, log: Log) -> Any:

@@ -18,6 +18,9 @@ closest known field for a typo::
     finetune:
       epochs: 2
       lr: 1.0e-3
+    reconstruct:                      # prune: re-fit layers to the dense outputs, no training
+      mode: ls                        #   ls, bias or block
+      samples: 1024                   #   calibration images from the training split
     measure:
       batch_size: 64
       threads: 2
@@ -26,6 +29,7 @@ closest known field for a typo::
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +90,16 @@ class Finetune(_Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
 
 
+class Reconstruct(_Strict):
+    """Re-fit the layers after the cut to the dense model's outputs on ``samples``
+    training inputs (method ``prune``; see :mod:`prunekit.methods.reconstruct`)."""
+
+    mode: Literal["bias", "ls", "block"] = "ls"
+    samples: int = Field(1024, ge=1)
+    batch_size: int = Field(128, ge=1)
+    damping: float = Field(0.01, ge=0)
+
+
 class Measure(_Strict):
     """How the dense and pruned models are timed (see :func:`prunekit.measure.compare`)."""
 
@@ -107,6 +121,7 @@ class Recipe(_Strict):
     structures: dict[str, dict[str, Any] | None] | None = None
     schedule: Schedule = Schedule()
     finetune: Finetune = Finetune()
+    reconstruct: Reconstruct | None = None
     measure: Measure = Measure()
     seed: int = 0
 
@@ -125,6 +140,11 @@ class Recipe(_Strict):
             raise ValueError("structures: with target.speedup, give {depth, channels} "
                              "without options (width or depth, chosen by measurement) or "
                              "leave it out (width)")
+        if self.reconstruct is not None and (self.method != "prune"
+                                             or self.target.speedup is not None
+                                             or self.structures is not None):
+            raise ValueError("reconstruct: applies to method 'prune' with target.macs or "
+                             "target.ratio (channels), without structures")
         if self.target.prefer is not None and self.structures is None:
             raise ValueError("target.prefer: chooses between width and depth; set "
                              "structures: {depth, channels}")
@@ -170,9 +190,11 @@ def _known_fields(loc: tuple[Any, ...]) -> list[str]:
     for part in loc[:-1]:
         annotation = model.model_fields.get(str(part))
         nested = getattr(annotation, "annotation", None)
-        if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+        options = [nested, *typing.get_args(nested)]  # an optional section: X | None
+        models = [t for t in options if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not models:
             return []
-        model = nested
+        model = models[0]
     return list(model.model_fields)
 
 

@@ -331,3 +331,40 @@ def test_a_failed_reconstruction_puts_the_model_back():
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert model[0].out_features == 8
+
+
+# ------------------------------------------------------------------ recipes
+@pytest.mark.parametrize("data, message", [
+    ({"reconstruct": {"mode": "lsq"}}, "recipe field 'reconstruct.mode'"),
+    ({"reconstruct": {"samples": 0}}, "recipe field 'reconstruct.samples'"),
+    ({"reconstruct": {"dampng": 0.1}}, "did you mean 'reconstruct.damping'?"),
+    ({"method": "proximal_group_lasso", "reconstruct": {}}, "reconstruct: applies to method"),
+    ({"target": {"speedup": 2}, "reconstruct": {}}, "reconstruct: applies to method"),
+])
+def test_recipe_reconstruct_field_is_validated(data, message):
+    from prunekit.recipes.schema import RecipeError, parse_recipe
+
+    with pytest.raises(RecipeError, match="reconstruct") as err:
+        parse_recipe(data)
+    assert message in str(err.value)
+
+
+def test_recipe_reconstruct_reaches_prune():
+    """A recipe with ``reconstruct`` prunes with calibration batches from the training
+    split and reports the re-fitted layers; without a training split it says so."""
+    from prunekit.recipes.runner import Job, _one_shot
+    from prunekit.recipes.schema import RecipeError, parse_recipe
+    from prunekit.recipes.specs import Dataset, ModelSpec
+
+    model = _separable()
+    x = torch.rand(40, 3, 5, 5)
+    recipe = parse_recipe({"target": {"ratio": 0.25},
+                           "reconstruct": {"samples": 32, "batch_size": 8}})
+    data = Dataset("digits", (3, 5, 5), (x, torch.zeros(40, dtype=torch.long)), None)
+    lines: list[str] = []
+    job = Job(ModelSpec("m.py:f", model, default_shape=(3, 5, 5)), data, recipe)
+    _one_shot(model, x[:1], job, lines.append)
+    assert any("reconstruct (ls) on 32 training inputs" in line for line in lines)
+    job.data = Dataset("random:3x5x5", (3, 5, 5))
+    with pytest.raises(RecipeError, match="no training split"):
+        _one_shot(_separable(), x[:1], job, lines.append)
