@@ -345,14 +345,16 @@ def _minilm_row(setup, cut_model, plan, shape, criterion, mode, held, ref, cut_s
     import minilm as mb
 
     ctx = ImportanceContext(batches=setup.calib, n_batches=len(setup.calib))
-    grid = args.damping if mode == "ls" else [0.0]
+    base, _, layers = mode.partition("_")   # "ls_all": every layer from the first consumer
+    grid = args.damping if base == "ls" else args.block_damping if base == "block" else [0.0]
     scored = []
     for d in grid if mode != "none" else [None]:
         model = copy.deepcopy(cut_model)
         t0, c0 = time.perf_counter(), time.process_time()
-        reports = [] if d is None else [r.to_dict() for r in reconstruct(
-            setup.dense, model, plan, ctx,
-            ReconstructConfig(mode=mode, damping=d))]
+        cfg = ReconstructConfig(mode=base, damping=d or 0.0, layers=layers or "consumers",
+                                steps=args.steps, lr=args.block_lr[0])
+        reports = [] if d is None else [
+            r.to_dict() for r in reconstruct(setup.dense, model, plan, ctx, cfg)]
         cost = (time.perf_counter() - t0, time.process_time() - c0)
         scored.append((_cosine(setup, model, held), d, model, reports, cost))
     val, d, model, reports, cost = max(scored, key=lambda s: s[0])
@@ -410,7 +412,8 @@ def parse(argv=None) -> argparse.Namespace:
                         "in minilm_width_*_1.5x.json)")
     p.add_argument("--criteria", nargs="+", default=["l2", "obs"], help="minilm selection")
     p.add_argument("--modes", nargs="+", default=["none", "bias", "ls"],
-                   help="minilm reconstruction modes")
+                   help="minilm reconstruction modes: none, bias, ls, ls_all (every layer "
+                        "from the first consumer), block")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--targets", type=float, nargs="+", default=[0.25, 0.125],
                    help="MAC fractions to keep (0.25: 4x fewer MACs)")
