@@ -383,6 +383,46 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+PAIRS = [("l2+ls", "l2"), ("l2+ls", "tp_magnitude"), ("l2+ls", "tp_taylor"),
+         ("obs", "l2"), ("obs+ls", "l2+ls"), ("l2+block", "l2+ls"), ("l2+bias", "l2"),
+         ("fluctuation+bias", "l2+bias")]
+
+
+def compare(rows: list[dict], a: str, b: str) -> list[dict]:
+    """Paired test-accuracy difference ``a − b`` over seeds per target: mean, SE and the
+    verdict (``ahead``/``behind`` when |mean| > 2 SE with at least 5 seeds, else ``tie``)."""
+    out = []
+    for target in sorted({r["target"] for r in rows if r["method"] == a}, reverse=True):
+        acc = {m: {r["seed"]: r["test"] for r in rows if r["method"] == m
+                   and r["target"] == target} for m in (a, b)}
+        seeds = sorted(set(acc[a]) & set(acc[b]))
+        if not seeds:
+            continue
+        d = [acc[a][s] - acc[b][s] for s in seeds]
+        mean = statistics.fmean(d)
+        se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+        verdict = ("ahead" if mean > 2 * se else "behind" if mean < -2 * se else "tie") \
+            if len(d) >= 5 else "tie (fewer than 5 seeds)"
+        out.append({"target": target, "a": a, "b": b, "n": len(d), "delta_mean": mean,
+                    "delta_se": se, "verdict": verdict})
+    return out
+
+
+def merge(paths: list[Path], args) -> dict:
+    """Rows of several per-seed result files in one summary (``--merge``)."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    rows = [r for run in runs for r in run["rows"]]
+    summary = summarize(rows)
+    print_table(summary)
+    pairs = [c for a, b in PAIRS for c in compare(rows, a, b)]
+    for c in pairs:
+        console.print(f"{c['target']:g}: {c['a']} - {c['b']}: {100 * c['delta_mean']:+.2f} ± "
+                      f"{100 * c['delta_se']:.2f} pt over {c['n']} seeds: {c['verdict']}")
+    return {"merged": [str(p) for p in paths], "commits": sorted({r["commit"] for r in runs}),
+            "commands": [r["command"] for r in runs], "summary": summary, "pairs": pairs,
+            "rows": rows}
+
+
 def print_table(summary: list[dict]) -> None:
     table = Table(title="one-shot, no gradient training: test accuracy (mean ± SE over seeds)")
     for col in ("MACs kept", "method", "n", "test acc", "CPU s"):
@@ -433,6 +473,8 @@ def parse(argv=None) -> argparse.Namespace:
                    default=Path.home() / ".cache" / "prunekit" / "bench")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--tag", default="")
+    p.add_argument("--merge", type=Path, nargs="+", default=None,
+                   help="only merge these per-seed result files into one summary")
     args = p.parse_args(argv)
     if args.smoke and args.model == "minilm":
         args.calib, args.val, args.damping = 64, 32, args.damping[:1]
@@ -445,6 +487,10 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse(argv)
+    if args.merge:
+        result = merge(args.merge, args)
+        return _write(result, args, "oneshot" + f"_{args.model}" +
+                      (f"_{args.tag}" if args.tag else ""))
     before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -467,6 +513,10 @@ def main(argv=None) -> dict:
     result["machine"] = machine_info()
     name = "oneshot" + ("_smoke" if args.smoke else "") + f"_{args.model}" + \
         (f"_{args.tag}" if args.tag else "")
+    return _write(result, args, name)
+
+
+def _write(result: dict, args, name: str) -> dict:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{name}.json"
     out.write_text(json.dumps(result, indent=1, default=str))
