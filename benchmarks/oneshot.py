@@ -167,9 +167,10 @@ def _gram_bytes(model: nn.Module, reports) -> int:
 
     most = 0
     for r in reports:
-        if r.method not in ("ls", "bias"):
+        r = r if isinstance(r, dict) else r.to_dict()
+        if r["method"] != "ls":   # bias compensation holds O(out) sums only
             continue
-        form = form_of(model.get_submodule(r.layer))
+        form = form_of(model.get_submodule(r["layer"]))
         k = form.weight().shape[1] + 1
         out = form.weight().shape[0] // form.groups
         most = max(most, 8 * form.groups * (k * k + out * k))
@@ -363,6 +364,8 @@ def _minilm_row(setup, cut_model, plan, shape, criterion, mode, held, ref, cut_s
             "shape": list(shape), "measured_speedup": speedup, "val_cosine": val,
             "damping": d, "test": test["recall_at_1"], "test_cosine": test["mean_cosine"],
             "cut_s": cut_s, "reconstruct_s": cost[0], "reconstruct_cpu_s": cost[1],
+            "gram_bytes": _gram_bytes(model, reports),
+            "model_bytes": sum(p.numel() * p.element_size() for p in setup.dense.parameters()),
             "candidates": [{"damping": c[1], "val_cosine": c[0]} for c in scored],
             "reconstruction": reports}
 

@@ -153,9 +153,9 @@ def _train(dense: nn.Module, pruned: nn.Module, seg: _Segment, batches: list,
             p.grad = None
     after = _error(dense, pruned, seg, batches, cache)
     if after < before:
-        return LayerReport(seg.name, "block", before, after, len(batches))
+        return LayerReport(seg.name, "block", before, after)
     with torch.no_grad():
         for p, s in zip(seg.params, saved, strict=True):
             p.copy_(s)
-    return LayerReport(seg.name, "block", before, before, len(batches),
+    return LayerReport(seg.name, "block", before, before,
                        note="Adam did not lower the calibration error: segment kept")

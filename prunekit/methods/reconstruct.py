@@ -104,7 +104,10 @@ class ReconstructConfig:
 
 @dataclass
 class LayerReport:
-    """One re-fitted layer (or segment): relative calibration error before and after."""
+    """One re-fitted layer (or segment): relative calibration error before and after.
+
+    ``rows``: least-squares rows seen (samples × positions; 0 for a block segment).
+    """
 
     layer: str
     method: str
