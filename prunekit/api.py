@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
-from prunekit.surgery import Plan, SurgeryError, remove_channels
+from prunekit.surgery import Plan, remove_channels
+from prunekit.surgery.isolate import cut_or_leave_whole
 from prunekit.surgery.state import Snapshot
 
 
@@ -130,29 +131,6 @@ def _steps(items: Iterable[Any], description: str, progress: bool) -> Iterable[A
     from rich.progress import track
 
     return track(list(items), description=description)
-
-
-def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[int]],
-                       example_inputs: Any, progress: bool = False
-                       ) -> tuple[Plan, list[dict[str, Any]]]:
-    """Cut everything; if the forward check fails, find the groups that break it
-    (one by one), leave them whole (reported) and cut the rest."""
-    try:
-        return remove_channels(model, gs, removal, example_inputs), []
-    except SurgeryError:
-        pass
-    bad = []
-    for gid, chans in _steps(removal.items(), "finding groups that break", progress):
-        snap = Snapshot.take(model)
-        try:
-            remove_channels(model, gs, {gid: chans}, example_inputs)
-            snap.restore()
-        except (SurgeryError, ValueError) as err:
-            bad.append({"op": getattr(err, "op", ""), "module": getattr(err, "module", ""),
-                        "reason": f"group {gid!r} left whole: cutting it fails ({err})",
-                        "group": gid})
-    rest = {g: c for g, c in removal.items() if g not in {b["group"] for b in bad}}
-    return remove_channels(model, gs, rest, example_inputs), bad
 
 
 def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
@@ -316,14 +294,14 @@ def prune(
     if target_macs is not None:
         probe = _choose(gs, scores, 0.5, opts)
         snap = Snapshot.take(model)
-        _, bad = _cut_with_fallback(model, gs, probe, example_inputs, progress)
+        _, bad = cut_or_leave_whole(model, gs, probe, example_inputs, progress)
         snap.restore()
         scores = {g: s for g, s in scores.items() if g not in {b["group"] for b in bad}}
         removal = _search(model, gs, scores, float(target_macs), macs0, example_inputs, opts,
                           progress)
     else:
         removal = _choose(gs, scores, float(ratio), opts)
-    plan, more = _cut_with_fallback(model, gs, removal, example_inputs, progress)
+    plan, more = cut_or_leave_whole(model, gs, removal, example_inputs, progress)
     skipped = gs.skipped + bad + [b for b in more if b not in bad]
     notes = list(getattr(calibration, "notes", []) or [])
     return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),

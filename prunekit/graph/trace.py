@@ -48,6 +48,9 @@ class TraceState:
         self.skipped: dict[tuple[str, str], dict[str, Any]] = {}
         self.module_outputs: list[tuple[str, torch.Tensor]] = []
         self.shape_attrs: dict[str, dict[str, list[np.ndarray]]] = {}
+        self.calls = 0  # torch calls seen so far: a recorded op's index in the pass
+        self.op = ""
+        self.width_ops: list[tuple[Any, ...]] = []
 
     # -- labels -------------------------------------------------------------------------
     def label(self, t: torch.Tensor) -> Label:
@@ -89,6 +92,18 @@ class TraceState:
     def is_param(self, t: torch.Tensor) -> bool:
         return id(t) in self.param_names or id(t) in self.buffer_names
 
+    def width_op(self, kind: str, x: torch.Tensor | None, dims: Any,
+                 label: Label | None = None) -> None:
+        """Record that the current op's value depends on the width of ``dims`` of ``x``
+        (a mean, a norm, a softmax over them; see :mod:`prunekit.graph.width_ops`)."""
+        lab = label if label is not None else self.label(x)
+        nd = max(len(lab.shape), 1)
+        dims = tuple(sorted({d % nd for d in dims}))
+        blocks = [b for b in lab.blocks if set(b.dims) & set(dims)]
+        if blocks:
+            self.width_ops.append((self.calls - 1, self.op, kind, self.module(), dims,
+                                   tuple(lab.shape), blocks))
+
     # -- barriers -----------------------------------------------------------------------
     def fix_tensors(self, tensors: list[torch.Tensor]) -> bool:
         """Fix every atom the tensors carry; True if any was prunable before."""
@@ -116,6 +131,7 @@ class TraceState:
     def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         """Propagate atoms through one op."""
         name, fn = lookup(func)
+        self.op = name
         if fn is None:
             if next(iter_tensors(out), None) is not None:
                 self.barrier(name, args, kwargs, "no propagation rule for this op")
@@ -135,6 +151,7 @@ class _Mode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
+        self.st.calls += 1
         out = func(*args, **kwargs)
         self.st.record(func, args, kwargs, out)
         return out

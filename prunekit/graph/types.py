@@ -79,6 +79,10 @@ class GroupSet:
     shape_attrs : dict
         ``{module: {attr: [per-dim list of (group_id, channel) or None]}}`` for layers
         whose size lives only in an attribute (LayerNorm without weights).
+    width_ops : list of WidthOp
+        Ops of the traced pass whose value depends on how many channels of a group a
+        dimension has (means, norms, softmax over channels): where a cut changes values
+        by definition (see :mod:`prunekit.graph.width_ops`; used by the value check).
     """
 
     groups: list[Group]
@@ -86,10 +90,20 @@ class GroupSet:
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     shape_attrs: dict[str, dict[str, list[list[tuple[str, int] | None]]]] = field(
         default_factory=dict)
+    width_ops: list[Any] = field(default_factory=list, repr=False)
 
     def by_id(self) -> dict[str, Group]:
         """``{group.id: group}``."""
         return {g.id: g for g in self.groups}
+
+    def unit_offsets(self) -> dict[str, int]:
+        """``{group id: offset}``: channel ``c`` of a group is unit ``offset + c`` (the unit
+        ids of :attr:`width_ops`), in group order."""
+        out, k = {}, 0
+        for g in self.groups:
+            out[g.id] = k
+            k += g.size
+        return out
 
     def __len__(self) -> int:
         return len(self.groups)

@@ -36,6 +36,7 @@ from prunekit.hardware.probe import probe_widths
 from prunekit.hardware.signature import DeviceSpec, device_signature
 from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
 from prunekit.surgery import Plan, SurgeryError, remove_channels
+from prunekit.surgery.isolate import breaking_groups
 from prunekit.surgery.state import Snapshot
 
 OVERSHOOT = 1.5  # the greedy path runs on to this multiple of the target (room to search)
@@ -276,28 +277,12 @@ def _refine(search: _Search, best: int, target: float, tol: float,
 
 
 def _excluded(model: nn.Module, gs: GroupSet, alloc: Allocation, x: Any) -> list[dict]:
-    """Groups whose first step breaks the forward pass (tested all at once, then alone)."""
+    """Groups whose first step breaks the forward pass or the value check."""
     first = {gid: 1 for gid, lad in alloc.ladders.items() if len(lad.levels) > 1}
     alloc.level.update(first)
     removal = alloc.removal()
     alloc.level.update(dict.fromkeys(first, 0))
-    snap = Snapshot.take(model)
-    try:
-        remove_channels(model, gs, removal, x)
-        return []
-    except SurgeryError:
-        pass
-    finally:
-        snap.restore()
-    bad = []
-    for gid, chans in removal.items():
-        try:
-            remove_channels(model, gs, {gid: chans}, x)
-            snap.restore()
-        except SurgeryError as err:
-            bad.append({"op": err.op, "module": err.module, "group": gid,
-                        "reason": f"group {gid!r} left whole: cutting it fails ({err})"})
-    return bad
+    return breaking_groups(model, gs, removal, x)
 
 
 def prune_to_speedup(

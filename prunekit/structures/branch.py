@@ -244,7 +244,10 @@ def remove_branches(model: nn.Module, names: Iterable[str], example_inputs: Any)
         _fit(model, swaps, probes, modules)
         if syn.size > 1:
             gs = GroupSet([syn], [], expected)
-            plan = remove_channels(model, gs, {syn.id: list(range(syn.size - 1))}, example_inputs)
+            # the swapped model only runs after the cut: shapes are checked, values are
+            # the fitted replacement's by design (no zeroed original to compare with)
+            plan = remove_channels(model, gs, {syn.id: list(range(syn.size - 1))},
+                                   example_inputs, values=False)
         else:
             plan = Plan()
             forward_check(model, example_inputs, expected)

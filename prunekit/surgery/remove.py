@@ -19,10 +19,12 @@ from torch.overrides import TorchFunctionMode
 
 from prunekit.graph.trace import call_model, iter_tensors
 from prunekit.graph.types import GroupSet
+from prunekit.graph.width_ops import EmulationError
 from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
 from prunekit.surgery.handlers import Ctx, lookup
 from prunekit.surgery.plan import Cut, Plan
 from prunekit.surgery.state import Snapshot, apply_cut, configs, tensor_owners
+from prunekit.surgery.value_check import compare, reference_outputs
 
 _SIMPLE = (int, float, bool, str, type(None))
 
@@ -34,6 +36,12 @@ class SurgeryError(RuntimeError):
         super().__init__(message)
         self.module = module
         self.op = op
+
+
+class ValueCheckError(SurgeryError):
+    """The cut model ran with the right shapes but computed something else than the
+    original with the removed channels zeroed (or that could not be verified); the model
+    was restored."""
 
 
 def _check_removal(gs: GroupSet, removal: Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
@@ -139,9 +147,9 @@ class _LastOp(TorchFunctionMode):
 
 
 def forward_check(model: nn.Module, example_inputs: Any,
-                  expected: list[tuple[int, ...]] | None) -> None:
-    """Run the model (eval, no_grad); raise SurgeryError naming module and op on failure
-    or when output shapes differ from ``expected``."""
+                  expected: list[tuple[int, ...]] | None) -> Any:
+    """Run the model (eval, no_grad) and return its outputs; raise SurgeryError naming
+    module and op on failure or when output shapes differ from ``expected``."""
     stack: list[str] = []
     handles = []
     def push(_m: nn.Module, _a: Any, name: str) -> None:
@@ -173,6 +181,7 @@ def forward_check(model: nn.Module, example_inputs: Any,
     if expected is not None and shapes != [tuple(s) for s in expected]:
         raise SurgeryError(f"forward check: output shapes changed from {expected} to {shapes}",
                            "", "output")
+    return out
 
 
 def _cut_all(model: nn.Module, cuts: list[Cut]) -> None:
@@ -210,6 +219,7 @@ def remove_channels(
     removal: Mapping[str, Sequence[int]],
     example_inputs: Any,
     check: bool = True,
+    values: bool = True,
 ) -> Plan:
     """Remove channels of groups in place, all or nothing; the :class:`Plan`.
 
@@ -225,6 +235,10 @@ def remove_channels(
         Inputs for the forward check after cutting (as for ``build_groups``).
     check
         Run the forward check (output shapes must be unchanged). Keep it on.
+    values
+        With ``check``: also compare the outputs' values with the original's whose
+        removed slices are zeroed (:mod:`prunekit.surgery.value_check`; one more forward
+        pass). Keep it on: it is what catches a cut that reinterprets a layout.
 
     Raises
     ------
@@ -232,6 +246,7 @@ def remove_channels(
         On a bad ``removal`` (model untouched).
     SurgeryError
         When cutting or the forward check fails; the model is restored bit-identically.
+        :class:`ValueCheckError` (a SurgeryError) when the values differ.
     """
     chosen = _check_removal(group_set, removal)
     plan = Plan(groups=chosen)
@@ -240,10 +255,15 @@ def remove_channels(
     plan.cuts = plan_cuts(group_set, chosen, model)
     snap = Snapshot.take(model)
     try:
+        reference = _reference(model, group_set, chosen, plan.cuts, example_inputs) \
+            if check and values else None
         plan.attrs, votes = _apply(model, plan.cuts, snap, _sizes(group_set, chosen))
         _set_config(model, votes, plan)
         if check:
-            forward_check(model, example_inputs, group_set.output_shapes)
+            out = forward_check(model, example_inputs, group_set.output_shapes)
+            problem = compare(reference, out) if reference is not None else None
+            if problem:
+                raise ValueCheckError(f"value check: {problem}", "", "value check")
     except SurgeryError:
         snap.restore()
         raise
@@ -251,6 +271,15 @@ def remove_channels(
         snap.restore()
         raise SurgeryError(f"surgery failed: {type(err).__name__}: {err}") from err
     return plan
+
+
+def _reference(model: nn.Module, gs: GroupSet, chosen: dict[str, list[int]], cuts: list[Cut],
+               example_inputs: Any) -> list[torch.Tensor]:
+    try:
+        return reference_outputs(model, gs, chosen, cuts, example_inputs)
+    except EmulationError as err:
+        raise ValueCheckError(f"value check cannot verify this cut: {err}", "",
+                              "value check") from err
 
 
 def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any = None) -> nn.Module:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from prunekit.graph.labels import all_atoms
-from prunekit.graph.rules.common import broadcast_union
-from prunekit.graph.rules.registry import rule
+from prunekit.graph.rules.common import arg, broadcast_union
+from prunekit.graph.rules.registry import op_name, rule, short_name
 
 UNARY = (
     "relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
@@ -44,11 +44,28 @@ NARY = (
 )
 
 
+# Ops along one dim whose values depend on how many entries that dim has (exp(0) = 1
+# still counts in a softmax; a zero ends a cumulative product): recorded for the value check.
+ALONG_DIM = frozenset({"softmax", "log_softmax", "softmin", "_softmax", "_log_softmax",
+                       "gumbel_softmax", "cumprod", "logcumsumexp", "cummax", "cummin"})
+
+
+def _along(st: Any, func: Any, x: Any, args: tuple, kwargs: dict) -> None:
+    name = short_name(op_name(func))
+    if name not in ALONG_DIM or not isinstance(x, torch.Tensor):
+        return
+    dim = arg(args, kwargs, 1, "dim")
+    if dim is None:  # torch's implicit softmax dim
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    st.width_op("pointwise", x, (dim,))
+
+
 @rule(*UNARY)
 def unary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     """Value-wise op (or one that keeps shape and channel layout): same label."""
     x = args[0] if args else next(iter(kwargs.values()))
     lab = st.label(x)
+    _along(st, func, x, args, kwargs)
     if isinstance(out, torch.Tensor):
         if tuple(out.shape) == lab.shape:
             st.set(out, lab)

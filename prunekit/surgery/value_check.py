@@ -1,0 +1,134 @@
+"""The value check after a cut: the cut model against the zeroed original.
+
+A cut is right when the cut model computes what the original computes with the removed
+slices set to zero (zero-group invariance). Where an op counts the channels it reduces
+over (a mean, LayerNorm, a softmax over them, attention's ``1/√d``) the zeroed original
+is run with that op computed on the kept channels only (:mod:`prunekit.graph.width_ops`),
+so the reference is exactly what the cut should give. A shape check alone misses a cut
+that changes the layout a later op reads: a width baked into ``view(B, 32, -1)`` followed
+by a reduction keeps every shape and doubles the output. This check sees it.
+
+Cost: one extra forward pass of the model on the example inputs per cut (the reference),
+plus a copy of the cut tensors; the cut model's own pass is the forward check's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from prunekit.graph.rules.registry import op_name
+from prunekit.graph.trace import call_model, iter_tensors
+from prunekit.graph.types import GroupSet
+from prunekit.graph.width_ops import EmulationError, WidthOp, emulate
+from prunekit.surgery.plan import Cut
+from prunekit.surgery.state import Snapshot, tensor_owners
+
+RTOL = {torch.float16: 2e-2, torch.bfloat16: 5e-2}
+DEFAULT_RTOL = 1e-3
+
+
+class _Emulate(TorchFunctionMode):
+    """Counts torch calls like the trace did; recorded width ops run on kept channels."""
+
+    def __init__(self, ops: dict[int, WidthOp], gone: np.ndarray) -> None:
+        super().__init__()
+        self.ops, self.gone, self.calls = ops, gone, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        index, self.calls = self.calls, self.calls + 1
+        op = self.ops.get(index)
+        if op is None:
+            return func(*args, **kwargs)
+        if op_name(func) != op.op:
+            raise EmulationError(f"the forward pass took another path (call {index} is "
+                                 f"{op_name(func)}, the trace saw {op.op})")
+        return emulate(op, func, args, kwargs, self.gone)
+
+
+def removed_units(gs: GroupSet, removal: Mapping[str, Sequence[int]]) -> np.ndarray:
+    """Bool array over unit ids (see :meth:`GroupSet.unit_offsets`): True = removed."""
+    offsets = gs.unit_offsets()
+    gone = np.zeros(sum(g.size for g in gs.groups), bool)
+    for gid, chans in removal.items():
+        gone[[offsets[gid] + int(c) for c in chans]] = True
+    return gone
+
+
+def _zero(model: nn.Module, cuts: list[Cut]) -> None:
+    """Set the cut slices to zero (on copies: the snapshot keeps the originals)."""
+    owners = tensor_owners(model)
+    with torch.no_grad():
+        for cut in cuts:
+            kind, obj = owners[cut.param]
+            idx = torch.as_tensor(cut.removed, dtype=torch.long)
+            if kind == "param":
+                obj.data = obj.data.clone().index_fill_(cut.dim, idx.to(obj.device), 0)
+            else:
+                m0, a0 = obj[0]
+                new = m0._buffers[a0].clone()
+                new.index_fill_(cut.dim, idx.to(new.device), 0)
+                for m, attr in obj:
+                    m._buffers[attr] = new
+
+
+def reference_outputs(model: nn.Module, gs: GroupSet, removal: Mapping[str, Sequence[int]],
+                      cuts: list[Cut], example_inputs: Any) -> list[torch.Tensor]:
+    """Outputs of ``model`` with the cut slices zeroed and width ops on kept channels.
+
+    The model is left exactly as it was. Raises :class:`EmulationError` when a width op
+    cannot be computed on the kept channels alone.
+    """
+    gone = removed_units(gs, removal)
+    ops = {op.index: op for op in gs.width_ops if op.keep_mask(gone) is not None}
+    snap = Snapshot.take(model)
+    modes = {m: m.training for m in model.modules()}
+    try:
+        _zero(model, cuts)
+        model.eval()
+        with torch.no_grad(), _Emulate(ops, gone):
+            out = call_model(model, example_inputs)
+        return [t.detach().clone() for t in iter_tensors(out)]
+    finally:
+        snap.restore()
+        for m, flag in modes.items():
+            m.training = flag
+
+
+def _mismatch(ref: torch.Tensor, got: torch.Tensor) -> float:
+    """Largest difference relative to the reference's largest finite magnitude (inf
+    where non-finite values disagree); 0.0 for equal non-float tensors."""
+    if not ref.is_floating_point() and not ref.is_complex():
+        return 0.0 if torch.equal(ref, got.to(ref.dtype)) else float("inf")
+    if ref.is_complex():
+        ref, got = torch.view_as_real(ref), torch.view_as_real(got.to(ref.dtype))
+    ref, got = ref.double(), got.to(ref.device).double()
+    finite = torch.isfinite(ref)
+    if not torch.equal(finite, torch.isfinite(got)) or \
+            not torch.equal(ref[~finite].nan_to_num(), got[~finite].nan_to_num()):
+        return float("inf")
+    if not finite.any():
+        return 0.0
+    scale = ref[finite].abs().max().clamp_min(1e-12)
+    return float((ref[finite] - got[finite]).abs().max() / scale)
+
+
+def compare(reference: list[torch.Tensor], outputs: Any) -> str | None:
+    """``None`` when ``outputs`` equal ``reference`` within float tolerance, else what
+    differs (output index, relative error, tolerance)."""
+    got = list(iter_tensors(outputs))
+    if len(got) != len(reference):
+        return f"{len(got)} output tensors, the reference has {len(reference)}"
+    for i, (r, g) in enumerate(zip(reference, got)):
+        rtol = RTOL.get(r.dtype, DEFAULT_RTOL)
+        err = _mismatch(r, g)
+        if err > rtol:
+            return (f"output {i} differs from the original with the removed channels "
+                    f"zeroed: relative error {err:.3g} > {rtol:g}")
+    return None
