@@ -185,6 +185,8 @@ def demo(
 
 def _resolve(model: str, weights: Path | None, data: str | None, recipe: Any) -> Any:
     """Device, model, weights, dataset and a forward check — before anything is written."""
+    import torch
+
     from prunekit.measure.devices import validate_device
     from prunekit.recipes.specs import (
         build_model,
@@ -195,6 +197,7 @@ def _resolve(model: str, weights: Path | None, data: str | None, recipe: Any) ->
     )
 
     validate_device(recipe.measure.device)
+    torch.manual_seed(recipe.seed)  # random initial weights: the same run after run
     spec = build_model(model)
     if weights is not None:
         load_weights(spec.model, weights)

@@ -164,6 +164,8 @@ def _proximal(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
     fit(model, job.data.train, _fit_config(job, s.epochs, s.lr, s.batch_size, "sgd"),
         optimizer=opt, on_step=recorder)
     plan = opt.finalize(example)
+    for note in plan.notes:  # e.g. non-zero channels cut to meet the budget, and the cost
+        log(note)
     return plan, {"regularization_path": recorder.curve()}
 
 
