@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 EXIT_BAD_INPUT = 2
@@ -56,7 +57,7 @@ class _OneLineErrors(TyperGroup):
                 sys.exit(err.exit_code)
             ctx = getattr(err, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            err_console.print(f"[bold red]error:[/] {err.format_message()}{where}",
+            err_console.print(f"[bold red]error:[/] {escape(err.format_message() + where)}",
                               soft_wrap=True, markup=True)
             sys.exit(err.exit_code)
         except _click_types("Abort"):
@@ -92,11 +93,11 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except QualityError as err:
-        err_console.print(f"[bold red]failed:[/] {_one_line(err)}", soft_wrap=True,
+        err_console.print(f"[bold red]failed:[/] {escape(_one_line(err))}", soft_wrap=True,
                           markup=True)
         raise typer.Exit(EXIT_CHECKS_FAILED) from None
     except (SpecError, RecipeError, ValueError, FileNotFoundError, TypeError) as err:
-        err_console.print(f"[bold red]error:[/] {_one_line(err)}", soft_wrap=True,
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(err))}", soft_wrap=True,
                           markup=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
@@ -111,7 +112,7 @@ def _print_checks(checks: dict[str, Any] | None, console: Console) -> None:
         return
     color, word = ("yellow", "allowed") if checks["status"] == "allowed" else ("red", "FAILED")
     for failure in checks["failures"]:
-        err_console.print(f"[bold {color}]{word}:[/] {failure}", soft_wrap=True)
+        err_console.print(f"[bold {color}]{word}:[/] {escape(failure)}", soft_wrap=True)
 
 
 def _exit_on_failed_checks(checks: dict[str, Any] | None) -> None:
@@ -167,7 +168,7 @@ def demo(
     repeats: Annotated[int, typer.Option(help="timed passes per model", min=2,
                                          max=10000)] = 30,
     threads: Threads = 2,
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1)] = 0,
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
     no_progress: NoProgress = False,

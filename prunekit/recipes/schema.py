@@ -205,6 +205,9 @@ class Recipe(_Strict):
                 raise ValueError(f"unknown structure {name!r}; {hint}")
         if not value:
             raise ValueError(f"name at least one structure of {names}")
+        for name, options in value.items():
+            for key, option in (options or {}).items():
+                _check_option(f"{name}.{key}", option)
         return value
 
     @field_validator("importance")
@@ -218,6 +221,26 @@ class Recipe(_Strict):
             hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names)}"
             raise ValueError(f"unknown importance criterion; {hint}")
         return name
+
+
+MAX_OPTION = 1e6
+
+
+def _check_option(where: str, value: Any) -> None:
+    """A structure option (each structure validates its own when it runs): plain data, and
+    numbers finite and within ±1e6, so that no typo runs for hours first."""
+    import math
+
+    if isinstance(value, list):
+        for item in value:
+            _check_option(where, item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or abs(value) > MAX_OPTION:
+            raise ValueError(f"structures.{where} must be a finite number within "
+                             f"±{MAX_OPTION:g}, got {value!r}")
+    elif not isinstance(value, str | bool | None):
+        raise ValueError(f"structures.{where} must be a number, string, boolean or list, "
+                         f"got {type(value).__name__}")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -93,7 +93,7 @@ def _hf(path: str) -> ModelSpec:
         config = AutoConfig.for_model(model_type, **config_dict)
     except ValueError as err:
         raise SpecError(f"{path!r}: {err}") from None
-    model = AutoModel.from_config(config)
+    model = _run_user_code(f"building a model from {path!r}", AutoModel.from_config, config)
     return ModelSpec(f"hf:{path}", model, kind="tokens", default_shape=(32,),
                      vocab_size=int(getattr(config, "vocab_size", 1000)))
 
@@ -316,7 +316,9 @@ def check_forward(model: ModelSpec, inputs: Any) -> None:
     try:
         with inference_mode_of(model.model):
             call_model(model.model, inputs)
-    except Exception as err:  # any failure here means model and data do not fit
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - model and data do not fit (or it exits)
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else "dict"
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise SpecError(f"{model.spec} does not run on inputs of shape {shape}: {first}; "

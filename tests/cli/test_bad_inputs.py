@@ -50,6 +50,7 @@ ARGV = [  # (id, argv, message)
     ("missing model", ["prune"], "Missing argument"),
     ("demo epochs 0", ["demo", "--epochs", "0"], "'--epochs'"),
     ("demo repeats huge", ["demo", "--repeats", "99999999"], "'--repeats'"),
+    ("demo seed negative", ["demo", "--seed", "-1"], "'--seed'"),
 ]
 if NO_GPU:
     ARGV += [("cuda without a GPU", ["bench", MODEL, "--device", "cuda"],
@@ -88,6 +89,10 @@ RECIPES = [  # (id, recipe text, message)
     ("allow not a bool", "checks: {allow_collapse: maybe}\n", "'checks.allow_collapse'"),
     ("checks typo", "checks: {allow_colapse: true}\n", "did you mean 'checks.allow_collapse'"),
     ("training without labels", "train: {epochs: 1}\n", "has no labels"),
+    ("structure option huge", "structures: {depth: {n_blocks: 1.0e23}}\n",
+     "structures.depth.n_blocks must be a finite number"),
+    ("structure option object", "structures: {depth: {n_blocks: {a: 1}}}\n",
+     "structures.depth.n_blocks must be a number"),
 ]
 if NO_GPU:
     RECIPES.append(("cuda without a GPU", "measure: {device: cuda}\n", "CUDA is not available"))

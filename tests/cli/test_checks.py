@@ -4,6 +4,7 @@ reasons in the report), and both become recorded warnings when the user allows t
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -70,9 +71,11 @@ def test_collapsed_pruned_model_is_saved_marked_failed_exit_3(tiny, monkeypatch)
     assert checks["models"]["pruned"]["zero_layers"] == ["0", "3", "6"]
 
 
-def test_allow_collapse_in_the_recipe_records_the_failures(tiny, monkeypatch):
+@pytest.mark.parametrize("how", ["recipe", "flag"])
+def test_allow_collapse_records_the_failures(tiny, monkeypatch, how):
     monkeypatch.setitem(runner.PRUNE_METHODS, "prune", _zero_everything)
-    result = _prune(tiny, QUICK + "checks: {allow_collapse: true}\n")
+    result = (_prune(tiny, QUICK + "checks: {allow_collapse: true}\n") if how == "recipe"
+              else _prune(tiny, QUICK, "--allow-collapse"))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["ok"] is True and summary["checks"] == "allowed"
