@@ -248,6 +248,10 @@ def prune(
     """
     from prunekit.measure import count_macs, count_params
 
+    if target_speedup is not None:  # a typo or a missing GPU: ValueError, model untouched
+        from prunekit.measure.devices import validate_device
+
+        validate_device(device)
     if prefer is not None and (target_speedup is None or structures is None):
         raise ValueError("prefer applies to width or depth: give target_speedup and "
                          "structures=['depth', 'channels']")

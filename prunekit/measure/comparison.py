@@ -27,6 +27,7 @@ from torch import nn
 
 from prunekit.measure._inputs import Inputs
 from prunekit.measure.counting import count_macs, count_params, model_bytes
+from prunekit.measure.devices import validate_device
 from prunekit.measure.energy_meter import EnergyStats, energy
 from prunekit.measure.machine import machine_info
 from prunekit.measure.memory import MemoryStats, peak_memory
@@ -168,6 +169,7 @@ def compare(
         Read NVML/RAPL over ``energy_seconds`` per model when a counter is readable;
         otherwise the energy fields say why they are empty.
     """
+    validate_device(device)  # a typo or a missing GPU: ValueError before any timing
     per_round = max(1, repeats // rounds)
     lat_dense, lat_pruned = _interleaved_latency(
         dense, pruned, inputs, rounds, device=device, threads=threads, warmup=warmup,

@@ -597,9 +597,18 @@ class ProximalGroupLasso:
         back = sorted(cut, key=lambda c: (-float(norms[c]), c))[:up - kept]
         return sorted(set(cut) - set(back))
 
+    finalize_report = None  # the last finalize()'s FinalizeReport (not a dataclass field)
+
     def finalize(self, example_inputs: Any = None, enforce_budget: bool = True,
                  restore: dict[str, torch.Tensor] | None = None, round_to: int = 1) -> Any:
         """Physically remove the cut channels with :func:`prunekit.surgery.remove_channels`.
+
+        Channels that are exactly zero go for free (outputs unchanged). To meet a budget
+        (``enforce_budget``) or ``round_to``, ``finalize`` also cuts channels that are *not*
+        zero, and that changes the outputs: every such cut is reported — how many, their
+        joint norm, and the change of the outputs on the example inputs (max absolute and
+        relative) — as a line in the returned plan's ``notes`` and as
+        :attr:`finalize_report` (a :class:`FinalizeReport`).
 
         ``restore`` (a state dict of this model, e.g. the weights training started from)
         is loaded *after* the channels to cut are chosen and before the cut: the prox
@@ -611,25 +620,99 @@ class ProximalGroupLasso:
         fewer MACs rounded to ×8 vs 5.19× at 8.03× unrounded). The model changes in
         place; build a new optimizer afterwards. Returns the Plan.
         """
+        from prunekit.measure.guards import output_tensor
         from prunekit.surgery import remove_channels
 
         inputs = example_inputs if example_inputs is not None else self.example_inputs
         if inputs is None:
             raise ValueError("finalize needs example_inputs (here or in the constructor)")
         plan = self.removal_plan(enforce_budget, round_to)
+        nonzero, norm = self._nonzero_cut(plan)
+        before = output_tensor(self.model, inputs)
         if restore is None:
-            return remove_channels(self.model, self.group_set, plan, inputs)
-        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        try:
-            self.model.load_state_dict(restore)
-        except (RuntimeError, TypeError, AttributeError) as err:
-            self.model.load_state_dict(trained)
-            raise ValueError(f"restore is not a state dict of this model: {err}") from err
-        try:
-            return remove_channels(self.model, self.group_set, plan, inputs)
-        except Exception:
-            self.model.load_state_dict(trained)
-            raise
+            result = remove_channels(self.model, self.group_set, plan, inputs)
+        else:
+            trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            try:
+                self.model.load_state_dict(restore)
+            except (RuntimeError, TypeError, AttributeError) as err:
+                self.model.load_state_dict(trained)
+                raise ValueError(f"restore is not a state dict of this model: {err}") from err
+            try:
+                result = remove_channels(self.model, self.group_set, plan, inputs)
+            except Exception:
+                self.model.load_state_dict(trained)
+                raise
+        report = FinalizeReport(sum(map(len, plan.values())), nonzero, norm,
+                                restored=restore is not None,
+                                reasons=self._cut_reasons(enforce_budget, round_to))
+        report.measure(before, output_tensor(self.model, inputs))
+        self.finalize_report = report
+        result.notes.append(report.note())
+        return result
+
+    def _nonzero_cut(self, plan: dict[str, list[int]]) -> tuple[int, float]:
+        """How many channels of ``plan`` are not exactly zero now, and their joint ‖·‖₂."""
+        by_id = {g.id: g for g in self.groups}
+        count, sq = 0, 0.0
+        for gid, chans in plan.items():
+            norms = channel_norms(by_id[gid])[chans]
+            count += int((norms > 0).sum())
+            sq += float(norms.double().pow(2).sum())
+        return count, math.sqrt(sq)
+
+    def _cut_reasons(self, enforce_budget: bool, round_to: int) -> list[str]:
+        """Why ``finalize`` may cut non-zero channels (for the note)."""
+        reasons = ["to meet the budget"] if enforce_budget and self.budget is not None else []
+        return reasons + ([f"to round widths to multiples of {round_to}"]
+                          if round_to > 1 else [])
+
+
+@dataclass
+class FinalizeReport:
+    """What :meth:`ProximalGroupLasso.finalize` cut and how much the outputs moved.
+
+    ``nonzero`` of the ``removed`` channels were not exactly zero when chosen (budget
+    top-up or rounding); ``nonzero_norm`` is their joint ‖·‖₂ over all member slices.
+    ``max_abs_diff`` / ``rel_diff`` compare the model's first output on the example inputs
+    right before ``finalize`` with the result (``rel_diff`` ÷ max |output before|; None
+    when the model returns no tensor). With ``restored`` the weights were reloaded before
+    the cut, so the outputs change by design.
+    """
+
+    removed: int
+    nonzero: int
+    nonzero_norm: float
+    restored: bool = False
+    reasons: list[str] = field(default_factory=list)
+    max_abs_diff: float | None = None
+    rel_diff: float | None = None
+
+    def measure(self, before: torch.Tensor | None, after: torch.Tensor | None) -> None:
+        from prunekit.measure.guards import output_change
+
+        if before is not None and after is not None and before.shape == after.shape:
+            self.max_abs_diff, self.rel_diff = output_change(before, after)
+
+    @property
+    def outputs_changed(self) -> bool:
+        return self.nonzero > 0 or self.restored
+
+    def note(self) -> str:
+        """One line for ``Plan.notes``."""
+        delta = (None if self.max_abs_diff is None else
+                 f"max |Δ| {self.max_abs_diff:.3g} (relative {self.rel_diff:.3g})")
+        if not self.outputs_changed:
+            tail = f"unchanged up to rounding ({delta})" if delta else "not compared"
+            return (f"finalize removed {self.removed} channel(s), all exactly zero: outputs "
+                    f"on the example inputs {tail}")
+        why = " and ".join(self.reasons) or "as planned"
+        what = (f"finalize removed {self.nonzero} NON-ZERO channel(s) {why} (of "
+                f"{self.removed} removed; their norm {self.nonzero_norm:.3g})"
+                if self.nonzero else f"finalize removed {self.removed} channel(s), all zero")
+        restored = "; weights were restored before the cut" if self.restored else ""
+        tail = f"changed by {delta}" if delta else "not compared (no tensor output)"
+        return f"{what}{restored}: outputs on the example inputs {tail}"
 
 
 def _strongest(scores: torch.Tensor, k: int) -> set[int]:
