@@ -416,3 +416,25 @@ def test_random_recurrent_models_prune_at_any_ratio(spec, seed, ratio):
     assert model(x).shape == shape
     assert res.macs_after <= res.macs_before
     assert all("proj_size" in s["reason"] for s in res.skipped if "group" in s)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (cuDNN RNN kernels)")
+def test_pruned_lstm_on_cuda_is_reflattened_and_matches_cpu():
+    import copy
+    import warnings
+
+    from prunekit.measure import count_macs
+
+    torch.manual_seed(0)
+    model = Classifier(None, [make_rnn("lstm", 6, 8, layers=2, bidir=True, proj=4)],
+                       "hn").eval()
+    x = example_input(None)
+    cpu = copy.deepcopy(model)
+    prunekit.prune(cpu, x, ratio=0.5)
+    model.cuda()
+    prunekit.prune(model, x.cuda(), ratio=0.5)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*contiguous chunk of memory.*")
+        out = model(x.cuda())
+    torch.testing.assert_close(out.cpu(), cpu(x), rtol=2e-3, atol=2e-3)  # cuDNN may use TF32
+    assert count_macs(model, x.cuda()) == count_macs(cpu, x)
