@@ -224,36 +224,44 @@ def test_packed_sequences():
     assert gs.skipped == []
 
 
-class LearnedState(nn.Module):
-    def __init__(self, h0_value=None):
+class GivenState(nn.Module):
+    """An LSTM whose initial states come from a parameter, a buffer or constants."""
+
+    def __init__(self, kind="param"):
         super().__init__()
         self.rnn = nn.LSTM(6, 5, num_layers=2, batch_first=True)
         self.h0 = nn.Parameter(torch.randn(2, 1, 5))
-        self.c0 = nn.Parameter(torch.randn(2, 1, 5))
-        self.h0_value = h0_value
+        self.register_buffer("c0", torch.randn(2, 3, 5))  # used as is: batch 3 only
+        self.kind = kind
         self.head = nn.Linear(5, 3)
 
     def forward(self, x):
-        b = x.shape[0]
-        h0 = self.h0.expand(-1, b, -1).contiguous()
-        if self.h0_value is not None:  # an untracked constant of the hidden size
-            h0 = torch.full((2, b, self.rnn.hidden_size), self.h0_value)
-        out, _ = self.rnn(x, (h0, self.c0.expand(-1, b, -1).contiguous()))
+        size = (2, x.shape[0], self.rnn.hidden_size)
+        h0 = self.h0.expand(size).contiguous() if self.kind == "param" else None
+        if self.kind == "full":  # the same for every unit: made again at the new size
+            h0 = torch.full(size, 0.5)
+        elif self.kind == "arange":  # differs between units: would not follow a cut
+            h0 = torch.arange(float(size[-1])).expand(size).contiguous()
+        elif self.kind == "expanded buffer":  # untracked once expanded
+            h0 = self.c0[:, :1].expand(size).contiguous()
+        out, _ = self.rnn(x, (h0, self.c0))
         return self.head(out[:, -1])
 
 
-def test_learned_initial_states_are_members():
+@pytest.mark.parametrize("kind", ["param", "full"])
+def test_parameter_buffer_and_uniform_initial_states(kind):
     torch.manual_seed(0)
-    model = LearnedState().eval()
+    model = GivenState(kind).eval()
     gs = assert_zero_groups_free(model, example_input(None), first_half)
-    g = gs.groups[0]
-    assert members(g)[("h0", 2)] == [[j] for j in range(5)]
-    assert members(g)[("c0", 2)] == [[j] for j in range(5)]
-    assert model.h0.shape == (2, 1, 2) and model.rnn.hidden_size == 2
+    mem = members(group_with(gs, "rnn.weight_ih_l0", 0))
+    assert mem[("c0", 2)] == [[j] for j in range(5)]  # a registered buffer is cut too
+    assert (("h0", 2) in mem) == (kind == "param")
+    assert model.c0.shape == (2, 3, 2) and model.rnn.hidden_size == 2 and gs.skipped == []
 
 
-def test_non_zero_constant_state_keeps_units_and_says_so():
-    model = LearnedState(h0_value=0.5).eval()
+@pytest.mark.parametrize("kind", ["arange", "expanded buffer"])
+def test_untracked_state_that_differs_between_units_keeps_them_and_says_so(kind):
+    model = GivenState(kind).eval()
     gs = build_groups(model, example_input(None))
     assert all("weight_ih_l0" not in m.param for g in gs.groups for m in g.members)
     assert any("initial state" in s["reason"] and s["module"] == "rnn" for s in gs.skipped)

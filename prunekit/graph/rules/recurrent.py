@@ -13,8 +13,7 @@ projected units (``P``: ``weight_hr`` rows, ``weight_hh`` columns, the hidden st
 output and the next layer's input columns).
 
 Time and batch positions mix in the recurrence (time) or carry no channel (batch): they
-are fixed. An untracked initial state (the zeros ``nn.LSTM`` makes when ``hx`` is not
-given) is made again at the new size; an untracked *non-zero* state keeps the units whole.
+are fixed. Initial states: see :func:`_state`.
 """
 
 from __future__ import annotations
@@ -109,17 +108,25 @@ def _input(st: Any, x: torch.Tensor, op: str) -> np.ndarray:
 
 
 def _state(st: Any, t: torch.Tensor | None, atoms: np.ndarray, op: str) -> None:
-    """Initial state ``(layers·directions, batch, n)``: index ``j`` of its last dim is
-    unit ``j``. Untracked zeros are made again at the new size (``nn.LSTM`` itself);
-    untracked non-zero values would not shrink with the units, so those stay whole."""
+    """Initial state ``(layers·directions, batch, n)``: index ``j`` of its last dim is unit
+    ``j`` (a parameter or registered buffer is cut with the units).
+
+    An untracked state that is the same for every unit (the zeros ``nn.LSTM`` makes when
+    ``hx`` is not given, a ``torch.full`` of the hidden size) is made again at the new
+    size with the same values; one that differs between units would not follow the
+    units, so those stay whole (reported). A state given as a model input cannot shrink:
+    the forward check after the cut fails and ``prune`` leaves the units whole.
+    """
     if t is None:
         return
-    lab = st.label(t)
+    lab = st.claim(t)
     if lab.is_fixed():
-        if bool(torch.count_nonzero(t) == 0):
+        if torch.equal(t, t[..., :1].expand_as(t)):
             return
-        _fix_units(st, atoms, op, "initial state is a non-zero tensor not tied to the "
-                                  "hidden units (a constant or model input): units kept")
+        _fix_units(st, atoms, op, "initial state differs between hidden units and is not "
+                                  "tracked (a constant, a model input or a buffer reshaped "
+                                  "before use): units kept; make it an nn.Parameter to "
+                                  "prune them")
         return
     lab = fix_dims(st.uf, lab, set(range(t.ndim - 1)))
     st.uf.union(dim_atoms(st.uf, lab, -1), atoms)
