@@ -21,8 +21,10 @@ from prunekit.surgery import SurgeryError, remove_channels
 RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn_tanh": nn.RNN, "rnn_relu": nn.RNN}
 
 
-def make_rnn(cell, n_in, hidden, layers=1, bidir=False, proj=0, bias=True, batch_first=True):
-    kw = dict(num_layers=layers, bidirectional=bidir, bias=bias, batch_first=batch_first)
+def make_rnn(cell, n_in, hidden, layers=1, bidir=False, proj=0, bias=True, batch_first=True,
+             dropout=0.0):
+    kw = dict(num_layers=layers, bidirectional=bidir, bias=bias, batch_first=batch_first,
+              dropout=dropout)
     if proj:
         kw["proj_size"] = proj
     if cell.startswith("rnn_"):
@@ -316,6 +318,22 @@ def test_projection_not_smaller_than_hidden_is_refused_and_restored():
     assert [s["reason"] for s in res.skipped if "proj_size" in s["reason"]]
 
 
+def test_cut_of_one_direction_only_is_refused_and_restored():
+    """The handler checks every flat weight against the module's sizes: a hand-made
+    group that cuts one direction's recurrence fails and loses nothing."""
+    from prunekit.graph.types import Group, GroupSet, Member
+
+    model = nn.GRU(4, 5, bidirectional=True)
+    x = torch.randn(3, 2, 4)
+    bad = Group("bad", 5, [Member("weight_hh_l0_reverse", 1, [[j] for j in range(5)])])
+    gs = GroupSet([bad], [], output_shapes=[(3, 2, 10), (2, 2, 5)])
+    before = state_of(model)
+    with pytest.raises(SurgeryError, match=r"weight_hh_l0_reverse has shape \(15, 3\)"):
+        remove_channels(model, gs, {"bad": [0, 1]}, x)
+    assert_same_state(before, state_of(model))
+    assert model(x)[0].shape == (3, 2, 10)
+
+
 class CellLoop(nn.Module):
     def __init__(self, kind):
         super().__init__()
@@ -341,8 +359,8 @@ def test_cells_in_a_loop(kind):
 def test_prune_reduces_an_lstm_classifier_and_round_trips(tmp_path):
     def factory():
         torch.manual_seed(0)
-        return Classifier("embedding", [make_rnn("lstm", 6, 16, layers=2, bidir=True)],
-                          "hn").eval()
+        rnn = make_rnn("lstm", 6, 16, layers=2, bidir=True, dropout=0.3)  # off in eval
+        return Classifier("embedding", [rnn], "hn").eval()
 
     model = factory()
     x = example_input("embedding")
