@@ -6,8 +6,8 @@
 """
 
 from prunekit.surgery.handlers import register as register_handler
-from prunekit.surgery.plan import Cut, Plan
+from prunekit.surgery.plan import Cut, Plan, PlanError
 from prunekit.surgery.remove import SurgeryError, apply_plan, forward_check, remove_channels
 
-__all__ = ["Cut", "Plan", "SurgeryError", "apply_plan", "forward_check", "register_handler",
-           "remove_channels"]
+__all__ = ["Cut", "Plan", "PlanError", "SurgeryError", "apply_plan", "forward_check",
+           "register_handler", "remove_channels"]
