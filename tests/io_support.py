@@ -3,6 +3,12 @@ deterministic (fixed seed), each covering a structure that a saved folder can re
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import torch
 from support import ConvResidual
 from torch import nn
@@ -31,3 +37,35 @@ def tiny_mlp() -> nn.Module:
     torch.manual_seed(1)
     return nn.Sequential(nn.Flatten(), nn.Linear(192, 24), nn.ReLU(), nn.Linear(24, 16),
                          nn.ReLU(), nn.Linear(16, 4)).eval()
+
+
+def pruned_cnn() -> tuple[nn.Module, list]:
+    """``tiny_cnn`` with one residual block removed, then channels cut: two steps."""
+    import prunekit
+
+    model = tiny_cnn()
+    res = prunekit.prune(model, X, ratio=0.4, structures={"depth": {"n_blocks": 1},
+                                                          "channels": None})
+    return model, res.plans
+
+
+def refresh_digests(folder: Path) -> None:
+    """Recompute the manifest's SHA-256 of every file (an edit that also rewrites the
+    manifest, as anyone tampering with a folder would)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in manifest.get("sha256", {}):
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            manifest["sha256"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def edit_json(folder: Path, name: str, change: Callable[[Any], Any]) -> None:
+    """Apply ``change`` to JSON file ``name`` (it may mutate or return the new value) and
+    refresh the digests."""
+    path = folder / name
+    data = json.loads(path.read_text())
+    new = change(data)
+    path.write_text(json.dumps(data if new is None else new))
+    if name != "manifest.json":
+        refresh_digests(folder)

@@ -104,7 +104,7 @@ class Plan:
         return cls(v.mapping(data.get("groups", {}), "groups", v.indices),
                    v.items(data.get("cuts", []), "cuts", _cut),
                    v.mapping(data.get("attrs", {}), "attrs",
-                             lambda a, f: v.mapping(a, f, v.plain_size)),
+                             lambda a, f: v.mapping(a, f, v.plain_size, dotted=True)),
                    v.mapping(data.get("config", {}), "config", v.plain_size),
                    v.strings(data.get("notes", []), "notes"))
 

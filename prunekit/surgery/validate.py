@@ -122,8 +122,9 @@ def items(value: Any, field: str, check: Callable[[Any, str], T],
 
 
 def mapping(value: Any, field: str, check: Callable[[Any, str], T],
-            max_len: int = MAX_ITEMS) -> dict[str, T]:
-    """A JSON object with string keys, each value checked by ``check(v, "field['k']")``."""
+            max_len: int = MAX_ITEMS, dotted: bool = False) -> dict[str, T]:
+    """A JSON object with string keys, each value checked by ``check(v, "field['k']")``
+    (``"field.k"`` with ``dotted``, for attribute names)."""
     if not isinstance(value, dict):
         raise PlanError(f"expected an object, got {kind_of(value)}", field=field)
     if len(value) > max_len:
@@ -131,7 +132,7 @@ def mapping(value: Any, field: str, check: Callable[[Any, str], T],
     out = {}
     for k, v in value.items():
         string(k, field)
-        out[k] = check(v, key(field, k))
+        out[k] = check(v, f"{field}.{k}" if dotted else key(field, k))
     return out
 
 
