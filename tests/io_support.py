@@ -69,3 +69,70 @@ def edit_json(folder: Path, name: str, change: Callable[[Any], Any]) -> None:
     path.write_text(json.dumps(data if new is None else new))
     if name != "manifest.json":
         refresh_digests(folder)
+
+
+class _Inception(nn.Module):
+    def __init__(self, c: int, o: int = 4) -> None:
+        super().__init__()
+        self.b1 = nn.Sequential(nn.Conv2d(c, o, 1), nn.BatchNorm2d(o), nn.ReLU())
+        self.b3 = nn.Sequential(nn.Conv2d(c, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+        self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(c, o, 1), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.b1(x), self.b3(x), self.bp(x)], 1)
+
+
+class _SE(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.squeeze, self.excite = nn.Conv2d(c, c // 2, 1), nn.Conv2d(c // 2, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.excite(torch.relu(self.squeeze(x.mean((2, 3), True)))))
+
+
+def tiny_inception() -> nn.Module:
+    """Two inception modules (branch structure) with squeeze-and-excitation (se_gate)."""
+    torch.manual_seed(2)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), _Inception(8), _SE(12),
+                         _Inception(12), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(12, 4)).eval()
+
+
+def tiny_densenet() -> nn.Module:
+    """A torchvision DenseNet with two 3-layer blocks (connection structure)."""
+    from torchvision.models.densenet import DenseNet
+
+    torch.manual_seed(3)
+    return DenseNet(growth_rate=4, block_config=(3, 3), num_init_features=8, bn_size=2,
+                    num_classes=4).eval()
+
+
+def pruned(kind: str) -> tuple[Callable[[], nn.Module], nn.Module, list]:
+    """A fuzz base: the factory, the pruned model and its plans, for ``kind`` in
+    channels (plan.json only), cnn (depth, channels), mlp (input_feature, channels,
+    lowrank), inception (branch, se_gate, channels) and densenet (connection, channels)."""
+    import prunekit
+    from prunekit import structures
+
+    if kind == "cnn":
+        return (tiny_cnn, *pruned_cnn())
+    if kind == "channels":
+        model = tiny_cnn()
+        return tiny_cnn, model, prunekit.prune(model, X, ratio=0.4).plan
+    if kind == "mlp":
+        model = tiny_mlp()
+        plans = [structures.get("input_feature").prune(model, X, n_features=100).plan,
+                 prunekit.prune(model, X, ratio=0.25).plan,
+                 structures.get("lowrank").remove(model, {"5": 2}, X)]
+        return tiny_mlp, model, plans
+    if kind == "inception":
+        model = tiny_inception()
+        plans = [structures.get("branch").prune(model, X, n_branches=1).plan,
+                 structures.get("se_gate").prune(model, X, ratio=0.25).plan,
+                 prunekit.prune(model, X, ratio=0.25).plan]
+        return tiny_inception, model, plans
+    model = tiny_densenet()
+    plans = [structures.get("connection").prune(model, X, n_connections=3).plan,
+             prunekit.prune(model, X, ratio=0.25).plan]
+    return tiny_densenet, model, plans

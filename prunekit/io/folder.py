@@ -44,8 +44,8 @@ class Folder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            raise PlanError(f"{str(self.path)!r} is not a prunekit model directory (no "
-                            "manifest.json)")
+            raise PlanError("not a prunekit model directory (no manifest.json)",
+                            file=str(self.path))
         self.real = self.path.resolve(strict=True)
 
     # ------------------------------------------------------------------ reading

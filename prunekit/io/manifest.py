@@ -37,8 +37,8 @@ def read_manifest(path: Any) -> dict[str, Any]:
     ``path`` is not one of ours or the manifest is malformed."""
     folder = path if isinstance(path, Folder) else Folder(path)
     if not (folder.path / MANIFEST).exists() and not (folder.path / MANIFEST).is_symlink():
-        raise PlanError(f"{str(folder.path)!r} is not a prunekit model directory (no "
-                        f"{MANIFEST})")
+        raise PlanError(f"not a prunekit model directory (no {MANIFEST})",
+                        file=str(folder.path))
     try:
         data = v.parse_json(folder.read(MANIFEST, MANIFEST_CAP))
     except PlanError as err:

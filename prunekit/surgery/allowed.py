@@ -130,7 +130,7 @@ def check_attrs(model: nn.Module, attrs: dict[str, dict[str, Any]]) -> None:
                             else "expected an object", field=field)
         allowed = allowed_attrs(module)
         for attr, value in values.items():
-            where = f"{field}.{attr}"
+            where = f"{field}.{attr}" if str(attr).isidentifier() else key(field, str(attr))
             if attr not in allowed:
                 raise PlanError(f"a plan may not set {str(attr)[:60]!r} of a "
                                 f"{type(module).__name__}; allowed: {sorted(allowed)}",

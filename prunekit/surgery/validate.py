@@ -132,7 +132,7 @@ def mapping(value: Any, field: str, check: Callable[[Any, str], T],
     out = {}
     for k, v in value.items():
         string(k, field)
-        out[k] = check(v, f"{field}.{k}" if dotted else key(field, k))
+        out[k] = check(v, f"{field}.{k}" if dotted and k.isidentifier() else key(field, k))
     return out
 
 
