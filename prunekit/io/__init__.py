@@ -35,7 +35,7 @@ from prunekit.surgery.validate import PlanError, parse_json
 
 WEIGHTS, PLAN, STEPS = "model.safetensors", _steps.PLAN, _steps.STEPS
 JSON_CAP = 512 * MIB  # plan.json / steps.json (a 70B model's channel plan is ~50 MB)
-INPUTS_CAP = 1024 * MIB
+INPUTS_CAP = 256 * MIB  # example inputs are meant to be small
 
 __all__ = ["FORMAT", "INPUTS", "MANIFEST", "PLAN", "STEPS", "VERSION", "WEIGHTS", "PlanError",
            "load", "read_manifest", "save"]
