@@ -18,6 +18,7 @@ _LAZY = {
     "PruneResult": "prunekit.api",
     "save": "prunekit.io",
     "load": "prunekit.io",
+    "PlanError": "prunekit.io",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -41,10 +41,14 @@ from prunekit.structures._branch_trace import (
     iter_branches,
     run_logged,
 )
+from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import Plan, SurgeryError, apply_plan, forward_check, remove_channels
+from prunekit.surgery import validate as v
+from prunekit.surgery.validate import PlanError
 
 PLAN_VERSION = 1
+MAX_SIZE, MAX_WINDOW = 1 << 20, 64  # spatial sizes and [k, s, p] of an empty branch
 SCORES = ("output_share", "param_norm", "l2")
 
 
@@ -76,15 +80,16 @@ class BranchPlan:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BranchPlan:
-        """Inverse of :meth:`to_dict`; ValueError on a foreign or newer plan."""
-        if not isinstance(data, dict) or data.get("structure") != "branch":
-            raise ValueError("plan: not a branch plan (structure must be 'branch')")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls({k: list(v) for k, v in data["removed"].items()},
-                   [dict(r) for r in data["replacements"]], dict(data["surgery"]),
-                   int(data["version"]))
+    def from_dict(cls, data: Any) -> BranchPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "branch", PLAN_VERSION, ("removed", "replacements", "surgery"))
+        replacements = v.items(d["replacements"], "replacements", _replacement)
+        paths = [r["path"] for r in replacements]
+        if len(set(paths)) != len(paths):
+            raise PlanError("a module is replaced twice", field="replacements")
+        return cls(v.mapping(d["removed"], "removed", v.strings), replacements,
+                   check_surgery(d["surgery"], "surgery"), d["version"])
 
     @classmethod
     def from_json(cls, text: str) -> BranchPlan:
@@ -93,6 +98,37 @@ class BranchPlan:
     @property
     def n_removed(self) -> int:
         return sum(len(v) for v in self.removed.values())
+
+
+def _replacement(data: Any, at: str) -> dict[str, Any]:
+    """``{"path", "kind": "pass"}`` or ``{"path", "kind": "empty", "mode", "target",
+    "rule"}`` with small spatial sizes and windows."""
+    kind = v.string(data.get("kind") if isinstance(data, dict) else data, f"{at}.kind",
+                    ("empty", "pass"))
+    extra = ("mode", "target", "rule") if kind == "empty" else ()
+    d = v.record(data, at, ("path", "kind", *extra))
+    path = v.string(d["path"], f"{at}.path")
+    if not path:
+        raise PlanError("the model itself cannot be replaced", field=f"{at}.path")
+    if kind == "pass":
+        return {"path": path, "kind": kind}
+    target = v.items(d["target"], f"{at}.target", lambda x, f: v.integer(x, f, 0, MAX_SIZE),
+                     max_len=8)
+    rule = None if d["rule"] is None else v.items(d["rule"], f"{at}.rule", _window, max_len=8)
+    if rule is not None and len(rule) != len(target):
+        raise PlanError(f"one [k, s, p] per spatial dim of the target ({len(target)})",
+                        field=f"{at}.rule")
+    return {"path": path, "kind": kind, "mode": v.string(d["mode"], f"{at}.mode", ("cat", "sum")),
+            "target": target, "rule": rule}
+
+
+def _window(data: Any, at: str) -> list[int]:
+    window = v.items(data, at, v.integer, max_len=3)
+    if len(window) != 3:
+        raise PlanError("expected [kernel, stride, padding]", field=at)
+    k, s, p = window
+    return [v.integer(k, f"{at}[0]", 1, MAX_WINDOW), v.integer(s, f"{at}[1]", 1, MAX_WINDOW),
+            v.integer(p, f"{at}[2]", 0, MAX_WINDOW)]
 
 
 @dataclass
@@ -407,7 +443,8 @@ def apply_branch_plan(model: nn.Module, plan: BranchPlan | dict,
     names = {n for n, _ in model.named_modules()}
     missing = [r["path"] for r in plan.replacements if r["path"] not in names]
     if missing:
-        raise ValueError(f"plan: modules {missing} do not exist in the model")
+        raise PlanError(f"modules {missing[:5]} do not exist in the model",
+                        field="replacements")
     swaps = []
     for r in plan.replacements:
         new = (EmptyBranch(r["mode"], tuple(r["target"]), r["rule"]) if r["kind"] == "empty"

@@ -33,8 +33,10 @@ from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
 from prunekit.structures._se_trace import SEBlock, run_traced
+from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import Plan, SurgeryError, apply_plan, remove_channels
+from prunekit.surgery import validate as v
 from prunekit.surgery.state import Snapshot
 
 PLAN_VERSION = 1
@@ -200,13 +202,15 @@ class SEPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SEPlan:
-        if data.get("structure") != "se_gate":
-            raise ValueError(f"plan structure must be 'se_gate', got {data.get('structure')!r}")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls(dict(data["removed"]), dict(data["channels"]), list(data["compensated"]),
-                   list(data.get("notes", [])))
+    def from_dict(cls, data: Any) -> SEPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "se_gate", PLAN_VERSION, ("removed", "channels", "compensated"),
+                         ("notes",))
+        return cls(v.mapping(d["removed"], "removed", v.indices),
+                   check_surgery(d["channels"], "channels"),
+                   v.strings(d["compensated"], "compensated"),
+                   v.strings(d.get("notes", []), "notes"), d["version"])
 
 
 def _parse_removal(removal: Mapping[str, Sequence[int]] | Iterable[str],

@@ -6,7 +6,7 @@
 """
 
 from prunekit.surgery.handlers import register as register_handler
-from prunekit.surgery.plan import Cut, Plan
+from prunekit.surgery.plan import Cut, Plan, PlanError
 from prunekit.surgery.remove import (
     SurgeryError,
     ValueCheckError,
@@ -15,5 +15,6 @@ from prunekit.surgery.remove import (
     remove_channels,
 )
 
-__all__ = ["Cut", "Plan", "SurgeryError", "ValueCheckError", "apply_plan", "forward_check",
+__all__ = ["Cut", "Plan", "PlanError", "SurgeryError", "ValueCheckError", "apply_plan",
+           "forward_check",
            "register_handler", "remove_channels"]

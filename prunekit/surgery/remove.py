@@ -21,6 +21,7 @@ from prunekit.graph.trace import call_model, iter_tensors
 from prunekit.graph.types import GroupSet
 from prunekit.graph.width_ops import EmulationError
 from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
+from prunekit.surgery.allowed import check_replay
 from prunekit.surgery.handlers import Ctx, lookup
 from prunekit.surgery.plan import Cut, Plan
 from prunekit.surgery.state import Snapshot, apply_cut, configs, tensor_owners
@@ -286,7 +287,10 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any = None) -> nn.M
     """Replay ``plan`` on a model built like the original (no tracing needed).
 
     Cuts are applied in order, then the recorded attribute and config values are set.
-    With ``example_inputs`` a forward check runs too. All or nothing.
+    With ``example_inputs`` a forward check runs too. All or nothing: every cut, attribute
+    and config value is checked against the model first
+    (:func:`prunekit.surgery.allowed.check_replay`), a plan that does not fit raises
+    :class:`~prunekit.surgery.PlanError` naming the field and changes nothing.
     """
     snap = Snapshot.take(model)
     mods = dict(model.named_modules())
@@ -301,6 +305,7 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any = None) -> nn.M
 
 
 def _apply_recorded(model: nn.Module, plan: Plan, mods: dict[str, nn.Module]) -> None:
+    check_replay(model, plan)
     _cut_all(model, plan.cuts)
     for name, attrs in plan.attrs.items():
         if name not in mods:
