@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,13 @@ from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder, r
 from prunekit.hardware.latency_model import LatencyModel, LayerTimer
 from prunekit.hardware.probe import probe_widths
 from prunekit.hardware.signature import DeviceSpec, device_signature
-from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
+from prunekit.hardware.timing import (
+    LatencyFn,
+    model_latency_fn,
+    paired_rounds,
+    round_range,
+    with_batch,
+)
 from prunekit.surgery import Plan, SurgeryError, remove_channels
 from prunekit.surgery.state import Snapshot
 
@@ -51,8 +58,12 @@ class SpeedupResult(PruneResult):
     plan made *before* it was measured (calibrated on earlier candidates, if any), relative
     to its own dense time ``model_dense_ms``; ``met`` says whether the measured
     speedup reached the target; ``notes`` explain back-offs and misses; ``search`` lists
-    every measured candidate (with its prediction error); ``stages`` the seconds per stage
+    every measured candidate (with its prediction error and every round's reading);
+    ``speedup_range`` the lowest and highest speedup of the individual alternating rounds
+    of the returned plan's measurement (its spread; ``rounds_ms`` those readings, dense and
+    pruned); ``stages`` the seconds per stage
     and ``layer_timings`` how many layer timings were not in the cache (0 when warm).
+    :meth:`summary` says in one line whether the target was met.
     """
 
     target_speedup: float = 1.0
@@ -69,11 +80,25 @@ class SpeedupResult(PruneResult):
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     layer_timings: int = 0
+    speedup_range: tuple[float, float] | None = None
+    rounds_ms: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rho(self) -> float:
         """Measured speedup ÷ MAC reduction (realized efficiency)."""
         return self.measured_speedup / self.mac_reduction
+
+    def summary(self) -> str:
+        """``'target 2× faster met: measured 2.13× (rounds 2.05–2.20×), 3.1× fewer MACs
+        (ρ 0.69), cpu, 1.2 s per … '``: met or missed, with the spread of the measurement."""
+        from prunekit.measure.display import format_ms, format_target
+
+        rounds = len(self.rounds_ms.get("dense", []))
+        label = f"range over {rounds} rounds" if rounds else "no spread recorded"
+        line = format_target(self.target_speedup, self.measured_speedup, self.speedup_range,
+                             label)
+        return (f"{line}; {format_ms(self.dense_ms)} → {format_ms(self.pruned_ms)}, "
+                f"{self.mac_reduction:.2f}× fewer MACs (ρ {self.rho:.2f})")
 
 
 @dataclass
@@ -120,15 +145,17 @@ class _Search:
         snap = Snapshot.take(self.model)
         try:
             remove_channels(self.model, self.gs, self.alloc.removal(), self.inputs)
-            dense_ms, ms = paired_latency(self.dense, self.model, self.latency_fn, self.rounds)
+            readings = paired_rounds(self.dense, self.model, self.latency_fn, self.rounds)
         except SurgeryError as err:  # all or nothing: the model is already restored
             self.records[i] = {"prefix": i, "predicted_ms": pred, "speedup": 0.0,
                                "error": str(err)}
             return self.records[i]
         finally:
             snap.restore()
+        dense_ms, ms = statistics.median(readings[0]), statistics.median(readings[1])
         rec = {"prefix": i, "predicted_ms": pred, "measured_ms": ms, "dense_ms": dense_ms,
                "speedup": dense_ms / ms, "calibrated": self.calibrated,
+               "dense_rounds_ms": readings[0], "pruned_rounds_ms": readings[1],
                # the prediction's error, measured time rescaled to the model's dense time
                "prediction_error": pred / (ms * self.alloc.model.dense_ms / dense_ms) - 1}
         self.calibrated = True
@@ -393,6 +420,8 @@ def prune_to_speedup(
     groups = [g for g in gs.groups if g.prunable and g.size > 1]
     scores = score_groups(model, groups, importance, calibration or ImportanceContext())
     clock.mark("trace_score")
+    if round_to is None:
+        say("probing which channel multiples run fast on the device (cached)")
     multiple = round_to or probe_widths(spec, use_cache=use_cache).multiple
     dense = copy.deepcopy(model)
     clock.mark("probe")
@@ -426,6 +455,7 @@ def prune_to_speedup(
     result.layer_timings = lm.timed
     lm.flush()
     result.stages, result.seconds = clock.stages, clock.total()
+    say(result.summary())
     return result
 
 
@@ -488,11 +518,12 @@ def _finish(search: _Search, best: int, target: float, verify_rounds: int,
     snap = Snapshot.take(search.model)
     plan = remove_channels(search.model, search.gs, search.alloc.removal(), search.inputs)
     dense_ms, ms = rec["dense_ms"], rec["measured_ms"]
+    readings = rec.get("dense_rounds_ms"), rec.get("pruned_rounds_ms")
     notes: list[str] = []
     if verify_rounds:
         say("verifying the pruned model against the dense one")
-        dense_ms, ms = paired_latency(search.dense, search.model, search.latency_fn,
-                                      verify_rounds)
+        readings = paired_rounds(search.dense, search.model, search.latency_fn, verify_rounds)
+        dense_ms, ms = statistics.median(readings[0]), statistics.median(readings[1])
         if ms >= dense_ms:
             snap.restore()
             notes.append(f"backed off: the best plan measured {dense_ms / ms:.3f}x in "
@@ -503,6 +534,10 @@ def _finish(search: _Search, best: int, target: float, verify_rounds: int,
         notes.append(f"target {target:g}x not met: best measured {speedup:.3f}x (path of "
                      f"{len(search.path)} steps; the rest is in layers that cannot be cut "
                      "further or in time outside the prunable layers)")
+    have = bool(readings[0] and readings[1])
     return SpeedupResult(search.model, plan, [], 0, 0, 0, 0, search.gs,
                          measured_speedup=speedup, dense_ms=dense_ms, pruned_ms=ms,
-                         met=speedup >= target, notes=notes, **base)
+                         met=speedup >= target, notes=notes,
+                         speedup_range=round_range(*readings) if have else None,
+                         rounds_ms={"dense": readings[0], "pruned": readings[1]} if have
+                         else {}, **base)
