@@ -283,12 +283,17 @@ def prune(
         from prunekit.hardware.choose import prune_width_or_depth
 
         with stages(progress) as say:
-            return prune_width_or_depth(model, example_inputs, target_speedup, device=device,
-                                        threads=threads, batch_size=batch_size,
-                                        importance=importance, ignore=ignore,
-                                        round_to=None if round_to == 1 else round_to,
-                                        min_keep=min_keep, calibration=calibration,
-                                        progress=say, prefer=prefer or "fidelity")
+            result = prune_width_or_depth(model, example_inputs, target_speedup, device=device,
+                                          threads=threads, batch_size=batch_size,
+                                          importance=importance, ignore=ignore,
+                                          round_to=None if round_to == 1 else round_to,
+                                          min_keep=min_keep, calibration=calibration,
+                                          progress=say, prefer=prefer or "fidelity")
+            if say is not None:
+                from prunekit.hardware.verdict import target_line
+
+                say(f"chosen: {target_line(result)}")
+            return result
     if structures is not None:
         return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
                                                                          target_macs),

@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -104,8 +103,7 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                              threads=threads, batch_size=batch_size, latency_fn=fn,
                              rounds=rounds, repeats=repeats, **width_options)
     t1 = time.perf_counter()
-    say = width_options.get("progress") or (lambda message: None)
-    say("depth: measuring plans that remove whole blocks")
+    (width_options.get("progress") or print_nothing)("depth: measuring plans without whole blocks")
     depth = depth_to_speedup(model, example_inputs, float(target_speedup), fn, rounds,
                              width_options.get("tolerance", 0.1))
     t2 = time.perf_counter()
@@ -145,23 +143,22 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
         width.model = model
         width.search = summary + width.search
         width.notes = [*width.notes, why]
-        return _said(width, say)
+        return width
     if chosen["kind"] == "depth":
         plans = replay_units(model, depth["plans"], example_inputs)
-        return _said(SpeedupResult(
-            model, Plan(), [], macs0, count_macs(model, example_inputs), params0,
-            count_params(model), plans=plans, structures={p.structure: p for p in plans},
-            target_speedup=float(target_speedup), measured_speedup=depth["measured_speedup"],
-            dense_ms=depth["dense_ms"], pruned_ms=depth["pruned_ms"], met=chosen["met"],
-            search=summary, notes=[why]), say)
-    return _said(_apply_mixed(model, example_inputs, depth["plans"], mixed, summary, why,
-                              float(target_speedup), chosen["met"], (macs0, params0)), say)
+        return SpeedupResult(model, Plan(), [], macs0,
+                             count_macs(model, example_inputs), params0, count_params(model),
+                             plans=plans, structures={p.structure: p for p in plans},
+                             target_speedup=float(target_speedup),
+                             measured_speedup=depth["measured_speedup"],
+                             dense_ms=depth["dense_ms"], pruned_ms=depth["pruned_ms"],
+                             met=chosen["met"], search=summary, notes=[why])
+    return _apply_mixed(model, example_inputs, depth["plans"], mixed, summary, why,
+                        float(target_speedup), chosen["met"], (macs0, params0))
 
 
-def _said(result: SpeedupResult, say: Callable[[str], None]) -> SpeedupResult:
-    """``result``, after telling ``say`` which kind was chosen and whether it met the target."""
-    say(f"{result.notes[-1].split(' — ')[0]}; {result.summary()}")
-    return result
+def print_nothing(message: str) -> None:
+    """The ``progress`` callback when none is given."""
 
 
 MIX_TRIES = 3

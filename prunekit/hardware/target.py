@@ -38,10 +38,11 @@ from prunekit.hardware.signature import DeviceSpec, device_signature
 from prunekit.hardware.timing import (
     LatencyFn,
     model_latency_fn,
+    paired_latency,
     paired_rounds,
-    round_range,
     with_batch,
 )
+from prunekit.hardware.verdict import target_line
 from prunekit.surgery import Plan, SurgeryError, remove_channels
 from prunekit.surgery.state import Snapshot
 
@@ -58,12 +59,8 @@ class SpeedupResult(PruneResult):
     plan made *before* it was measured (calibrated on earlier candidates, if any), relative
     to its own dense time ``model_dense_ms``; ``met`` says whether the measured
     speedup reached the target; ``notes`` explain back-offs and misses; ``search`` lists
-    every measured candidate (with its prediction error and every round's reading);
-    ``speedup_range`` the lowest and highest speedup of the individual alternating rounds
-    of the returned plan's measurement (its spread; ``rounds_ms`` those readings, dense and
-    pruned); ``stages`` the seconds per stage
+    every measured candidate (with its prediction error); ``stages`` the seconds per stage
     and ``layer_timings`` how many layer timings were not in the cache (0 when warm).
-    :meth:`summary` says in one line whether the target was met.
     """
 
     target_speedup: float = 1.0
@@ -80,25 +77,11 @@ class SpeedupResult(PruneResult):
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     layer_timings: int = 0
-    speedup_range: tuple[float, float] | None = None
-    rounds_ms: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rho(self) -> float:
         """Measured speedup ÷ MAC reduction (realized efficiency)."""
         return self.measured_speedup / self.mac_reduction
-
-    def summary(self) -> str:
-        """``'target 2× faster met: measured 2.13× (rounds 2.05–2.20×), 3.1× fewer MACs
-        (ρ 0.69), cpu, 1.2 s per … '``: met or missed, with the spread of the measurement."""
-        from prunekit.measure.display import format_ms, format_target
-
-        rounds = len(self.rounds_ms.get("dense", []))
-        label = f"range over {rounds} rounds" if rounds else "no spread recorded"
-        line = format_target(self.target_speedup, self.measured_speedup, self.speedup_range,
-                             label)
-        return (f"{line}; {format_ms(self.dense_ms)} → {format_ms(self.pruned_ms)}, "
-                f"{self.mac_reduction:.2f}× fewer MACs (ρ {self.rho:.2f})")
 
 
 @dataclass
@@ -455,7 +438,7 @@ def prune_to_speedup(
     result.layer_timings = lm.timed
     lm.flush()
     result.stages, result.seconds = clock.stages, clock.total()
-    say(result.summary())
+    say(target_line(result))
     return result
 
 
@@ -518,12 +501,11 @@ def _finish(search: _Search, best: int, target: float, verify_rounds: int,
     snap = Snapshot.take(search.model)
     plan = remove_channels(search.model, search.gs, search.alloc.removal(), search.inputs)
     dense_ms, ms = rec["dense_ms"], rec["measured_ms"]
-    readings = rec.get("dense_rounds_ms"), rec.get("pruned_rounds_ms")
     notes: list[str] = []
     if verify_rounds:
         say("verifying the pruned model against the dense one")
-        readings = paired_rounds(search.dense, search.model, search.latency_fn, verify_rounds)
-        dense_ms, ms = statistics.median(readings[0]), statistics.median(readings[1])
+        dense_ms, ms = paired_latency(search.dense, search.model, search.latency_fn,
+                                      verify_rounds)
         if ms >= dense_ms:
             snap.restore()
             notes.append(f"backed off: the best plan measured {dense_ms / ms:.3f}x in "
@@ -534,10 +516,6 @@ def _finish(search: _Search, best: int, target: float, verify_rounds: int,
         notes.append(f"target {target:g}x not met: best measured {speedup:.3f}x (path of "
                      f"{len(search.path)} steps; the rest is in layers that cannot be cut "
                      "further or in time outside the prunable layers)")
-    have = bool(readings[0] and readings[1])
     return SpeedupResult(search.model, plan, [], 0, 0, 0, 0, search.gs,
                          measured_speedup=speedup, dense_ms=dense_ms, pruned_ms=ms,
-                         met=speedup >= target, notes=notes,
-                         speedup_range=round_range(*readings) if have else None,
-                         rounds_ms={"dense": readings[0], "pruned": readings[1]} if have
-                         else {}, **base)
+                         met=speedup >= target, notes=notes, **base)

@@ -123,9 +123,3 @@ def paired_latency(dense: nn.Module, pruned: nn.Module, fn: LatencyFn,
     dense_ms, pruned_ms = paired_rounds(dense, pruned, fn, rounds)
     return statistics.median(dense_ms), statistics.median(pruned_ms)
 
-
-def round_range(dense_ms: list[float], pruned_ms: list[float]) -> tuple[float, float]:
-    """Lowest and highest speedup ``dense / pruned`` of the individual rounds (the spread
-    of a paired measurement)."""
-    ratios = [d / max(p, 1e-12) for d, p in zip(dense_ms, pruned_ms, strict=True)]
-    return min(ratios), max(ratios)
