@@ -254,19 +254,35 @@ def _clusters(samples: Sequence[float]) -> list[dict[str, float]]:
             for part in (ordered[:split], ordered[split:])]
 
 
+def _quartiles(ordered: list[float]) -> tuple[float, float, float]:
+    if len(ordered) == 1:
+        return ordered[0], ordered[0], ordered[0]
+    q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    return q1, statistics.median(ordered), q3
+
+
+def judge(samples: Sequence[float], max_spread: float = STABLE_SPREAD) -> dict[str, Any]:
+    """Whether a set of timings can be trusted: ``spread`` (IQR / median), the bound
+    ``max_spread``, ``bimodal`` with its two ``clusters``, and ``stable`` (spread within the
+    bound and not bimodal). Also re-judges samples saved in an older report."""
+    if not samples:
+        raise ValueError("judge needs at least one sample")
+    q1, median, q3 = _quartiles(sorted(samples))
+    spread = (q3 - q1) / median if median > 0 else 0.0
+    clusters = _clusters(samples)
+    return {"spread": spread, "max_spread": max_spread,
+            "stable": spread <= max_spread and not clusters, "bimodal": bool(clusters),
+            "clusters": clusters}
+
+
 def _summarize(samples: list[float], max_spread: float = STABLE_SPREAD, rounds: int = 1,
                **context: Any) -> LatencyStats:
     ordered = sorted(samples)
-    q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else (
-        ordered * 3)
-    median = statistics.median(ordered)
-    spread = (q3 - q1) / median if median > 0 else 0.0
-    clusters = _clusters(ordered)
+    q1, median, q3 = _quartiles(ordered)
     return LatencyStats(
         median_ms=median, iqr_ms=q3 - q1, p25_ms=q1, p75_ms=q3,
         min_ms=ordered[0], mean_ms=statistics.fmean(ordered), samples_ms=samples,
-        spread=spread, max_spread=max_spread, stable=spread <= max_spread and not clusters,
-        bimodal=bool(clusters), clusters=clusters, rounds=rounds, **context,
+        rounds=rounds, **judge(ordered, max_spread), **context,
     )
 
 
