@@ -25,6 +25,8 @@ err_console = Console(stderr=True, highlight=False)
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="where runs/<timestamp>/ goes")]
 JsonOut = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="hide progress bars")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars and no log "
+                                                           "lines: only the results")]
 Threads = Annotated[int, typer.Option(help="CPU threads while timing", min=1)]
 
 
@@ -42,6 +44,15 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+@contextlib.contextmanager
+def progress_shown(on: bool) -> Iterator[None]:
+    """Progress (stderr) for every long step inside: prunekit.progress.showing(on)."""
+    from prunekit.progress import showing
+
+    with showing(on):
+        yield
+
+
 def _log(enabled: bool) -> Any:
     return (lambda message: err_console.print(f"[dim]›[/] {message}")) if enabled else (
         lambda message: None)
@@ -53,16 +64,19 @@ def _summary(result: Any, files: dict[str, Path], run_dir: Path) -> dict[str, An
             "params_pruned": c.params_pruned, "macs_dense": c.macs_dense,
             "macs_pruned": c.macs_pruned, "latency_ms_dense": c.latency_dense.median_ms,
             "latency_ms_pruned": c.latency_pruned.median_ms, "energy_source": c.energy_source,
+            "measured_speedup_interval": c.speedup_interval, "speedup_verdict": c.speedup_verdict,
+            "timing_stable": c.timing_stable,
             "files": {k: str(run_dir / Path(v).name) for k, v in files.items()}}
 
 
 def _finish(job: Any, result: Any, runs_dir: Path, as_json: bool) -> None:
     """Save the run atomically, then print the tables (or the JSON summary)."""
+    from prunekit.progress import stage
     from prunekit.recipes.runner import save_job
     from prunekit.recipes.runs import new_run
     from prunekit.report import print_report
 
-    with new_run(runs_dir) as run:
+    with new_run(runs_dir) as run, stage("saving the model, plots and report.html"):
         files = save_job(result, job, run.path)
     summary = _summary(result, files, run.final)
     if as_json:
@@ -84,15 +98,17 @@ def demo(
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
     no_progress: NoProgress = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train a small CNN on digits, prune it with proximal group lasso, measure, report."""
     from prunekit.demo import DemoConfig, run_demo
 
-    with user_errors():
+    show = not (no_progress or quiet)
+    with user_errors(), progress_shown(show):
         config = DemoConfig(epochs=epochs, prox_epochs=prox_epochs,
                             finetune_epochs=finetune_epochs, target_macs=target_macs,
                             threads=threads, repeats=repeats, seed=seed)
-        job, result = run_demo(config, progress=not no_progress, log=_log(not as_json))
+        job, result = run_demo(config, progress=show, log=_log(not (as_json or quiet)))
         _finish(job, result, runs_dir, as_json)
 
 
@@ -128,30 +144,35 @@ def prune(
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
     no_progress: NoProgress = False,
+    quiet: Quiet = False,
 ) -> None:
     """Prune MODEL with a recipe; fine-tune, measure and save the run."""
     from prunekit.recipes.runner import Job, job_config, run_job
     from prunekit.recipes.schema import load_recipe, parse_recipe
 
-    with user_errors():
+    no_progress = no_progress or quiet
+    with user_errors(), progress_shown(not no_progress):
         rec = load_recipe(recipe) if recipe is not None else parse_recipe({})
         spec, dataset = _resolve(model, weights, data, rec)
         config = job_config(model, dataset.spec, rec, weights=weights and str(weights),
                             recipe_file=recipe and str(recipe))
         job = Job(spec, dataset, rec, title=f"prunekit prune {model}", config=config,
                   progress=not no_progress)
-        result = run_job(job, _log(not as_json))
+        result = run_job(job, _log(not (as_json or quiet)))
         _finish(job, result, runs_dir, as_json)
 
 
 def _bench_report(spec: Any, dense: Any, pruned: Any, inputs: Any, eval_fn: Any,
                   options: dict[str, Any], notes: dict[str, Any]) -> dict[str, Any]:
     from prunekit.measure import compare
+    from prunekit.progress import stage
     from prunekit.report import build_report, layer_stats
 
     comparison = compare(dense, pruned, inputs, eval_fn=eval_fn, **options)
-    return build_report(f"prunekit bench {spec.spec}", comparison,
-                        layer_stats(dense, pruned, inputs), None, {"bench": {**options, **notes}})
+    with stage("per-layer parameters and MACs"):
+        layers = layer_stats(dense, pruned, inputs)
+    return build_report(f"prunekit bench {spec.spec}", comparison, layers, None,
+                        {"bench": {**options, **notes}})
 
 
 def _fast_pools(dense: Any, pruned: Any, inputs: Any, device: str,
@@ -184,24 +205,28 @@ def bench(
                             "faster (prunekit.hardware.replace_max_pool; CPU)")] = False,
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
+    quiet: Quiet = False,
 ) -> None:
     """Measure dense vs pruned: parameters, MACs (theory), latency, ρ, memory, energy."""
     import copy
 
     import prunekit
+    from prunekit.progress import stage
     from prunekit.recipes.runs import new_run
     from prunekit.recipes.schema import parse_recipe
     from prunekit.recipes.specs import SpecError, build_model, example_inputs
     from prunekit.report import print_report, write_report
 
-    with user_errors():
-        spec, dataset = _resolve(model, weights, data, parse_recipe({}))
+    with user_errors(), progress_shown(not quiet):
+        with stage(f"building {model} and checking a forward pass"):
+            spec, dataset = _resolve(model, weights, data, parse_recipe({}))
         other = copy.deepcopy(spec.model)
         if pruned is not None:
             if not (pruned / "model").is_dir():
                 raise SpecError(f"{str(pruned)!r} is not a prunekit run (no model/ inside); "
                                 f"give a directory written by `prunekit prune`")
-            other = prunekit.load(pruned / "model", lambda: build_model(model).model)
+            with stage(f"loading the pruned model from {pruned}"):
+                other = prunekit.load(pruned / "model", lambda: build_model(model).model)
         inputs = example_inputs(spec, dataset, batch_size)
         options = {"device": device, "threads": threads, "repeats": repeats}
         dense, notes = spec.model, {}
@@ -214,7 +239,7 @@ def bench(
 
             eval_fn = lambda m: evaluate(m, dataset.test)  # noqa: E731
         report = _bench_report(spec, dense, other, inputs, eval_fn, options, notes)
-        with new_run(runs_dir) as run:
+        with new_run(runs_dir) as run, stage("writing plots and report.html"):
             write_report(run.path, report)
         if as_json:
             typer.echo(json.dumps({"run": str(run.final), **notes, **report["comparison"]},
