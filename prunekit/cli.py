@@ -46,10 +46,12 @@ def user_errors() -> Iterator[None]:
 
 @contextlib.contextmanager
 def progress_shown(on: bool) -> Iterator[None]:
-    """Progress (stderr) for every long step inside: prunekit.progress.showing(on)."""
+    """Progress bars on stderr for every long step inside (prunekit.progress.showing), when
+    ``on`` and stderr is a terminal: piped or captured, stderr keeps to log lines and the
+    one-line ``error:`` contract."""
     from prunekit.progress import showing
 
-    with showing(on):
+    with showing(on and err_console.is_terminal):
         yield
 
 

@@ -198,12 +198,12 @@ LABELS = {
 class Retiming:
     """When :func:`compare` times more rounds: while either side's IQR / median exceeds
     ``max_spread`` (or is bimodal), two more alternating rounds, up to ``max_rounds`` in all
-    (default 3 × the first rounds) and ``max_seconds`` of timed passes. ``max_spread=None``
-    times exactly the first rounds."""
+    (default 3 × the first rounds) and no more once ``max_seconds`` were spent timing
+    (warm-ups included). ``max_spread=None`` times exactly the first rounds."""
 
     max_spread: float | None = STABLE_SPREAD
     max_rounds: int | None = None
-    max_seconds: float = 60.0
+    max_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_spread is not None and (isinstance(self.max_spread, bool) or not isinstance(
@@ -221,9 +221,11 @@ class Retiming:
 
 def _interleaved_latency(dense: nn.Module, pruned: nn.Module, inputs: Inputs, rounds: int,
                          retiming: Retiming, progress: bool | None = None,
+                         warmup: int = 5, timer: Timer = time.perf_counter,
                          **kwargs: Any) -> tuple[LatencyStats, LatencyStats]:
     """Alternate dense/pruned measurement blocks (ABBA order), re-timing while unstable, and
-    merge each side's samples."""
+    merge each side's samples. The first block of each model runs ``warmup`` untimed
+    passes, later blocks one (the model was just run)."""
     from prunekit.progress import task
 
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -231,15 +233,16 @@ def _interleaved_latency(dense: nn.Module, pruned: nn.Module, inputs: Inputs, ro
     cap = max(rounds, retiming.max_rounds or 3 * rounds)
     bound = STABLE_SPREAD if retiming.max_spread is None else retiming.max_spread
     parts: dict[int, list[LatencyStats]] = {0: [], 1: []}
-    models = (dense, pruned)
+    models, start = (dense, pruned), timer()
     with task("timing dense vs pruned (alternating rounds)", rounds, progress) as bar:
         r, planned = 0, rounds
         while r < planned:
             for side in ((0, 1) if r % 2 == 0 else (1, 0)):
-                parts[side].append(latency(models[side], inputs, **kwargs))
+                parts[side].append(latency(models[side], inputs, warmup=warmup if r == 0 else
+                                           min(warmup, 1), timer=timer, **kwargs))
             r += 1
             bar.advance()
-            if r == planned and _retime(parts, bound, retiming, r, cap):
+            if r == planned and _retime(parts, bound, retiming, r, cap, timer() - start):
                 planned = min(cap, r + 2)
                 bar.update(total=planned, description="timing dense vs pruned (re-timing: "
                                                       "spread above bound)")
@@ -253,13 +256,12 @@ def _interleaved_latency(dense: nn.Module, pruned: nn.Module, inputs: Inputs, ro
 
 
 def _retime(parts: dict[int, list[LatencyStats]], bound: float, retiming: Retiming,
-            done: int, cap: int) -> bool:
-    """More rounds wanted: re-timing on, a side unstable, caps not reached."""
-    if retiming.max_spread is None or done >= cap:
+            done: int, cap: int, seconds: float) -> bool:
+    """More rounds wanted: re-timing on, a side unstable, neither cap (rounds; seconds spent
+    timing, warm-ups included) reached."""
+    if retiming.max_spread is None or done >= cap or seconds >= retiming.max_seconds:
         return False
-    seconds = sum(sum(p.samples_ms) for side in parts.values() for p in side) / 1e3
-    stable = all(merge_latency(side, bound).stable for side in parts.values())
-    return not stable and seconds < retiming.max_seconds
+    return not all(merge_latency(side, bound).stable for side in parts.values())
 
 
 def compare(
@@ -277,7 +279,7 @@ def compare(
     energy_seconds: float = 2.0,
     max_spread: float | None = STABLE_SPREAD,
     max_rounds: int | None = None,
-    max_seconds: float = 60.0,
+    max_seconds: float = 30.0,
     progress: bool | None = None,
     timer: Timer = time.perf_counter,
 ) -> Comparison:
@@ -294,7 +296,8 @@ def compare(
     max_spread, max_rounds, max_seconds
         Re-timing (:class:`Retiming`): while either side's IQR / median is above
         ``max_spread`` or its samples are bimodal, time two more rounds, up to
-        ``max_rounds`` rounds (default ``3 · rounds``) and ``max_seconds`` of timed passes.
+        ``max_rounds`` rounds (default ``3 · rounds``), starting none after ``max_seconds``
+        spent timing.
         ``max_spread=None``: exactly ``rounds`` rounds. Whether the bound was reached is in
         ``timing_stable`` and the latency ``notes``.
     measure_energy

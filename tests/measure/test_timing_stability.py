@@ -200,3 +200,21 @@ def test_merge_latency_judges_against_the_given_bound():
     assert merge_latency(parts, max_spread=0.5).stable
     assert not merge_latency(parts, max_spread=0.05).stable
     assert merge_latency(parts).rounds == 2
+
+
+@pytest.mark.parametrize("max_seconds, rounds", [(5.0, 2), (100.0, 6)])
+def test_compare_stops_retiming_at_the_time_cap(max_seconds, rounds):
+    noisy = itertools.cycle([500.0, 1500.0])  # 1 s per pass on average, never stable
+    c = _compare(noisy, itertools.cycle([500.0, 1500.0]), rounds=2, repeats=4,
+                 max_seconds=max_seconds)
+    # two first rounds = 8 passes = 8 s: over a 5 s cap no more rounds; else up to 3 × 2
+    assert c.latency_dense.rounds == rounds and not c.timing_stable
+
+
+def test_later_rounds_warm_up_once():
+    clock = Clock()
+    dense, pruned = Scripted(clock, itertools.repeat(1.0)), Scripted(clock, itertools.repeat(1.0))
+    compare(dense, pruned, X, repeats=8, rounds=4, warmup=5, max_spread=None, threads=None,
+            measure_memory=False, measure_energy=False, timer=clock)
+    counting = dense.calls - 1  # count_macs runs one forward pass
+    assert counting == 5 + 3 * 1 + 8  # first block 5 warm-ups, later blocks 1; 8 timed
