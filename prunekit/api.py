@@ -235,9 +235,10 @@ def prune(
         An :class:`prunekit.importance.ImportanceContext` with batches / loss for
         data-driven criteria (default: the example inputs).
     progress
-        Show progress (tracing, scoring, the MAC-target search, the measured speed search
-        and whether ``target_speedup`` was met) on stderr; ``None`` follows
-        :func:`prunekit.progress.showing` (off outside such a scope, on in the CLI).
+        Progress on stderr: tracing, scoring, the MAC-target search, the measured speed
+        search and whether ``target_speedup`` was met. ``None`` (default): shown when stderr
+        is a terminal (or as an enclosing :func:`prunekit.progress.showing` says);
+        ``False``: silent; ``True``: always.
     target_speedup, device, threads, batch_size
         Prune until the model is *measured* this many times faster on ``device``
         (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and

@@ -91,24 +91,26 @@ def _finish(job: Any, result: Any, runs_dir: Path, as_json: bool) -> None:
 @app.command()
 def demo(
     epochs: Annotated[int, typer.Option(help="dense training epochs", min=1)] = 6,
-    prox_epochs: Annotated[int, typer.Option(help="proximal group-lasso epochs", min=1)] = 4,
-    finetune_epochs: Annotated[int, typer.Option(help="fine-tuning epochs", min=0)] = 3,
-    target_macs: Annotated[float, typer.Option(help="fraction of MACs to keep")] = 0.4,
+    target_speedup: Annotated[float, typer.Option(
+        help="measured speedup to reach on this machine (> 1)")] = 2.0,
+    finetune_epochs: Annotated[int, typer.Option(help="fine-tuning epochs", min=0)] = 6,
+    batch_size: Annotated[int, typer.Option(help="batch size timed", min=1)] = 1024,
     repeats: Annotated[int, typer.Option(help="timed passes per model", min=2)] = 30,
-    threads: Threads = 2,
+    threads: Annotated[int, typer.Option(help="CPU threads while timing", min=1)] = 1,
     seed: int = 0,
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
     no_progress: NoProgress = False,
     quiet: Quiet = False,
 ) -> None:
-    """Train a small CNN on digits, prune it with proximal group lasso, measure, report."""
+    """Train a small CNN on digits, prune it until it is *measured* 2× faster on this machine,
+    fine-tune, measure, report."""
     from prunekit.demo import DemoConfig, run_demo
 
     show = not (no_progress or quiet)
     with user_errors(), progress_shown(show):
-        config = DemoConfig(epochs=epochs, prox_epochs=prox_epochs,
-                            finetune_epochs=finetune_epochs, target_macs=target_macs,
+        config = DemoConfig(epochs=epochs, target_speedup=target_speedup,
+                            finetune_epochs=finetune_epochs, batch_size=batch_size,
                             threads=threads, repeats=repeats, seed=seed)
         job, result = run_demo(config, progress=show, log=_log(not (as_json or quiet)))
         _finish(job, result, runs_dir, as_json)

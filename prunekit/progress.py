@@ -1,10 +1,11 @@
 """One progress helper for every step that takes more than a moment: rich, on stderr.
 
 Functions that do long work (tracing, the MAC and speed searches, timing, ``bench``) take
-``progress: bool | None``: ``True`` shows progress, ``False`` hides it, ``None`` follows the
-enclosing :func:`showing` scope — the CLI opens one from ``--quiet``; outside any scope the
-default is off, so library calls stay silent unless asked. A scope is a context variable,
-like ``torch.no_grad``: it sets a default for the calls inside it and nothing else.
+``progress: bool | None``: ``True`` shows progress, ``False`` hides it, ``None`` (their
+default) follows the enclosing :func:`showing` scope — the CLI opens one from ``--quiet`` —
+and outside any scope shows progress when stderr is a terminal (an interactive session),
+not when it is piped, captured or logged. A scope is a context variable, like
+``torch.no_grad``: it sets a default for the calls inside it and nothing else.
 
 * :func:`task` — a bar (``total`` known) or spinner (``total=None``) with elapsed time;
 * :func:`track` — iterate with a bar;
@@ -20,6 +21,7 @@ their elapsed time (a log of where the time went).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -27,13 +29,25 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 Say = Callable[[str], None]
 
-_SHOW: ContextVar[bool] = ContextVar("prunekit_progress", default=False)
+_SHOW: ContextVar[bool | None] = ContextVar("prunekit_progress", default=None)
 _LIVE: dict[str, Any] = {"progress": None, "depth": 0}  # the one live rich display
 
 
+def interactive() -> bool:
+    """Whether stderr is a terminal someone is watching."""
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
 def enabled(progress: bool | None = None) -> bool:
-    """``bool(progress)``, or the enclosing :func:`showing` scope's setting when None."""
-    return _SHOW.get() if progress is None else bool(progress)
+    """``bool(progress)``; when None, the enclosing :func:`showing` scope's setting, and
+    outside any scope whether stderr is a terminal."""
+    if progress is not None:
+        return bool(progress)
+    scoped = _SHOW.get()
+    return interactive() if scoped is None else scoped
 
 
 @contextlib.contextmanager

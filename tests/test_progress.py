@@ -6,13 +6,22 @@ from prunekit import progress
 from prunekit.progress import enabled, showing, stage, stages, task, track
 
 
-def test_default_is_off_and_a_scope_turns_it_on():
+def test_default_follows_the_terminal_and_a_scope_decides(monkeypatch):
+    monkeypatch.setattr(progress, "interactive", lambda: False)
     assert enabled() is False and enabled(True) is True
     with showing(True):
         assert enabled() is True and enabled(False) is False
         with showing(False):
             assert enabled() is False
     assert enabled() is False
+    monkeypatch.setattr(progress, "interactive", lambda: True)
+    assert enabled() is True and enabled(False) is False  # an interactive session sees it
+    with showing(False):  # --quiet
+        assert enabled() is False
+
+
+def test_captured_stderr_is_not_interactive():
+    assert progress.interactive() is False  # pytest captures stderr
 
 
 def test_hidden_progress_prints_nothing(capsys):

@@ -304,7 +304,8 @@ def compare(
         Read NVML/RAPL over ``energy_seconds`` per model when a counter is readable;
         otherwise the energy fields say why they are empty.
     progress
-        Show a bar over the timing rounds (None: follow :func:`prunekit.progress.showing`).
+        A bar over the timing rounds on stderr (None: on a terminal, or as an enclosing
+        :func:`prunekit.progress.showing` says; False: silent).
     timer
         Clock for CPU samples (seconds; injected in tests).
     """

@@ -86,7 +86,24 @@ def check_lines(report: Mapping[str, Any]) -> list[Line]:
 
 
 def target_lines(report: Mapping[str, Any]) -> list[Line]:
-    """Whether the target was met, by measurement (speed) or by count (MACs)."""
+    """Whether the target was met, by measurement (speed) or by count (MACs), and whether
+    accuracy stayed within ``max_accuracy_drop`` of dense when the target sets one."""
+    return _size_target(report) + _accuracy_target(report)
+
+
+def _accuracy_target(report: Mapping[str, Any]) -> list[Line]:
+    allowed, c = target_of(report).get("max_accuracy_drop"), report.get("comparison") or {}
+    dense, pruned = c.get("accuracy_dense"), c.get("accuracy_pruned")
+    if allowed is None or dense is None or pruned is None:
+        return []
+    met = dense - pruned <= float(allowed) + 1e-12
+    return [Line("ok" if met else "fail",
+                 f"accuracy within {float(allowed) * 100:g} pt of dense "
+                 f"{'met' if met else 'missed'}: {dense:.2%} → {pruned:.2%} "
+                 f"({(pruned - dense) * 100:+.2f} pt)")]
+
+
+def _size_target(report: Mapping[str, Any]) -> list[Line]:
     target, c = target_of(report), report.get("comparison") or {}
     if "speedup" in target:
         interval = c.get("measured_speedup_interval")

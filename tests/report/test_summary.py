@@ -184,3 +184,14 @@ def test_old_reports_get_intervals_and_flags_from_their_samples(tmp_path):
     assert c["measured_speedup_interval"] and c["latency_pruned"]["bimodal"] is True
     assert "rounds" not in c["latency_dense"]
     assert loaded["layers"][0]["kept_params"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("acc, level, word", [((0.9956, 0.9911), "ok", "met"),
+                                              ((0.9956, 0.98), "fail", "missed")])
+def test_accuracy_drop_target(acc, level, word):
+    report = _report(acc=acc)
+    report["target"] = {"speedup": 2.0, "max_accuracy_drop": 0.01}
+    lines = target_lines(report)
+    assert lines[0].text.startswith("target 2× faster")
+    assert lines[1].level == level
+    assert lines[1].text.startswith(f"accuracy within 1 pt of dense {word}: 99.56% →")
