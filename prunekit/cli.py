@@ -242,6 +242,9 @@ def bench(
             from prunekit.methods import evaluate
 
             eval_fn = lambda m: evaluate(m, dataset.test)  # noqa: E731
+        _log(not (as_json or quiet))(
+            f"timing dense vs pruned ({device}, {threads} threads, batch {batch_size}, "
+            f"{repeats} passes each in alternating rounds, re-timed while IQR/median > 10 %)")
         report = _bench_report(spec, dense, other, inputs, eval_fn, options, notes)
         with new_run(runs_dir) as run, stage("writing plots and report.html"):
             write_report(run.path, report)
