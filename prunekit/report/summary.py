@@ -129,7 +129,9 @@ def speed_lines(c: Mapping[str, Any]) -> list[Line]:
     if not c or c.get("measured_speedup") is None:
         return []
     lat, interval = c.get("latency_dense") or {}, c.get("measured_speedup_interval")
-    where = f"{lat.get('device', '?')}, {lat.get('threads')} threads, batch {lat.get('batch_size')}"
+    threads = lat.get("threads")
+    where = (f"{lat.get('device', '?')}, {threads} thread{'s' * (threads != 1)}, "
+             f"batch {lat.get('batch_size')}")
     text = f"speed: {format_speedup(c['measured_speedup'], interval)} ({where})"
     if c.get("mac_speedup_theoretical"):
         text += f"; {c['mac_speedup_theoretical']:.2f}× fewer MACs (theory)"

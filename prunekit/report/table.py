@@ -132,7 +132,8 @@ def summary_caption(c: dict[str, Any]) -> str:
     rounds = lat.get("rounds")
     passes = (f"{len(lat['samples_ms'])} + {len(pruned['samples_ms'])} timed passes"
               + (f" in {rounds} alternating round{'s' * (rounds != 1)}" if rounds else ""))
-    return (f"{lat['device']}, {lat['threads']} threads, batch {lat['batch_size']}, "
+    return (f"{lat['device']}, {lat['threads']} thread{'s' * (lat['threads'] != 1)}, "
+            f"batch {lat['batch_size']}, "
             f"{passes} (median, IQR; speedup: 95 % bootstrap interval); "
             f"{c.get('machine', {}).get('cpu', '')}; energy: {c.get('energy_source')}. "
             f"MACs are theory; latency is measured.")
