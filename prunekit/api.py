@@ -125,12 +125,10 @@ def _choose(gs: GroupSet, scores: dict, ratio: float, opts: dict) -> dict[str, l
     return _keep_members(gs, {k: v for k, v in removal.items() if v}, scores)
 
 
-def _steps(items: Iterable[Any], description: str, progress: bool) -> Iterable[Any]:
-    if not progress:
-        return items
-    from rich.progress import track
+def _steps(items: Iterable[Any], description: str, progress: bool | None) -> Iterable[Any]:
+    from prunekit.progress import track
 
-    return track(list(items), description=description)
+    return track(list(items), description, progress)
 
 
 def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
@@ -145,7 +143,7 @@ def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
 
 
 def _search(model: nn.Module, gs: GroupSet, scores: dict, target: float, macs0: int,
-            x: Any, opts: dict, progress: bool = False) -> dict[str, list[int]]:
+            x: Any, opts: dict, progress: bool | None = False) -> dict[str, list[int]]:
     """Smallest channel ratio whose cut model has at most ``target · macs0`` MACs."""
     hi = 0.999
     best = _choose(gs, scores, hi, opts)
@@ -177,7 +175,7 @@ def prune(
     min_keep: int = 1,
     max_ratio: float = 1.0,
     calibration: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
     target_speedup: float | None = None,
     device: str = "cpu",
     threads: int | None = 2,
@@ -215,7 +213,10 @@ def prune(
         An :class:`prunekit.importance.ImportanceContext` with batches / loss for
         data-driven criteria (default: the example inputs).
     progress
-        Show progress bars for the MAC-target search and the safety-net search.
+        Progress on stderr: tracing, scoring, the MAC-target search, the measured speed
+        search and whether ``target_speedup`` was met. ``None`` (default): shown when stderr
+        is a terminal (or as an enclosing :func:`prunekit.progress.showing` says);
+        ``False``: silent; ``True``: always.
     target_speedup, device, threads, batch_size
         Prune until the model is *measured* this many times faster on ``device``
         (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and
@@ -247,6 +248,7 @@ def prune(
         unreachable ``target_macs``; the model is untouched.
     """
     from prunekit.measure import count_macs, count_params
+    from prunekit.progress import stage, stages
 
     if target_speedup is not None:  # a typo or a missing GPU: ValueError, model untouched
         from prunekit.measure.devices import validate_device
@@ -263,13 +265,18 @@ def prune(
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
         from prunekit.hardware.choose import prune_width_or_depth
 
-        return prune_width_or_depth(model, example_inputs, target_speedup, device=device,
-                                    threads=threads, batch_size=batch_size,
-                                    importance=importance, ignore=ignore,
-                                    round_to=None if round_to == 1 else round_to,
-                                    min_keep=min_keep, calibration=calibration,
-                                    progress=print if progress else None,
-                                    prefer=prefer or "fidelity")
+        with stages(progress) as say:
+            result = prune_width_or_depth(model, example_inputs, target_speedup, device=device,
+                                          threads=threads, batch_size=batch_size,
+                                          importance=importance, ignore=ignore,
+                                          round_to=None if round_to == 1 else round_to,
+                                          min_keep=min_keep, calibration=calibration,
+                                          progress=say, prefer=prefer or "fidelity")
+            if say is not None:
+                from prunekit.hardware.verdict import target_line
+
+                say(f"chosen: {target_line(result)}")
+            return result
     if structures is not None:
         return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
                                                                          target_macs),
@@ -283,15 +290,19 @@ def prune(
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
         from prunekit.hardware.target import prune_to_speedup
 
-        return prune_to_speedup(model, example_inputs, target_speedup, device=device,
-                                threads=threads, batch_size=batch_size, importance=importance,
-                                ignore=ignore, round_to=None if round_to == 1 else round_to,
-                                min_keep=min_keep, calibration=calibration,
-                                progress=print if progress else None)
+        with stages(progress) as say:
+            return prune_to_speedup(model, example_inputs, target_speedup, device=device,
+                                    threads=threads, batch_size=batch_size,
+                                    importance=importance, ignore=ignore,
+                                    round_to=None if round_to == 1 else round_to,
+                                    min_keep=min_keep, calibration=calibration, progress=say)
     _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
-    gs = build_groups(model, example_inputs, ignore)
-    macs0, params0 = count_macs(model, example_inputs), count_params(model)
-    scores = _scores(model, gs, importance, calibration, example_inputs)
+    with stage("tracing the model (coupled channel groups)", progress):
+        gs = build_groups(model, example_inputs, ignore)
+        macs0, params0 = count_macs(model, example_inputs), count_params(model)
+    with stage(f"scoring channels ({importance if isinstance(importance, str) else 'custom'}"
+               " importance)", progress):
+        scores = _scores(model, gs, importance, calibration, example_inputs)
     opts = {"global_ranking": global_ranking, "min_keep": min_keep, "max_ratio": max_ratio,
             "round_to": round_to}
     bad: list[dict[str, Any]] = []

@@ -73,6 +73,8 @@ err_console = Console(stderr=True, highlight=False)
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="where runs/<timestamp>/ goes")]
 JsonOut = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="hide progress bars")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars and no log "
+                                                           "lines: only the results")]
 Threads = Annotated[int, typer.Option(help="CPU threads while timing", min=1, max=1024)]
 AllowCollapse = Annotated[bool, typer.Option(
     "--allow-collapse", help="record failed collapse checks (chance accuracy, constant "
@@ -122,6 +124,17 @@ def _exit_on_failed_checks(checks: dict[str, Any] | None) -> None:
         raise typer.Exit(EXIT_CHECKS_FAILED)
 
 
+@contextlib.contextmanager
+def progress_shown(on: bool) -> Iterator[None]:
+    """Progress bars on stderr for every long step inside (prunekit.progress.showing), when
+    ``on`` and stderr is a terminal: piped or captured, stderr keeps to log lines and the
+    one-line ``error:`` contract."""
+    from prunekit.progress import showing
+
+    with showing(on and err_console.is_terminal):
+        yield
+
+
 def _log(enabled: bool) -> Any:
     return (lambda message: err_console.print(f"[dim]›[/] {message}")) if enabled else (
         lambda message: None)
@@ -134,17 +147,20 @@ def _summary(result: Any, files: dict[str, Path], run_dir: Path) -> dict[str, An
             "macs_pruned": c.macs_pruned, "latency_ms_dense": c.latency_dense.median_ms,
             "latency_ms_pruned": c.latency_pruned.median_ms, "energy_source": c.energy_source,
             "ok": result.ok, "checks": result.checks.status, "failures": result.failures,
+            "measured_speedup_interval": c.speedup_interval, "speedup_verdict": c.speedup_verdict,
+            "timing_stable": c.timing_stable,
             "files": {k: str(run_dir / Path(v).name) for k, v in files.items()}}
 
 
 def _finish(job: Any, result: Any, runs_dir: Path, as_json: bool) -> None:
     """Save the run atomically, print the tables (or the JSON summary) and the checks;
     exit 3 when the pruned model failed them (the run is saved, marked failed)."""
+    from prunekit.progress import stage
     from prunekit.recipes.runner import save_job
     from prunekit.recipes.runs import new_run
     from prunekit.report import print_report
 
-    with new_run(runs_dir) as run:
+    with new_run(runs_dir) as run, stage("saving the model, plots and report.html"):
         files = save_job(result, job, run.path)
     summary = _summary(result, files, run.final)
     checks = result.report.get("checks")
@@ -160,27 +176,32 @@ def _finish(job: Any, result: Any, runs_dir: Path, as_json: bool) -> None:
 @app.command()
 def demo(
     epochs: Annotated[int, typer.Option(help="dense training epochs", min=1, max=1000)] = 6,
-    prox_epochs: Annotated[int, typer.Option(help="proximal group-lasso epochs", min=1,
-                                             max=1000)] = 4,
+    target_speedup: Annotated[float, typer.Option(
+        help="measured speedup to reach on this machine (> 1)", min=1.0, max=1000.0)] = 2.0,
     finetune_epochs: Annotated[int, typer.Option(help="fine-tuning epochs", min=0,
-                                                 max=1000)] = 3,
-    target_macs: Annotated[float, typer.Option(help="fraction of MACs to keep")] = 0.4,
+                                                 max=1000)] = 6,
+    batch_size: Annotated[int, typer.Option(help="batch size timed", min=1,
+                                            max=1_000_000)] = 1024,
     repeats: Annotated[int, typer.Option(help="timed passes per model", min=2,
                                          max=10000)] = 30,
-    threads: Threads = 2,
+    threads: Annotated[int, typer.Option(help="CPU threads while timing", min=1,
+                                         max=1024)] = 1,
     seed: Annotated[int, typer.Option(min=0, max=2**32 - 1)] = 0,
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
     no_progress: NoProgress = False,
+    quiet: Quiet = False,
 ) -> None:
-    """Train a small CNN on digits, prune it with proximal group lasso, measure, report."""
+    """Train a small CNN on digits, prune it until it is *measured* 2× faster on this machine,
+    fine-tune, measure, report."""
     from prunekit.demo import DemoConfig, run_demo
 
-    with user_errors():
-        config = DemoConfig(epochs=epochs, prox_epochs=prox_epochs,
-                            finetune_epochs=finetune_epochs, target_macs=target_macs,
+    show = not (no_progress or quiet)
+    with user_errors(), progress_shown(show):
+        config = DemoConfig(epochs=epochs, target_speedup=target_speedup,
+                            finetune_epochs=finetune_epochs, batch_size=batch_size,
                             threads=threads, repeats=repeats, seed=seed)
-        job, result = run_demo(config, progress=not no_progress, log=_log(not as_json))
+        job, result = run_demo(config, progress=show, log=_log(not (as_json or quiet)))
         _finish(job, result, runs_dir, as_json)
 
 
@@ -222,12 +243,14 @@ def prune(
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
     no_progress: NoProgress = False,
+    quiet: Quiet = False,
 ) -> None:
     """Prune MODEL with a recipe; fine-tune, check, measure and save the run."""
     from prunekit.recipes.runner import Job, job_config, run_job
     from prunekit.recipes.schema import load_recipe, parse_recipe
 
-    with user_errors():
+    no_progress = no_progress or quiet
+    with user_errors(), progress_shown(not no_progress):
         rec = load_recipe(recipe) if recipe is not None else parse_recipe({})
         if allow_collapse:
             rec = rec.model_copy(update={"checks": rec.checks.model_copy(
@@ -237,18 +260,21 @@ def prune(
                             recipe_file=recipe and str(recipe))
         job = Job(spec, dataset, rec, title=f"prunekit prune {model}", config=config,
                   progress=not no_progress)
-        result = run_job(job, _log(not as_json))
+        result = run_job(job, _log(not (as_json or quiet)))
         _finish(job, result, runs_dir, as_json)
 
 
 def _bench_report(spec: Any, dense: Any, pruned: Any, inputs: Any, eval_fn: Any,
                   options: dict[str, Any], notes: dict[str, Any]) -> dict[str, Any]:
     from prunekit.measure import compare
+    from prunekit.progress import stage
     from prunekit.report import build_report, layer_stats
 
     comparison = compare(dense, pruned, inputs, eval_fn=eval_fn, **options)
-    return build_report(f"prunekit bench {spec.spec}", comparison,
-                        layer_stats(dense, pruned, inputs), None, {"bench": {**options, **notes}})
+    with stage("per-layer parameters and MACs"):
+        layers = layer_stats(dense, pruned, inputs)
+    return build_report(f"prunekit bench {spec.spec}", comparison, layers, None,
+                        {"bench": {**options, **notes}})
 
 
 def _bench_checks(spec: Any, data: Any, dense: Any, pruned: Any, eval_fn: Any,
@@ -299,6 +325,7 @@ def bench(
     allow_collapse: AllowCollapse = False,
     runs_dir: RunsDir = Path("runs"),
     as_json: JsonOut = False,
+    quiet: Quiet = False,
 ) -> None:
     """Check, then measure dense vs pruned: parameters, MACs (theory), latency, ρ, memory,
     energy."""
@@ -306,20 +333,23 @@ def bench(
 
     import prunekit
     from prunekit.measure.devices import validate_device
+    from prunekit.progress import stage
     from prunekit.recipes.runs import new_run
     from prunekit.recipes.schema import parse_recipe
     from prunekit.recipes.specs import SpecError, build_model, example_inputs
     from prunekit.report import print_report, write_report
 
-    with user_errors():
+    with user_errors(), progress_shown(not quiet):
         validate_device(device)
-        spec, dataset = _resolve(model, weights, data, parse_recipe({}))
+        with stage(f"building {model} and checking a forward pass"):
+            spec, dataset = _resolve(model, weights, data, parse_recipe({}))
         other = copy.deepcopy(spec.model)
         if pruned is not None:
             if not (pruned / "model").is_dir():
                 raise SpecError(f"{str(pruned)!r} is not a prunekit run (no model/ inside); "
                                 f"give a directory written by `prunekit prune`")
-            other = prunekit.load(pruned / "model", lambda: build_model(model).model)
+            with stage(f"loading the pruned model from {pruned}"):
+                other = prunekit.load(pruned / "model", lambda: build_model(model).model)
         inputs = example_inputs(spec, dataset, batch_size)
         options = {"device": device, "threads": threads, "repeats": repeats}
         dense, notes = spec.model, {}
@@ -332,9 +362,12 @@ def bench(
 
             eval_fn = lambda m: evaluate(m, dataset.test)  # noqa: E731
         checks = _bench_checks(spec, dataset, spec.model, other, eval_fn, allow_collapse)
+        _log(not (as_json or quiet))(
+            f"timing dense vs pruned ({device}, {threads} threads, batch {batch_size}, "
+            f"{repeats} passes each in alternating rounds, re-timed while IQR/median > 10 %)")
         report = _bench_report(spec, dense, other, inputs, eval_fn, options, notes)
         report["checks"] = checks
-        with new_run(runs_dir) as run:
+        with new_run(runs_dir) as run, stage("writing plots and report.html"):
             write_report(run.path, report)
         if as_json:
             typer.echo(json.dumps({"run": str(run.final), **notes, **report["comparison"],

@@ -103,6 +103,7 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                              threads=threads, batch_size=batch_size, latency_fn=fn,
                              rounds=rounds, repeats=repeats, **width_options)
     t1 = time.perf_counter()
+    (width_options.get("progress") or print_nothing)("depth: measuring plans without whole blocks")
     depth = depth_to_speedup(model, example_inputs, float(target_speedup), fn, rounds,
                              width_options.get("tolerance", 0.1))
     t2 = time.perf_counter()
@@ -154,6 +155,10 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                              met=chosen["met"], search=summary, notes=[why])
     return _apply_mixed(model, example_inputs, depth["plans"], mixed, summary, why,
                         float(target_speedup), chosen["met"], (macs0, params0))
+
+
+def print_nothing(message: str) -> None:
+    """The ``progress`` callback when none is given."""
 
 
 MIX_TRIES = 3

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,14 @@ from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder, r
 from prunekit.hardware.latency_model import LatencyModel, LayerTimer
 from prunekit.hardware.probe import probe_widths
 from prunekit.hardware.signature import DeviceSpec, device_signature
-from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
+from prunekit.hardware.timing import (
+    LatencyFn,
+    model_latency_fn,
+    paired_latency,
+    paired_rounds,
+    with_batch,
+)
+from prunekit.hardware.verdict import target_line
 from prunekit.surgery import Plan, SurgeryError, remove_channels
 from prunekit.surgery.isolate import breaking_groups
 from prunekit.surgery.state import Snapshot
@@ -121,15 +129,17 @@ class _Search:
         snap = Snapshot.take(self.model)
         try:
             remove_channels(self.model, self.gs, self.alloc.removal(), self.inputs)
-            dense_ms, ms = paired_latency(self.dense, self.model, self.latency_fn, self.rounds)
+            readings = paired_rounds(self.dense, self.model, self.latency_fn, self.rounds)
         except SurgeryError as err:  # all or nothing: the model is already restored
             self.records[i] = {"prefix": i, "predicted_ms": pred, "speedup": 0.0,
                                "error": str(err)}
             return self.records[i]
         finally:
             snap.restore()
+        dense_ms, ms = statistics.median(readings[0]), statistics.median(readings[1])
         rec = {"prefix": i, "predicted_ms": pred, "measured_ms": ms, "dense_ms": dense_ms,
                "speedup": dense_ms / ms, "calibrated": self.calibrated,
+               "dense_rounds_ms": readings[0], "pruned_rounds_ms": readings[1],
                # the prediction's error, measured time rescaled to the model's dense time
                "prediction_error": pred / (ms * self.alloc.model.dense_ms / dense_ms) - 1}
         self.calibrated = True
@@ -378,6 +388,8 @@ def prune_to_speedup(
     groups = [g for g in gs.groups if g.prunable and g.size > 1]
     scores = score_groups(model, groups, importance, calibration or ImportanceContext())
     clock.mark("trace_score")
+    if round_to is None:
+        say("probing which channel multiples run fast on the device (cached)")
     multiple = round_to or probe_widths(spec, use_cache=use_cache).multiple
     dense = copy.deepcopy(model)
     clock.mark("probe")
@@ -411,6 +423,7 @@ def prune_to_speedup(
     result.layer_timings = lm.timed
     lm.flush()
     result.stages, result.seconds = clock.stages, clock.total()
+    say(target_line(result))
     return result
 
 
