@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.graph.oplog import call_model, iter_tensors
+from prunekit.inputs import call_model, iter_tensors
 
 __all__ = ["ImportanceContext", "batch_loss", "call_model"]
 

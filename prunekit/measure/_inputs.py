@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.graph.oplog import call_model
+from prunekit.inputs import call_model
 
-__all__ = ["Inputs", "call_model", "inference_mode_of"]  # call_model's home: prunekit.graph
+__all__ = ["Inputs", "call_model", "inference_mode_of"]  # call_model's home: prunekit.inputs
 
 Inputs = torch.Tensor | tuple | list | Mapping[str, Any]
 
