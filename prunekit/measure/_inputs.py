@@ -14,21 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.inputs import call_model
+
+__all__ = ["Inputs", "call_model", "inference_mode_of"]  # call_model's home: prunekit.inputs
+
 Inputs = torch.Tensor | tuple | list | Mapping[str, Any]
-
-
-def call_model(model: nn.Module, inputs: Inputs) -> Any:
-    """Run ``model`` on ``inputs`` following the convention in the module docstring."""
-    if isinstance(inputs, torch.Tensor):
-        return model(inputs)
-    if isinstance(inputs, tuple | list):
-        return model(*inputs)
-    if isinstance(inputs, Mapping):
-        return model(**inputs)
-    raise TypeError(
-        f"example_inputs must be a Tensor, tuple/list of arguments or dict of keyword "
-        f"arguments, got {type(inputs).__name__}"
-    )
 
 
 @contextlib.contextmanager

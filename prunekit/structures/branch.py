@@ -28,18 +28,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.graph import Group, GroupSet, Member, build_groups
-from prunekit.graph.trace import iter_tensors
+from prunekit.graph import Group, GroupSet, Member, build_groups, iter_tensors, record
 from prunekit.measure._inputs import call_model, inference_mode_of
 from prunekit.structures._branch_fit import fit_rules, head_sizes
 from prunekit.structures._branch_modules import EmptyBranch, PassThrough
 from prunekit.structures._branch_trace import (
     Branch,
     BranchModule,
+    _module_outs,
     _terms,
     find_branch_modules,
     iter_branches,
-    run_logged,
+    sums_and_concats,
 )
 from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
@@ -226,11 +226,12 @@ def score_branches(model: nn.Module, branches: Iterable[Branch] | None, example_
 
 
 def _output_shares(model: nn.Module, batch: Any, wanted: set[str]) -> dict[tuple, float]:
-    log, _ = run_logged(model, batch)
-    module_outs = {id(t) for ts in log.outputs.values() for t in ts}
+    log = record(model, batch)
+    module_outs = _module_outs(log)
+    table = sums_and_concats(log)
     shares = {}
     for name in wanted:
-        parsed = _terms(log, log.outputs[name][0], module_outs)
+        parsed = _terms(table, log.outputs(name)[0], module_outs)
         if parsed is None:
             continue
         energy = [float(t.detach().double().pow(2).sum()) for t in parsed[1]]

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.graph.oplog import OpLog
 from prunekit.measure._inputs import call_model, inference_mode_of
 from prunekit.structures._fixups import Removal, apply_fixers
 from prunekit.structures._trace import first_tensor, trace_candidates
@@ -102,17 +103,19 @@ def _container(data: Any, at: str) -> dict[str, Any]:
     return {"old_len": n, "kept": kept, "keys": keys}
 
 
-def find_blocks(model: nn.Module, example_inputs: Any) -> list[Block]:
+def find_blocks(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                ) -> list[Block]:
     """The removable residual blocks of ``model``, in execution-independent module order.
 
     Candidates are the children of every ``nn.ModuleList`` / ``nn.Sequential`` (this finds
     Hugging Face ``encoder.layer``, ``transformer.h``, ``model.layers``, torchvision
     ``layer1`` .. ``layer4``, ``features``, ``encoder.layers`` ... wherever they sit). One
-    hooked forward pass keeps those that were called once, map a tensor to a tensor of
-    the same shape and have a skip connection (see :mod:`prunekit.structures._trace`).
-    The model is not changed (eval mode is used and every module's mode restored).
+    recorded forward pass (``log``: one recorded with ``grad=True`` by
+    :func:`prunekit.graph.record`, else recorded here) keeps those that were called once,
+    map a tensor to a tensor of the same shape and have a skip connection (see
+    :mod:`prunekit.structures._trace`). The model is not changed.
     """
-    traces = trace_candidates(model, example_inputs)
+    traces = trace_candidates(model, example_inputs, log)
     blocks = []
     for name, tr in traces.items():
         if tr.calls == 1 and tr.skip and tr.mixing and tr.in_shape == tr.out_shape:

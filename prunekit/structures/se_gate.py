@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
-from prunekit.structures._se_trace import SEBlock, run_traced
+from prunekit.graph.oplog import OpLog
+from prunekit.structures._se_trace import SEBlock, find_in_log, run_traced
 from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import Plan, SurgeryError, apply_plan, remove_channels
@@ -45,10 +46,14 @@ __all__ = ["GateStats", "SEBlock", "SEPlan", "SEResult", "apply_se_plan", "find_
            "gate_stats", "prune_se", "se_groups", "remove_gate_channels", "score_gates"]
 
 
-def find_se_blocks(model: nn.Module, example_inputs: Any) -> list[SEBlock]:
-    """The SE gates of ``model`` (one traced forward pass; the model is unchanged)."""
+def find_se_blocks(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                   ) -> list[SEBlock]:
+    """The SE gates of ``model``: a query on one forward pass (``log``, a recorded pass,
+    else one run here); the model is unchanged."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if log is not None:
+        return list(find_in_log(model, log).values())
     return list(run_traced(model, [example_inputs], record=False).found.values())
 
 

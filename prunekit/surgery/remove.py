@@ -9,15 +9,13 @@ restored from a snapshot (its state_dict is bit-identical to before) and a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from prunekit.graph.trace import call_model, iter_tensors
+from prunekit.graph.oplog import ModuleCall, OpRecord, iter_tensors, run
 from prunekit.graph.types import GroupSet
 from prunekit.graph.width_ops import EmulationError
 from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
@@ -137,47 +135,44 @@ def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan) -> None:
                 plan.config[field] = value
 
 
-class _LastOp(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.op = ""
+class _Where:
+    """Observer of the checked pass: the innermost module that failed, the last op."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        self.op = getattr(func, "__name__", str(func))
-        return func(*args, **(kwargs or {}))
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.failed: str | None = None
+        self.last_op = ""
+
+    def enter(self, call: ModuleCall) -> None:
+        self.stack.append(call.name)
+
+    def exit(self, call: ModuleCall) -> None:
+        if call.failed and self.failed is None:
+            self.failed = call.name
+        if self.stack and self.stack[-1] == call.name:
+            self.stack.pop()
+
+    def op(self, rec: OpRecord) -> None:
+        pass
+
+    def dispatch(self, index: int, func: Any, args: tuple, kwargs: dict) -> Any:
+        self.last_op = getattr(func, "__name__", str(func))
+        return func(*args, **kwargs)
 
 
 def forward_check(model: nn.Module, example_inputs: Any,
                   expected: list[tuple[int, ...]] | None) -> Any:
     """Run the model (eval, no_grad) and return its outputs; raise SurgeryError naming
     module and op on failure or when output shapes differ from ``expected``."""
-    stack: list[str] = []
-    handles = []
-    def push(_m: nn.Module, _a: Any, name: str) -> None:
-        stack.append(name)
-
-    def pop(_m: nn.Module, _a: Any, _o: Any) -> None:
-        stack.pop()
-
-    for name, m in model.named_modules():
-        handles.append(m.register_forward_pre_hook(functools.partial(push, name=name)))
-        handles.append(m.register_forward_hook(pop))
-    modes = {m: m.training for m in model.modules()}
-    last = _LastOp()
+    where = _Where()
     try:
-        model.eval()
-        with torch.no_grad(), last:
-            out = call_model(model, example_inputs)
+        out = run(model, example_inputs, [where], dispatch=where.dispatch)
     except Exception as err:
-        module = stack[-1] if stack else ""
+        module = where.failed if where.failed is not None else ""
         kind = type(dict(model.named_modules())[module]).__name__
         raise SurgeryError(f"forward check failed in module '{module}' ({kind}) at op "
-                           f"'{last.op}': {type(err).__name__}: {err}", module, last.op) from err
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in modes.items():
-            m.training = flag
+                           f"'{where.last_op}': {type(err).__name__}: {err}", module,
+                           where.last_op) from err
     shapes = [tuple(t.shape) for t in iter_tensors(out)]
     if expected is not None and shapes != [tuple(s) for s in expected]:
         raise SurgeryError(f"forward check: output shapes changed from {expected} to {shapes}",

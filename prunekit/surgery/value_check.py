@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
+from prunekit.graph.oplog import iter_tensors, run
 from prunekit.graph.rules.registry import op_name
-from prunekit.graph.trace import call_model, iter_tensors
 from prunekit.graph.types import GroupSet
 from prunekit.graph.width_ops import EmulationError, WidthOp, emulate
 from prunekit.surgery.plan import Cut
@@ -33,16 +32,14 @@ RTOL = {torch.float16: 2e-2, torch.bfloat16: 5e-2}
 DEFAULT_RTOL = 1e-3
 
 
-class _Emulate(TorchFunctionMode):
-    """Counts torch calls like the trace did; recorded width ops run on kept channels."""
+class _Emulate:
+    """Dispatch of the reference pass: recorded width ops run on kept channels (calls are
+    counted exactly as the trace counted them, see :mod:`prunekit.graph.oplog`)."""
 
     def __init__(self, ops: dict[int, WidthOp], gone: np.ndarray) -> None:
-        super().__init__()
-        self.ops, self.gone, self.calls = ops, gone, 0
+        self.ops, self.gone = ops, gone
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
-        index, self.calls = self.calls, self.calls + 1
+    def __call__(self, index: int, func: Any, args: tuple, kwargs: dict) -> Any:
         op = self.ops.get(index)
         if op is None:
             return func(*args, **kwargs)
@@ -88,17 +85,12 @@ def reference_outputs(model: nn.Module, gs: GroupSet, removal: Mapping[str, Sequ
     gone = removed_units(gs, removal)
     ops = {op.index: op for op in gs.width_ops if op.keep_mask(gone) is not None}
     snap = Snapshot.take(model)
-    modes = {m: m.training for m in model.modules()}
     try:
         _zero(model, cuts)
-        model.eval()
-        with torch.no_grad(), _Emulate(ops, gone):
-            out = call_model(model, example_inputs)
+        out = run(model, example_inputs, dispatch=_Emulate(ops, gone))
         return [t.detach().clone() for t in iter_tensors(out)]
     finally:
         snap.restore()
-        for m, flag in modes.items():
-            m.training = flag
 
 
 def _mismatch(ref: torch.Tensor, got: torch.Tensor) -> float:
