@@ -23,14 +23,14 @@ the failures are still listed and the status reads ``"allowed"``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
+from prunekit.inputs import call_model, first_tensor
+from prunekit.measure._inputs import Inputs, inference_mode_of
 
 CHANCE_MARGIN = 0.05
 CONSTANT_RTOL = 1e-5
@@ -46,23 +46,6 @@ class QualityError(Exception):
     def __init__(self, message: str, checks: Checks | None = None) -> None:
         super().__init__(message)
         self.checks = checks
-
-
-def first_tensor(output: Any) -> torch.Tensor | None:
-    """The first tensor in a (possibly nested) model output: logits of a Hugging Face
-    ``ModelOutput``, the first element of a tuple, …"""
-    if isinstance(output, torch.Tensor):
-        return output
-    if hasattr(output, "to_tuple"):
-        output = output.to_tuple()
-    if isinstance(output, Mapping):
-        output = list(output.values())
-    if isinstance(output, tuple | list):
-        for item in output:
-            found = first_tensor(item)
-            if found is not None:
-                return found
-    return None
 
 
 def output_tensor(model: nn.Module, inputs: Inputs) -> torch.Tensor | None:
