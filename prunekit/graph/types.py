@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.layout import slices
+
 
 @dataclass
 class Member:
@@ -52,14 +54,10 @@ class Group:
     def channel_norms(self, model: nn.Module, p: float = 2.0) -> torch.Tensor:
         """Per-channel p-norm over all members: ``(Σ_m Σ_{i ∈ index_m[c]} |w_i|^p)^(1/p)``."""
         acc = torch.zeros(self.size, dtype=torch.float64)
-        tensors = dict(model.named_parameters())
-        tensors.update(dict(model.named_buffers()))
-        for m in self.members:
-            t = tensors[m.param].detach().to("cpu", torch.float64)
-            per_pos = t.movedim(m.dim, 0).reshape(t.shape[m.dim], -1).abs().pow(p).sum(1)
-            for c, idx in enumerate(m.index):
-                if idx:
-                    acc[c] += per_pos[idx].sum()
+        for s in slices(model, self, params_only=False):
+            t = s.tensor.detach().to("cpu", torch.float64)
+            per_pos = t.movedim(s.dim, 0).reshape(t.shape[s.dim], -1).abs().pow(p).sum(1)
+            acc.index_add_(0, s.owner.cpu(), per_pos[s.flat.cpu()])
         return acc.pow(1.0 / p)
 
 

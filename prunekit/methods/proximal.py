@@ -40,6 +40,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.layout import Slice
+from prunekit.layout import slices as layout_slices
 from prunekit.methods.cost import COST_KINDS, Cost, build_cost
 
 WEIGHTINGS: dict[str, Callable[[int], float]] = {
@@ -50,23 +52,10 @@ WEIGHTINGS: dict[str, Callable[[int], float]] = {
 
 
 @dataclass
-class _Slice:
-    """A member tensor: indices ``flat`` along ``dim``, ``owner[i]`` the channel of
-    ``flat[i]``, ``counts[c]`` the number of indices of channel ``c`` (may be 0)."""
-
-    name: str
-    param: torch.Tensor
-    dim: int
-    flat: torch.Tensor
-    owner: torch.Tensor
-    counts: torch.Tensor
-
-
-@dataclass
 class _Group:
     id: str
     size: int
-    slices: list[_Slice]
+    slices: list[Slice]
     elements: int  # parameter elements per channel
     weight: float = 1.0  # mean of channel_weights
     channel_weights: torch.Tensor | None = None  # w_{g,c}, shape (size,)
@@ -153,31 +142,6 @@ def unwrap(model: nn.Module) -> nn.Module:
         else model
 
 
-def _resolve_tensor(model: nn.Module, name: str) -> torch.Tensor | None:
-    """The parameter ``name`` (its dense original when masked); None for buffers."""
-    params = dict(model.named_parameters())
-    mod, _, leaf = name.rpartition(".")
-    for candidate in (name, f"{mod}.parametrizations.{leaf}.original".lstrip(".")):
-        if candidate in params:
-            return params[candidate]
-    buffers = dict(model.named_buffers())
-    if name in buffers:
-        return None
-    raise ValueError(f"group member {name!r} is neither a parameter nor a buffer of the model")
-
-
-def _make_slice(name: str, tensor: torch.Tensor, dim: int,
-                index: Sequence[Sequence[int]]) -> _Slice:
-    counts = torch.as_tensor([len(ix) for ix in index], dtype=torch.long)
-    flat = torch.as_tensor([i for ix in index for i in ix], dtype=torch.long)
-    owner = torch.repeat_interleave(torch.arange(len(index)), counts)
-    if flat.numel() and (int(flat.max()) >= tensor.shape[dim] or int(flat.min()) < 0):
-        raise ValueError(f"member {name!r}: index out of range for dim {dim} of size "
-                         f"{tensor.shape[dim]}")
-    dev = tensor.device
-    return _Slice(name, tensor, dim, flat.to(dev), owner.to(dev), counts)
-
-
 def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) -> list[_Group]:
     """Turn a graph GroupSet (or a list of groups) into parameter slices with weights.
 
@@ -193,15 +157,10 @@ def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) 
     groups = getattr(group_set, "groups", group_set)
     out = []
     for g in groups:
-        slices = []
-        for m in g.members:
-            tensor = _resolve_tensor(model, m.param)
-            if tensor is None:
-                continue
-            if len(m.index) != g.size:
-                raise ValueError(f"group {g.id!r}: member {m.param!r} has {len(m.index)} "
-                                 f"channels, the group has {g.size}")
-            slices.append(_make_slice(m.param, tensor, m.dim, m.index))
+        try:
+            slices = layout_slices(model, g)
+        except ValueError as err:
+            raise ValueError(f"group {g.id!r}: {err}") from err
         if not slices or not getattr(g, "prunable", True):
             continue
         # elements of the largest channel (channels differ only across concat branches)
@@ -245,7 +204,7 @@ def cost_weights(groups: Sequence[_Group], cost: Cost) -> None:
         g.weight = float(w.mean())
 
 
-def _sq_norms(s: _Slice, size: int) -> torch.Tensor:
+def _sq_norms(s: Slice, size: int) -> torch.Tensor:
     """Σ of squares of the slice, per channel (channels with no index get 0)."""
     picked = s.param.detach().index_select(s.dim, s.flat).movedim(s.dim, 0)
     per_index = picked.reshape(s.flat.numel(), -1).pow(2).sum(dim=1)

@@ -18,6 +18,7 @@ from torch import nn
 from prunekit.graph.oplog import ModuleCall, OpRecord, iter_tensors, run
 from prunekit.graph.types import GroupSet
 from prunekit.graph.width_ops import EmulationError
+from prunekit.layout import compile_member
 from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
 from prunekit.surgery.allowed import check_replay
 from prunekit.surgery.handlers import Ctx, lookup
@@ -71,9 +72,8 @@ def plan_cuts(gs: GroupSet, removal: dict[str, list[int]], model: nn.Module) -> 
     merged: dict[tuple[str, int], set[int]] = {}
     for gid, chans in removal.items():
         for m in groups[gid].members:
-            idx = merged.setdefault((m.param, m.dim), set())
-            for c in chans:
-                idx.update(m.index[c])
+            merged.setdefault((m.param, m.dim), set()).update(
+                compile_member(m).of(chans).tolist())
     cuts = []
     for (name, dim), idx in merged.items():
         if idx:
