@@ -26,7 +26,7 @@ from torch import nn
 from prunekit.graph import GroupSet, build_groups
 from prunekit.surgery import Plan, remove_channels
 from prunekit.surgery.isolate import cut_or_leave_whole
-from prunekit.surgery.state import Snapshot
+from prunekit.surgery.state import Snapshot, transaction
 
 
 @dataclass
@@ -364,19 +364,16 @@ def _structure_steps(structures: Any, ratio: Any, target_macs: Any
 def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str, Any]]],
                       channel_args: dict[str, Any]) -> PruneResult:
     """Apply each step in order; restore the whole model if any step fails."""
-    import copy
-
     from prunekit import structures as registry
     from prunekit.measure import count_macs, count_params
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     macs0, params0 = count_macs(model, x), count_params(model)
-    backup = copy.deepcopy(model) if len(steps) > 1 else None
     plans: list[Any] = []
     results: dict[str, Any] = {}
     channel: PruneResult | None = None
-    try:
+    with transaction(model, copy_values=True):  # a structure may fit weights in place
         for name, opts in steps:
             if name == "channels":
                 channel = prune(model, x, **channel_args)
@@ -385,19 +382,8 @@ def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str,
                 res = registry.get(name).prune(model, x, **opts)
                 results[name] = res
                 plans.append(getattr(res, "plan", res))
-    except Exception:
-        if backup is not None:
-            _put_back(model, backup)
-        raise
     return PruneResult(model, channel.plan if channel else Plan(),
                        channel.skipped if channel else [], macs0, count_macs(model, x),
                        params0, count_params(model), channel.groups if channel else None,
                        notes=channel.notes if channel else [], plans=plans,
                        structures=results)
-
-
-def _put_back(model: nn.Module, backup: nn.Module) -> None:
-    """Restore ``model``'s modules, parameters, buffers and attributes from ``backup``
-    (a deep copy taken before the first step), keeping the root object itself."""
-    model.__dict__.clear()
-    model.__dict__.update(backup.__dict__)

@@ -248,18 +248,13 @@ def _apply_mixed(model: nn.Module, x: Any, depth_plans: list[Any], mixed: dict[s
                  summary: list[dict[str, Any]], why: str, target: float, met: bool,
                  before: tuple[int, int]) -> SpeedupResult:
     """Replay the depth plans, then the width plan, on ``model``: all or nothing."""
-    from prunekit.api import _put_back
     from prunekit.measure import count_macs, count_params
     from prunekit.structures.units import replay_units
-    from prunekit.surgery import apply_plan
+    from prunekit.surgery import apply_plan, transaction
 
-    backup = copy.deepcopy(model)
-    try:
+    with transaction(model, copy_values=True):
         plans = replay_units(model, depth_plans, x)
         apply_plan(model, mixed["width"].plan, x)
-    except Exception:
-        _put_back(model, backup)
-        raise
     width = mixed["width"]
     return SpeedupResult(model, width.plan, width.skipped, before[0], count_macs(model, x),
                          before[1], count_params(model), plans=[*plans, width.plan],

@@ -109,7 +109,8 @@ def load(path: str | Path, model_factory: Callable[[], nn.Module], strict: bool 
     factory that returns a shared model finds it unchanged) and nothing is returned.
     """
     from prunekit.io.examples import check_outputs, unpack
-    from prunekit.io.weights import Undo, load_weights
+    from prunekit.io.weights import load_weights
+    from prunekit.surgery.state import transaction
 
     folder = Folder(path)
     manifest = read_manifest(folder)
@@ -125,15 +126,11 @@ def load(path: str | Path, model_factory: Callable[[], nn.Module], strict: bool 
     model = model_factory()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model_factory must return an nn.Module, got {type(model).__name__}")
-    undo = Undo(model)
-    try:
+    with transaction(model):  # weights are assigned, not copied in: no value copies needed
         _steps.replay(model, steps, plan_file, listed)
         load_weights(model, weights_path, weights, strict)
         if examples is not None:
             check_outputs(model, *examples, where=entry["file"])
-    except BaseException:
-        undo.restore()
-        raise
     return model
 
 

@@ -1,10 +1,11 @@
-"""Weights into a rebuilt model, all or nothing, and the undo of a whole load.
+"""Weights into a rebuilt model, all or nothing.
 
 :func:`load_weights` reads the safetensors header first and compares every name and
 shape with the model (tied weights: one stored name covers every alias) before any
 tensor is assigned; tensors are then *assigned* (``param.data = loaded``; buffers
 replaced in every holder), never copied into the model's own storage, so that
-:class:`Undo` can put the model back exactly as the factory built it.
+:func:`prunekit.surgery.transaction` can put the model back exactly as the factory built
+it.
 """
 
 from __future__ import annotations
@@ -15,27 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.surgery.state import Snapshot
 from prunekit.surgery.validate import PlanError
-
-
-class Undo:
-    """Everything a load changes: tensors, attributes, configs (a surgery
-    :class:`~prunekit.surgery.state.Snapshot`) and the module tree (structure plans swap
-    and delete submodules). :meth:`restore` puts all of it back."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.snapshot = Snapshot.take(model)
-        self.trees = [(m, dict(m._modules), dict(m._parameters), dict(m._buffers))
-                      for m in model.modules()]
-
-    def restore(self) -> None:
-        for m, modules, params, buffers in self.trees:
-            for table, saved in ((m._modules, modules), (m._parameters, params),
-                                 (m._buffers, buffers)):
-                table.clear()
-                table.update(saved)
-        self.snapshot.restore()
 
 
 def load_weights(model: nn.Module, path: Path, name: str, strict: bool = True) -> None:

@@ -580,7 +580,7 @@ class ProximalGroupLasso:
         place; build a new optimizer afterwards. Returns the Plan.
         """
         from prunekit.measure.guards import output_tensor
-        from prunekit.surgery import remove_channels
+        from prunekit.surgery import remove_channels, transaction
 
         inputs = example_inputs if example_inputs is not None else self.example_inputs
         if inputs is None:
@@ -588,20 +588,15 @@ class ProximalGroupLasso:
         plan = self.removal_plan(enforce_budget, round_to)
         nonzero, norm = self._nonzero_cut(plan)
         before = output_tensor(self.model, inputs)
-        if restore is None:
+        # load_state_dict writes in place: the transaction copies the trained values
+        with transaction(self.model, copy_values=restore is not None):
+            if restore is not None:
+                try:
+                    self.model.load_state_dict(restore)
+                except (RuntimeError, TypeError, AttributeError) as err:
+                    raise ValueError(f"restore is not a state dict of this model: {err}"
+                                     ) from err
             result = remove_channels(self.model, self.group_set, plan, inputs)
-        else:
-            trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            try:
-                self.model.load_state_dict(restore)
-            except (RuntimeError, TypeError, AttributeError) as err:
-                self.model.load_state_dict(trained)
-                raise ValueError(f"restore is not a state dict of this model: {err}") from err
-            try:
-                result = remove_channels(self.model, self.group_set, plan, inputs)
-            except Exception:
-                self.model.load_state_dict(trained)
-                raise
         report = FinalizeReport(sum(map(len, plan.values())), nonzero, norm,
                                 restored=restore is not None,
                                 reasons=self._cut_reasons(enforce_budget, round_to))

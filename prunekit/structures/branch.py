@@ -43,7 +43,14 @@ from prunekit.structures._branch_trace import (
 )
 from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
-from prunekit.surgery import Plan, SurgeryError, apply_plan, forward_check, remove_channels
+from prunekit.surgery import (
+    Plan,
+    SurgeryError,
+    apply_plan,
+    forward_check,
+    remove_channels,
+    transaction,
+)
 from prunekit.surgery import validate as v
 from prunekit.surgery.validate import PlanError
 
@@ -276,24 +283,22 @@ def remove_branches(model: nn.Module, names: Iterable[str], example_inputs: Any)
         expected = [tuple(t.shape) for t in iter_tensors(call_model(model, example_inputs))]
     syn = _consumer_group(model, example_inputs, chosen, modules)
     probes = _probe_heads(model, chosen, modules)
-    swaps = _swap(model, chosen, modules)
     try:
-        _fit(model, swaps, probes, modules)
-        if syn.size > 1:
-            gs = GroupSet([syn], [], expected)
-            # the swapped model only runs after the cut: shapes are checked, values are
-            # the fitted replacement's by design (no zeroed original to compare with)
-            plan = remove_channels(model, gs, {syn.id: list(range(syn.size - 1))},
-                                   example_inputs, values=False)
-        else:
-            plan = Plan()
-            forward_check(model, example_inputs, expected)
-    except Exception as err:
-        _unswap(model, swaps)
-        if isinstance(err, SurgeryError):
-            raise SurgeryError(f"removing branches {names} failed: {err}; the model was "
-                               "restored", err.module, err.op) from err
-        raise
+        with transaction(model):
+            swaps = _swap(model, chosen, modules)
+            _fit(model, swaps, probes, modules)
+            if syn.size > 1:
+                gs = GroupSet([syn], [], expected)
+                # the swapped model only runs after the cut: shapes are checked, values
+                # are the fitted replacement's by design (no zeroed original to compare)
+                plan = remove_channels(model, gs, {syn.id: list(range(syn.size - 1))},
+                                       example_inputs, values=False)
+            else:
+                plan = Plan()
+                forward_check(model, example_inputs, expected)
+    except SurgeryError as err:
+        raise SurgeryError(f"removing branches {names} failed: {err}; the model was "
+                           "restored", err.module, err.op) from err
     removed: dict[str, list[str]] = {}
     for b in chosen:
         removed.setdefault(b.module, []).append(b.name)
@@ -419,11 +424,6 @@ def _set(model: nn.Module, path: str, module: nn.Module) -> None:
     model.get_submodule(parent)._modules[key] = module
 
 
-def _unswap(model: nn.Module, swaps: list[tuple[str, nn.Module, nn.Module]]) -> None:
-    for path, old, _new in reversed(swaps):
-        _set(model, path, old)
-
-
 def _replacements(model: nn.Module, swaps: list) -> list[dict[str, Any]]:
     out = []
     for path, _old, new in swaps:
@@ -446,18 +446,12 @@ def apply_branch_plan(model: nn.Module, plan: BranchPlan | dict,
     if missing:
         raise PlanError(f"modules {missing[:5]} do not exist in the model",
                         field="replacements")
-    swaps = []
-    for r in plan.replacements:
-        new = (EmptyBranch(r["mode"], tuple(r["target"]), r["rule"]) if r["kind"] == "empty"
-               else PassThrough())
-        swaps.append((r["path"], model.get_submodule(r["path"]), new))
-    for path, _old, new in swaps:
-        _set(model, path, new)
-    try:
+    with transaction(model):
+        for r in plan.replacements:
+            new = (EmptyBranch(r["mode"], tuple(r["target"]), r["rule"])
+                   if r["kind"] == "empty" else PassThrough())
+            _set(model, r["path"], new)
         apply_plan(model, Plan.from_dict(plan.surgery), example_inputs)
-    except Exception:
-        _unswap(model, swaps)
-        raise
     return plan
 
 

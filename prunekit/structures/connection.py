@@ -40,7 +40,14 @@ from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock, re
 from prunekit.structures._connection_trace import OUT, DenseBlock, find_dense_blocks, name_of
 from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
-from prunekit.surgery import Plan, SurgeryError, apply_plan, forward_check, remove_channels
+from prunekit.surgery import (
+    Plan,
+    SurgeryError,
+    apply_plan,
+    forward_check,
+    remove_channels,
+    transaction,
+)
 from prunekit.surgery import validate as v
 from prunekit.surgery.validate import PlanError
 from prunekit.surgery.validate import key as field_key
@@ -316,33 +323,21 @@ def remove_connections(model: nn.Module, names: Iterable[str],
         expected = [tuple(t.shape) for t in iter_tensors(call_model(model, example_inputs))]
     slices = _slices(model, example_inputs, [by[bn] for bn in want])
     syn = _cut_group(want, lists, slices)
-    swaps, undo = [], []
-    for bn, (inputs, outputs, dead) in lists.items():
-        old = model.get_submodule(bn)
-        new, kill = _rebuild(old, by[bn], inputs, outputs, dead)
-        swaps.append((bn, old, new))
-        undo += kill
-    for path, _old, new in swaps:
-        _set(model, path, new)
-    _kill(undo)
     try:
-        if syn.size > 1:
-            # the rebuilt layers only run after the cut (no zeroed original to compare
-            # with): shapes are checked; removing connections changes values by design
-            plan = remove_channels(model, GroupSet([syn], [], expected),
-                                   {syn.id: list(range(syn.size - 1))}, example_inputs,
-                                   values=False)
-        else:
-            plan = Plan()
-            forward_check(model, example_inputs, expected)
-    except Exception as err:
-        _revive(undo)
-        for path, old, _new in reversed(swaps):
-            _set(model, path, old)
-        if isinstance(err, SurgeryError):
-            raise SurgeryError(f"removing connections failed: {err}; the model was restored",
-                               err.module, err.op) from err
-        raise
+        with transaction(model):
+            _swap_blocks(model, [(bn, by[bn], *lists[bn]) for bn in lists])
+            if syn.size > 1:
+                # the rebuilt layers only run after the cut (no zeroed original to compare
+                # with): shapes are checked; removing connections changes values by design
+                plan = remove_channels(model, GroupSet([syn], [], expected),
+                                       {syn.id: list(range(syn.size - 1))}, example_inputs,
+                                       values=False)
+            else:
+                plan = Plan()
+                forward_check(model, example_inputs, expected)
+    except SurgeryError as err:
+        raise SurgeryError(f"removing connections failed: {err}; the model was restored",
+                           err.module, err.op) from err
     removed = sorted(name_of(bn, s, j) for bn, gone in want.items() for s, j in gone)
     return ConnectionPlan(removed, {bn: lists[bn][2] for bn in lists if lists[bn][2]},
                           {bn: {"order": by[bn].order, "inputs": lists[bn][0],
@@ -402,11 +397,6 @@ def _kill(undo: list[tuple[nn.Module, str, Any]]) -> None:
         parent._modules[leaf] = None
 
 
-def _revive(undo: list[tuple[nn.Module, str, Any]]) -> None:
-    for parent, leaf, m in undo:
-        parent._modules[leaf] = m
-
-
 def _set(model: nn.Module, path: str, module: nn.Module) -> None:
     parent, _, key = path.rpartition(".")
     model.get_submodule(parent)._modules[key] = module
@@ -418,7 +408,7 @@ def apply_connection_plan(model: nn.Module, plan: ConnectionPlan | dict,
     nothing; with ``example_inputs`` the result is forward-checked)."""
     if isinstance(plan, dict):
         plan = ConnectionPlan.from_dict(plan)
-    swaps, undo = [], []
+    rebuilds = []
     mods = dict(model.named_modules())
     for bn, info in plan.blocks.items():
         old = mods.get(bn)
@@ -432,20 +422,25 @@ def apply_connection_plan(model: nn.Module, plan: ConnectionPlan | dict,
                             field=field_key("blocks", bn))
         dead = [k for k in info["order"] if k not in info["inputs"] and resolve(old, k)]
         b = DenseBlock(bn, info["order"], {}, [], {}, info["call"], frozenset())
-        new, kill = _rebuild(old, b, info["inputs"], info["outputs"], dead)
-        swaps.append((bn, old, new))
-        undo += kill
-    for path, _old, new in swaps:
-        _set(model, path, new)
-    _kill(undo)
-    try:
+        rebuilds.append((bn, b, info["inputs"], info["outputs"], dead))
+    with transaction(model):
+        _swap_blocks(model, rebuilds)
         apply_plan(model, Plan.from_dict(plan.surgery), example_inputs)
-    except Exception:
-        _revive(undo)
-        for path, old, _new in reversed(swaps):
-            _set(model, path, old)
-        raise
     return plan
+
+
+def _swap_blocks(model: nn.Module, rebuilds: list[tuple[str, DenseBlock, Any, Any, Any]]
+                 ) -> None:
+    """Put a rebuilt block in place of each named one; dead layers' entries become None
+    (call inside a transaction: it is what puts them back)."""
+    swaps, dead_entries = [], []
+    for bn, block, inputs, outputs, dead in rebuilds:
+        new, kill = _rebuild(model.get_submodule(bn), block, inputs, outputs, dead)
+        swaps.append((bn, new))
+        dead_entries += kill
+    for path, new in swaps:
+        _set(model, path, new)
+    _kill(dead_entries)
 
 
 # ---------------------------------------------------------------- one call

@@ -26,6 +26,7 @@ from prunekit.structures._fixups import Removal, apply_fixers
 from prunekit.structures._trace import first_tensor, trace_candidates
 from prunekit.structures.plancheck import check_header
 from prunekit.surgery import validate as v
+from prunekit.surgery.state import transaction
 from prunekit.surgery.validate import PlanError, key
 
 PLAN_VERSION = 1
@@ -189,20 +190,17 @@ def _validate_names(model: nn.Module, names: list[str], known: dict[str, Block])
 def _remove_checked(
     model: nn.Module, chosen: list[Block], example_inputs: Any, before: list[tuple]
 ) -> DepthPlan:
-    snapshots = _delete(model, chosen)
-    undo_fix = None
     try:
-        removals = [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
-                    for c, s in snapshots.items()]
-        notes, undo_fix = apply_fixers(model, removals)
-        with inference_mode_of(model):
-            after = _shapes(call_model(model, example_inputs))
-        if after != before:
-            raise RuntimeError(f"output shapes changed from {before} to {after}")
+        with transaction(model):
+            snapshots = _delete(model, chosen)
+            removals = [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
+                        for c, s in snapshots.items()]
+            notes = apply_fixers(model, removals)
+            with inference_mode_of(model):
+                after = _shapes(call_model(model, example_inputs))
+            if after != before:
+                raise RuntimeError(f"output shapes changed from {before} to {after}")
     except Exception as err:
-        if undo_fix is not None:
-            undo_fix()
-        _restore(model, snapshots)
         raise RuntimeError(
             f"removing blocks {[b.name for b in chosen]} failed ({type(err).__name__}: {err}); "
             "the model was restored"
@@ -230,13 +228,6 @@ def _delete(model: nn.Module, chosen: list[Block]) -> dict[str, dict[str, nn.Mod
         for i, (k, m) in enumerate(kept):
             container._modules[str(i) if renumber else k] = m
     return snapshots
-
-
-def _restore(model: nn.Module, snapshots: dict[str, dict[str, nn.Module]]) -> None:
-    for cname, old in snapshots.items():
-        container = model.get_submodule(cname)
-        container._modules.clear()
-        container._modules.update(old)
 
 
 def _kept_positions(old: dict[str, nn.Module], chosen: list[Block], cname: str) -> list[int]:
@@ -278,13 +269,10 @@ def apply_depth_plan(model: nn.Module, plan: DepthPlan | dict,
     chosen = [Block(f"{c}.{k}" if c else k, c, k, i, (), 0)
               for c, info in plan.containers.items()
               for i, k in enumerate(model.get_submodule(c)._modules) if i not in info["kept"]]
-    snapshots = _delete(model, chosen)
-    try:
+    with transaction(model):
+        snapshots = _delete(model, chosen)
         apply_fixers(model, [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
                              for c, s in snapshots.items()])
-    except Exception:
-        _restore(model, snapshots)
-        raise
     return plan
 
 

@@ -37,7 +37,7 @@ from prunekit.structures.plancheck import check_header
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import SurgeryError
 from prunekit.surgery import validate as v
-from prunekit.surgery.state import Snapshot, apply_cut, tensor_owners
+from prunekit.surgery.state import apply_cut, tensor_owners, transaction
 from prunekit.surgery.validate import PlanError
 
 PLAN_VERSION = 1
@@ -236,29 +236,26 @@ def _apply(model: nn.Module, plan: FeaturePlan, example_inputs: Any,
     if not plan.layer and plan.select:
         raise ValueError("input_feature: the model itself is the input layer; wrap it in "
                          "nn.Sequential or pass select=False")
-    snap = Snapshot.take(model)
     parent, _, key = plan.layer.rpartition(".")
     holder = model.get_submodule(parent)
     module = model.get_submodule(plan.layer)
     try:
-        weight = f"{plan.layer}.weight" if plan.layer else "weight"
-        gone = sorted(set(range(plan.n_columns)) - set(plan.kept_columns))
-        apply_cut(tensor_owners(model), weight, 1, gone)
-        attr = "in_features" if isinstance(module, nn.Linear) else "in_channels"
-        setattr(module, attr, len(plan.kept_columns))
-        if plan.select:
-            holder._modules[key] = FeatureSelect(module, torch.as_tensor(plan.kept_columns),
-                                                 plan.dim)
-        if before is not None:
-            inputs = example_inputs if plan.select else reduce_inputs(example_inputs, plan)
-            with inference_mode_of(model):
-                after = _shapes(call_model(model, inputs))
-            if after != before:
-                raise RuntimeError(f"output shapes changed from {before} to {after}")
+        with transaction(model):
+            weight = f"{plan.layer}.weight" if plan.layer else "weight"
+            gone = sorted(set(range(plan.n_columns)) - set(plan.kept_columns))
+            apply_cut(tensor_owners(model), weight, 1, gone)
+            attr = "in_features" if isinstance(module, nn.Linear) else "in_channels"
+            setattr(module, attr, len(plan.kept_columns))
+            if plan.select:
+                holder._modules[key] = FeatureSelect(module, torch.as_tensor(plan.kept_columns),
+                                                     plan.dim)
+            if before is not None:
+                inputs = example_inputs if plan.select else reduce_inputs(example_inputs, plan)
+                with inference_mode_of(model):
+                    after = _shapes(call_model(model, inputs))
+                if after != before:
+                    raise RuntimeError(f"output shapes changed from {before} to {after}")
     except Exception as err:
-        snap.restore()
-        if plan.layer:
-            holder._modules[key] = module
         raise SurgeryError(f"removing input features of {plan.layer!r} failed "
                            f"({type(err).__name__}: {err}); the model was restored",
                            plan.layer, "input_feature") from err

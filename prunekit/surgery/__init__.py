@@ -14,7 +14,8 @@ from prunekit.surgery.remove import (
     forward_check,
     remove_channels,
 )
+from prunekit.surgery.state import Snapshot, transaction
 
-__all__ = ["Cut", "Plan", "PlanError", "SurgeryError", "ValueCheckError", "apply_plan",
-           "forward_check",
+__all__ = ["Cut", "Plan", "PlanError", "Snapshot", "SurgeryError", "ValueCheckError",
+           "apply_plan", "forward_check", "transaction",
            "register_handler", "remove_channels"]

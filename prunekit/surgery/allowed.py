@@ -48,6 +48,7 @@ ALLOWED: dict[type | str, frozenset[str]] = {
     nn.PReLU: frozenset({"num_parameters"}),
     nn.MultiheadAttention: frozenset({"embed_dim", "kdim", "vdim", "head_dim"}),
     nn.RNNBase: frozenset({"input_size", "hidden_size", "proj_size"}),
+    nn.RNNCellBase: frozenset({"input_size", "hidden_size"}),
     "<heads>": frozenset({"num_heads", "attn_dim"}),
     "GPT2Attention": frozenset({"num_heads", "split_size"}),
     **dict.fromkeys(_HF_HEADS, frozenset({"num_attention_heads", "all_head_size"})),
