@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
     comparison = Comparison("group lasso solvers, time to 1e-6", [
         Method(k, args.cap, incumbent=not k.startswith("prunekit")) for k in solvers],
         "cpu_seconds")
-    with harness.session(args) as run, threadpool_limits(limits=1):
+    with harness.session(args) as rec, threadpool_limits(limits=1):
         X, y, size = synthetic(n, p, 5)
         Xr, yr, sr = diabetes_splines()
         problems = [("synthetic", X, y, size, 10.0), ("synthetic", X, y, size, 100.0),
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
             report["torch"] = bench_torch(args.device, n_big, p_big, 5, 10.0, args.repeats)
         tables.show("CPU seconds to 1e-6 relative suboptimality (median, range)",
                     report["table"]["columns"], report["table"]["rows"])
-        out = run.write(harness.out_path(args), report, comparison=comparison)
+        out = rec.write(harness.out_path(args), report, comparison=comparison)
         if results and args.img_dir is not None:
             plot(results, args.img_dir / "sparsity_solver_speed.png")
     print(f"wrote {out}")

@@ -3,7 +3,9 @@
 Every comparison in the README is declared as a :class:`Comparison` before it runs:
 
 * **equal budgets** — every method gets the same budget, counted in one unit
-  (``"epochs"``: total training epochs, selection phase included; ``"cpu_seconds"``);
+  (``"epochs"``: total training epochs, selection phase included; ``"cpu_seconds"``;
+  ``"iterations"``: the same solver iteration cap per fit, for non-training comparisons
+  such as compressive sensing);
   unequal budgets raise, and :meth:`Comparison.spend` checks what each method really used;
 * **equal grids** — every method's hyper-parameter grid has the same number of
   configurations; after selection (:meth:`Comparison.select`, on validation scores) a
@@ -25,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-BudgetKind = Literal["epochs", "cpu_seconds"]
+BudgetKind = Literal["epochs", "cpu_seconds", "iterations"]
 Verdict = Literal["ahead", "tie", "behind"]
-BUDGET_KINDS = ("epochs", "cpu_seconds")
+BUDGET_KINDS = ("epochs", "cpu_seconds", "iterations")
 MIN_SEEDS = 5
 MAC_TOLERANCE = 0.01
 EDGE_NOTE = "edge: widen the grid and re-run"
@@ -111,7 +113,8 @@ class Comparison:
     methods
         The contestants (at least two, distinct names).
     budget_kind
-        ``"epochs"`` (total training epochs incl. selection) or ``"cpu_seconds"``.
+        ``"epochs"`` (total training epochs incl. selection), ``"cpu_seconds"`` or
+        ``"iterations"`` (solver iterations per fit).
     matched_macs
         The comparison is "at matched MACs": :meth:`check_macs` must pass (1 %).
     """
@@ -208,8 +211,8 @@ class Comparison:
 
     def validity(self) -> dict[str, Any]:
         """``{"valid": bool, "reasons": [...]}``: invalid when a choice sits at a grid edge."""
-        reasons = [f"{c.method}: {', '.join(c.at_edge)} at the grid edge ({EDGE_NOTE})"
-                   for c in self.choices.values() if c.at_edge]
+        reasons = [f"{key}: {', '.join(c.at_edge)} at the grid edge ({EDGE_NOTE})"
+                   for key, c in self.choices.items() if c.at_edge]
         return {"valid": not reasons, "reasons": reasons}
 
     def to_dict(self) -> dict[str, Any]:
