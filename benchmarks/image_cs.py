@@ -58,9 +58,9 @@ FAMILIES = {  # family -> (plain method, tree method, parameter name, grid, iter
 VAL_FRACTION = 0.2
 
 
-def comparison(family: str, grid: tuple[float, ...]) -> Comparison:
+def comparison(family: str, grid: tuple[float, ...], m: int) -> Comparison:
     plain, tree, param, _, iters = FAMILIES[family]
-    return Comparison(f"image CS, {plain} vs {tree}", [
+    return Comparison(f"image CS at m={m}, {plain} vs {tree}", [
         Method(tree, iters, {param: grid}), Method(plain, iters, {param: grid})], "iterations")
 
 
@@ -91,7 +91,7 @@ def run(side: int, level: int, fractions: tuple[float, ...], image: int, seed: i
         m = int(round(frac * n))
         a = make_operator("dct", m, n, rng=seed).dense()
         y = a @ img.ravel()
-        cmp = comparison(family, grid)
+        cmp = comparison(family, grid, m)
         for method in (plain, tree):
             res = select_and_refit(method, param, grid, a, y, basis, seed, cmp)
             x = basis.synthesis(res["coef"])
@@ -192,22 +192,12 @@ def main(argv: list[str] | None = None) -> dict:
                     ["m (plain)", "PSNR plain", "m (tree)", "", "saving"],
                     [[r["m_plain"], r["psnr_plain"], r["m_tree"], r["bound"], r["saving"]]
                      for r in match])
-        out = rec.write(harness.out_path(args, stem), payload, comparison=_merged(res))
+        out = rec.write(harness.out_path(args, stem), payload, comparison=res["comparisons"])
         if args.img_dir is not None:
             plot(res, (plain, tree), args.img_dir / f"apps_{stem}.png")
     print(f"wrote {out}")
-    return {"rows": res["rows"], "match": match, "validity": _merged(res).validity()}
-
-
-def _merged(res: dict) -> Comparison:
-    """One comparison carrying every m's choices (each keyed by method and m)."""
-    first = res["comparisons"][0]
-    merged = Comparison(first.name, first.methods, first.budget_kind)
-    ms = sorted({r["m"] for r in res["rows"]})
-    for m, cmp in zip(ms, res["comparisons"]):
-        for method, choice in cmp.choices.items():
-            merged.choices[f"{method} (m={m})"] = choice
-    return merged
+    return {"rows": res["rows"], "match": match,
+            "valid": all(c.validity()["valid"] for c in res["comparisons"])}
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def test_writer_records_provenance(tmp_path):
     assert torch.__version__.startswith(doc["machine"]["versions"]["torch"])
     assert doc["machine"]["threads"]["torch_intra_op"] >= 1 and doc["machine"]["cpu"]
     assert doc["machine"]["cores_usable"] >= 1
-    assert doc["comparison"]["choices"]["prunekit"]["values"] == {"lam": 2}
+    assert doc["comparisons"][0]["choices"]["prunekit"]["values"] == {"lam": 2}
     assert doc["validity"]["valid"] and doc["splits"]["test_reads"] == ["n"]
     assert doc["rows"] == [1, 2] and record.status(doc) == "ok"
 
@@ -229,8 +229,11 @@ def test_status_partial_and_invalid(tmp_path):
         assert record.status(json.loads(out.read_text())) == "partial"
         cmp = two(grid_a={"lam": [1, 2, 3]}, grid_b={"lr": [1, 2, 3]})
         cmp.select("prunekit", [({"lam": v}, v) for v in (1, 2, 3)])  # best at the edge
-        run.write(out, {"rows": []}, comparison=cmp)
-    assert record.status(json.loads(out.read_text())) == "invalid"
+        fine = two()
+        run.write(out, {"rows": []}, comparison=[fine, cmp])
+    doc = json.loads(out.read_text())
+    assert record.status(doc) == "invalid" and len(doc["comparisons"]) == 2
+    assert doc["validity"]["reasons"] == cmp.validity()["reasons"]
 
 
 def test_session_seeds_and_restores_threads():

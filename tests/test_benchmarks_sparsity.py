@@ -12,7 +12,7 @@ def test_solver_speed_smoke(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["machine"]["torch"] and saved["provenance"]["command"].endswith(
         f"--smoke --out {out}")
-    assert saved["comparison"]["budget_kind"] == "cpu_seconds"
+    assert saved["comparisons"][0]["budget_kind"] == "cpu_seconds"
     assert {r["problem"] for r in saved["results"]} == {"synthetic", "diabetes-splines"}
     for r in report["results"]:
         for solver in r["solvers"].values():

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +26,7 @@ from benchmarks.harness.args import ROOT, config, identity
 from benchmarks.harness.rules import Comparison, RuleViolation
 from benchmarks.harness.splits import Splits
 
-RESERVED = ("provenance", "machine", "comparison", "validity", "splits")
+RESERVED = ("provenance", "machine", "comparisons", "validity", "splits")
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "torch-pruning",
             "skglm", "group-lasso", "numba", "transformers", "timm", "fvcore", "ptflops",
             "PyWavelets", "threadpoolctl", "prunekit")
@@ -63,19 +64,23 @@ class Run:
                 "complete": complete}
 
     def write(self, path: Path, payload: dict[str, Any], complete: bool = True,
-              comparison: Comparison | None = None, splits: Splits | None = None) -> Path:
-        """Write ``payload`` with provenance (and the comparison's spec and validity, and
-        the splits with their test reads) to ``path``; ``complete=False`` for checkpoints
-        of a long run (same command, rewritten until it finishes)."""
+              comparison: Comparison | Sequence[Comparison] | None = None,
+              splits: Splits | None = None) -> Path:
+        """Write ``payload`` with provenance (and each comparison's spec, their joint
+        validity, the splits with their test reads) to ``path``; ``complete=False`` for
+        checkpoints of a long run (same command, rewritten until it finishes)."""
         clash = [k for k in RESERVED if k in payload]
         if clash:
             raise ValueError(f"payload keys {clash} are reserved for the harness")
         path = Path(path)
         self._check_owner(path)
         doc: dict[str, Any] = {"provenance": self.provenance(complete), "machine": machine()}
-        if comparison is not None:
-            doc["comparison"] = comparison.to_dict()
-            doc["validity"] = comparison.validity()
+        comparisons = [comparison] if isinstance(comparison, Comparison) else \
+            list(comparison or [])
+        if comparisons:
+            doc["comparisons"] = [c.to_dict() for c in comparisons]
+            reasons = [r for c in comparisons for r in c.validity()["reasons"]]
+            doc["validity"] = {"valid": not reasons, "reasons": reasons}
         if splits is not None:
             doc["splits"] = splits.to_dict()
         doc.update(payload)

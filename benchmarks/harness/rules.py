@@ -5,7 +5,8 @@ Every comparison in the README is declared as a :class:`Comparison` before it ru
 * **equal budgets** — every method gets the same budget, counted in one unit
   (``"epochs"``: total training epochs, selection phase included; ``"cpu_seconds"``;
   ``"iterations"``: the same solver iteration cap per fit, for non-training comparisons
-  such as compressive sensing);
+  such as compressive sensing; ``"fits"``: the same number of fits, each to its solver's
+  tolerance, e.g. one per grid value in feature selection);
   unequal budgets raise, and :meth:`Comparison.spend` checks what each method really used;
 * **equal grids** — every method's hyper-parameter grid has the same number of
   configurations; after selection (:meth:`Comparison.select`, on validation scores) a
@@ -27,9 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-BudgetKind = Literal["epochs", "cpu_seconds", "iterations"]
+BudgetKind = Literal["epochs", "cpu_seconds", "iterations", "fits"]
 Verdict = Literal["ahead", "tie", "behind"]
-BUDGET_KINDS = ("epochs", "cpu_seconds", "iterations")
+BUDGET_KINDS = ("epochs", "cpu_seconds", "iterations", "fits")
 MIN_SEEDS = 5
 MAC_TOLERANCE = 0.01
 EDGE_NOTE = "edge: widen the grid and re-run"
@@ -113,8 +114,8 @@ class Comparison:
     methods
         The contestants (at least two, distinct names).
     budget_kind
-        ``"epochs"`` (total training epochs incl. selection), ``"cpu_seconds"`` or
-        ``"iterations"`` (solver iterations per fit).
+        ``"epochs"`` (total training epochs incl. selection), ``"cpu_seconds"``,
+        ``"iterations"`` (solver iterations per fit) or ``"fits"`` (fits to tolerance).
     matched_macs
         The comparison is "at matched MACs": :meth:`check_macs` must pass (1 %).
     """
@@ -211,8 +212,8 @@ class Comparison:
 
     def validity(self) -> dict[str, Any]:
         """``{"valid": bool, "reasons": [...]}``: invalid when a choice sits at a grid edge."""
-        reasons = [f"{key}: {', '.join(c.at_edge)} at the grid edge ({EDGE_NOTE})"
-                   for key, c in self.choices.items() if c.at_edge]
+        reasons = [f"{self.name} — {key}: {', '.join(c.at_edge)} at the grid edge "
+                   f"({EDGE_NOTE})" for key, c in self.choices.items() if c.at_edge]
         return {"valid": not reasons, "reasons": reasons}
 
     def to_dict(self) -> dict[str, Any]:
