@@ -73,7 +73,7 @@ class Run:
         if clash:
             raise ValueError(f"payload keys {clash} are reserved for the harness")
         path = Path(path)
-        self._check_owner(path)
+        self.check_owner(path)
         doc: dict[str, Any] = {"provenance": self.provenance(complete), "machine": machine()}
         comparisons = [comparison] if isinstance(comparison, Comparison) else \
             list(comparison or [])
@@ -88,7 +88,8 @@ class Run:
         self.written.add(path.resolve())
         return path
 
-    def _check_owner(self, path: Path) -> None:
+    def check_owner(self, path: Path) -> None:
+        """Raise :class:`ProvenanceError` unless ``path`` is absent or this command's own."""
         if path.resolve() in self.written or not path.exists():
             return
         try:
