@@ -1,78 +1,74 @@
-"""Proximal group lasso against Torch-Pruning at matched MACs, over several seeds.
+"""Over seeds: prunekit against the incumbent, paired per seed, with the verdict rule.
 
-``training_methods.py --structured-only`` runs, per seed and MAC level, prunekit's proximal
-GL in budget mode and Torch-Pruning's magnitude pruner at the MACs it reached, with the
-same fine-tuning. One seed cannot tell a few tenths of a point from fine-tuning noise, so
-this script pairs the two in every given JSON and reports, per level, the difference
-``Δ = acc(prox GL) − acc(Torch-Pruning)`` for each seed, its mean, the standard error
-``SE = sd(Δ) / √n`` and how many seeds GL wins; JSON under ``benchmarks/results/`` and a
-PNG (each seed a dot, the mean ± 2 SE a bar).
+``training_methods.py --part structured --seed S`` writes, per MAC level, prunekit's
+proximal GL row and Torch-Pruning's row at the same MACs (within 1 %, or interpolated) with
+the same total epochs. This script reads one such file per seed (each must be a complete,
+valid file written by its command under the harness; their commands and commits are
+recorded here), pairs the two rows of every level and reports, per level, the differences
+``Δ = acc(prunekit) − acc(Torch-Pruning)`` per seed, their mean, the standard error
+``SE = sd(Δ) / √n`` and the verdict of ``benchmarks.harness.rules.verdict``: "ahead" or
+"behind" only with ≥ 5 seeds and |mean Δ| > 2 SE, else "tie" (fewer seeds: no verdict).
+JSON under ``benchmarks/results/`` and a PNG (each seed a dot, the mean ± 2 SE a bar).
 
 Usage::
 
     R=benchmarks/results
-    .venv/bin/python benchmarks/structured_seeds.py $R/training_methods_structured.json \\
-        $R/training_methods_structured_seed1.json \\
-        $R/training_methods_structured_{4x,8x,16x}_seed{2,3,4,5}.json
+    python benchmarks/structured_seeds.py $R/training_methods_structured_s{0,1,2,3,4}.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-GL = "prunekit proximal GL, MAC budget"
-TP = "Torch-Pruning magnitude"
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import plots, record, tables  # noqa: E402
+from benchmarks.harness.rules import MIN_SEEDS, RuleViolation, mean_se, verdict  # noqa: E402
 
 
-def pairs(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every (prox GL in budget mode, Torch-Pruning right after it) pair of one run; the
-    recipe's minimum width is a fraction of each group, so a row with an absolute one
-    (``min_keep`` ≥ 1: the ``--min-keep 2`` ablation) is left out."""
-    rows = result["structured"]
-    seed = result["config"]["seed"] if isinstance(result["config"], dict) else \
-        result["config"][0]["seed"]
+def pairs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every level's (prunekit row, the incumbent row standing for the same MACs)."""
+    rows = doc["structured"]
+    seed = doc["provenance"]["config"]["seed"]
     dense = next(r["accuracy"] for r in rows if r["method"] == "dense")
     out = []
-    for gl, tp in zip(rows, rows[1:]):
-        if gl["method"].startswith(GL) and tp["method"].startswith(TP) \
-                and gl["level"] == tp["level"] and (gl.get("min_keep") or 0) < 1:
-            out.append({"seed": seed, "level": gl["level"], "dense": dense,
-                        "gl": gl["accuracy"], "tp": tp["accuracy"],
-                        "gl_macs_reduction": gl["mac_reduction"],
-                        "tp_macs_reduction": tp["mac_reduction"],
-                        "gl_widths": gl["widths"], "tp_widths": tp["widths"],
-                        "delta_pt": 100 * (gl["accuracy"] - tp["accuracy"])})
+    for gl in (r for r in rows if r.get("role") == "prunekit"):
+        tp = next((r for r in rows if r.get("role") == "incumbent"
+                   and r["level"] == gl["level"] and r.get("match") != "bracket"), None)
+        if tp is None:
+            continue
+        out.append({"seed": seed, "level": gl["level"], "dense": dense,
+                    "gl": gl["accuracy"], "tp": tp["accuracy"], "match": tp["match"],
+                    "gl_macs": gl["macs"], "tp_macs": tp["macs"],
+                    "delta_pt": 100 * (gl["accuracy"] - tp["accuracy"])})
     return out
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per level: the seeds' Δ (points), mean, SE, wins, and GL's loss against dense."""
+    """Per level: the seeds' Δ (points), mean, SE, the verdict, losses against dense."""
     levels = sorted({r["level"] for r in rows}, key=lambda s: float(s.split("x")[0]))
     out = []
     for level in levels:
         at = sorted((r for r in rows if r["level"] == level), key=lambda r: r["seed"])
         d = [r["delta_pt"] for r in at]
-        se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+        mean, se = mean_se(d)
+        try:
+            say = verdict(d)
+        except RuleViolation:
+            say = f"no verdict ({len(d)} seeds < {MIN_SEEDS})"
         out.append({"level": level, "seeds": [r["seed"] for r in at], "delta_pt": d,
-                    "mean_delta_pt": statistics.fmean(d), "se_pt": se,
-                    "gl_wins": sum(x > 0 for x in d), "n": len(d),
+                    "mean_delta_pt": mean, "se_pt": se, "verdict": say, "n": len(d),
+                    "gl_wins": sum(x > 0 for x in d),
                     "gl_loss_vs_dense_pt": [100 * (r["dense"] - r["gl"]) for r in at],
                     "tp_loss_vs_dense_pt": [100 * (r["dense"] - r["tp"]) for r in at]})
     return out
 
 
 def plot(summary: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for i, s in enumerate(summary):
         ax.scatter([i] * s["n"], s["delta_pt"], color="tab:blue", alpha=0.6, s=18)
@@ -82,33 +78,50 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     ax.set_xticks(range(len(summary)), [s["level"] for s in summary])
     ax.set_ylabel("prox GL − Torch-Pruning (pt)")
     ax.set_title("LeNet-5, Fashion-MNIST: seeds (dots), mean ± 2 SE")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.save(fig, path, dpi=120)
+
+
+def sources(files: list[Path]) -> tuple[list[dict], list[dict]]:
+    """The pairs of every file, and which command and commit wrote each file."""
+    rows, src = [], []
+    for f in files:
+        doc = record.load(f)
+        state = record.status(doc)
+        if state != "ok":
+            raise SystemExit(f"{f}: {state} — only complete, valid harness-written runs "
+                             "are paired")
+        if doc["provenance"]["config"].get("part") != "structured":
+            raise SystemExit(f"{f}: not a training_methods.py --part structured result")
+        rows += pairs(doc)
+        src.append({"file": str(f), "command": doc["provenance"]["command"],
+                    "commit": doc["provenance"]["git"]["commit"]})
+    seeds = [s["command"] for s in src]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit("the same run was given twice")
+    return rows, src
+
+
+COLUMNS = ["level", "seeds", "mean Δ ± SE (pt)", "verdict", "GL ahead in"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = harness.parser("structured_seeds", __doc__, seed=None, threads=None)
     p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--out", type=Path,
-                   default=ROOT / "benchmarks/results/training_methods_structured_seeds.json")
-    p.add_argument("--plot", type=Path, default=ROOT / "docs/img/training_structured_seeds.png")
-    args = p.parse_args(argv)
-    rows = [r for f in args.files for r in pairs(json.loads(f.read_text()))]
-    if not rows:
-        raise SystemExit("no (prox GL budget, Torch-Pruning) pairs in the given files")
-    summary = summarize(rows)
-    result = {"benchmark": "structured_seeds", "files": [str(f) for f in args.files],
-              "pairs": rows, "levels": summary}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    plot(summary, args.plot)
-    for s in summary:
-        print(f"{s['level']}: Δ = {s['mean_delta_pt']:+.2f} ± {s['se_pt']:.2f} pt (SE) over "
-              f"{s['n']} seeds, GL ahead in {s['gl_wins']}; per seed "
-              + ", ".join(f"{x:+.2f}" for x in s["delta_pt"]))
-    print(f"wrote {args.out} and {args.plot}")
+    args = p.parse(argv)
+    with harness.session(args) as rec:
+        rows, src = sources(args.files)
+        if not rows:
+            raise SystemExit("no (prox GL, Torch-Pruning) pairs in the given files")
+        summary = summarize(rows)
+        table = [[s["level"], s["n"], tables.mean_se_text(s["mean_delta_pt"], s["se_pt"]),
+                  s["verdict"], f"{s['gl_wins']} of {s['n']}"] for s in summary]
+        result = {"sources": src, "pairs": rows, "levels": summary,
+                  "table": {"columns": COLUMNS, "rows": table}}
+        out = rec.write(harness.out_path(args, "training_methods_structured_seeds"), result)
+        if args.img_dir is not None:
+            plot(summary, args.img_dir / "training_structured_seeds.png")
+    tables.show("prunekit − Torch-Pruning at matched MACs, same epochs", COLUMNS, table)
+    print(f"wrote {out}")
     return result
 
 
