@@ -1,14 +1,15 @@
 """Over seeds: prunekit against the incumbent, paired per seed, with the verdict rule.
 
-``training_methods.py --part structured --seed S`` writes, per MAC level, prunekit's
-proximal GL row and Torch-Pruning's row at the same MACs (within 1 %, or interpolated) with
-the same total epochs. This script reads one such file per seed (each must be a complete,
-valid file written by its command under the harness; their commands and commits are
-recorded here), pairs the two rows of every level and reports, per level, the differences
-``Δ = acc(prunekit) − acc(Torch-Pruning)`` per seed, their mean, the standard error
-``SE = sd(Δ) / √n`` and the verdict of ``benchmarks.harness.rules.verdict``: "ahead" or
-"behind" only with ≥ 5 seeds and |mean Δ| > 2 SE, else "tie" (fewer seeds: no verdict).
-JSON under ``benchmarks/results/`` and a PNG (each seed a dot, the mean ± 2 SE a bar).
+``training_methods.py --part structured --seed S`` (and ``training_vgg.py --seed S``)
+writes, per MAC level, each prunekit row and Torch-Pruning's row at the same MACs (within
+1 %, or interpolated) with the same total epochs. This script reads one such file per
+seed (each a complete, valid file written by its command under the harness; their
+commands and commits are recorded here), pairs the two rows of every level and method,
+and reports the differences ``Δ = acc(prunekit) − acc(Torch-Pruning)`` per seed, their
+mean, the standard error ``SE = sd(Δ) / √n`` and the verdict of
+``benchmarks.harness.rules.verdict``: "ahead" or "behind" only with ≥ 5 seeds and
+|mean Δ| > 2 SE, else "tie" (fewer seeds: no verdict). JSON under
+``benchmarks/results/`` and a PNG (each seed a dot, the mean ± 2 SE a bar).
 
 Usage::
 
@@ -31,16 +32,17 @@ from benchmarks.harness.rules import MIN_SEEDS, RuleViolation, mean_se, verdict 
 
 def pairs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Every level's (prunekit row, the incumbent row standing for the same MACs)."""
-    rows = doc["structured"]
+    rows = doc.get("structured") or doc.get("rows") or []
     seed = doc["provenance"]["config"]["seed"]
     dense = next(r["accuracy"] for r in rows if r["method"] == "dense")
     out = []
     for gl in (r for r in rows if r.get("role") == "prunekit"):
         tp = next((r for r in rows if r.get("role") == "incumbent"
-                   and r["level"] == gl["level"] and r.get("match") != "bracket"), None)
+                   and r["level"] == gl["level"] and r.get("matched_to") == gl["method"]
+                   and r.get("match") in ("within 1 %", "interpolated")), None)
         if tp is None:
             continue
-        out.append({"seed": seed, "level": gl["level"], "dense": dense,
+        out.append({"seed": seed, "level": gl["level"], "method": gl["method"], "dense": dense,
                     "gl": gl["accuracy"], "tp": tp["accuracy"], "match": tp["match"],
                     "gl_macs": gl["macs"], "tp_macs": tp["macs"],
                     "delta_pt": 100 * (gl["accuracy"] - tp["accuracy"])})
@@ -49,17 +51,20 @@ def pairs(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per level: the seeds' Δ (points), mean, SE, the verdict, losses against dense."""
-    levels = sorted({r["level"] for r in rows}, key=lambda s: float(s.split("x")[0]))
+    keys = sorted({(r["level"], r["method"]) for r in rows},
+                  key=lambda k: (float(k[0].split("x")[0]), k[1]))
     out = []
-    for level in levels:
-        at = sorted((r for r in rows if r["level"] == level), key=lambda r: r["seed"])
+    for level, method in keys:
+        at = sorted((r for r in rows if (r["level"], r["method"]) == (level, method)),
+                    key=lambda r: r["seed"])
         d = [r["delta_pt"] for r in at]
         mean, se = mean_se(d)
         try:
             say = verdict(d)
         except RuleViolation:
             say = f"no verdict ({len(d)} seeds < {MIN_SEEDS})"
-        out.append({"level": level, "seeds": [r["seed"] for r in at], "delta_pt": d,
+        out.append({"level": level, "method": method, "seeds": [r["seed"] for r in at],
+                    "delta_pt": d,
                     "mean_delta_pt": mean, "se_pt": se, "verdict": say, "n": len(d),
                     "gl_wins": sum(x > 0 for x in d),
                     "gl_loss_vs_dense_pt": [100 * (r["dense"] - r["gl"]) for r in at],
@@ -75,7 +80,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
         ax.errorbar(i + 0.15, s["mean_delta_pt"], yerr=2 * s["se_pt"], fmt="o",
                     color="black", capsize=4)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(range(len(summary)), [s["level"] for s in summary])
+    ax.set_xticks(range(len(summary)), [s["level"] for s in summary], fontsize=7)
     ax.set_ylabel("prox GL − Torch-Pruning (pt)")
     ax.set_title("LeNet-5, Fashion-MNIST: seeds (dots), mean ± 2 SE")
     plots.save(fig, path, dpi=120)
@@ -90,7 +95,9 @@ def sources(files: list[Path]) -> tuple[list[dict], list[dict]]:
         if state != "ok":
             raise SystemExit(f"{f}: {state} — only complete, valid harness-written runs "
                              "are paired")
-        if doc["provenance"]["config"].get("part") != "structured":
+        script = doc["provenance"]["script"]
+        if script.endswith("training_methods.py") and \
+                doc["provenance"]["config"].get("part") != "structured":
             raise SystemExit(f"{f}: not a training_methods.py --part structured result")
         rows += pairs(doc)
         src.append({"file": str(f), "command": doc["provenance"]["command"],
@@ -101,7 +108,7 @@ def sources(files: list[Path]) -> tuple[list[dict], list[dict]]:
     return rows, src
 
 
-COLUMNS = ["level", "seeds", "mean Δ ± SE (pt)", "verdict", "GL ahead in"]
+COLUMNS = ["level", "prunekit method", "seeds", "mean Δ ± SE (pt)", "verdict", "ahead in"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -113,8 +120,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not rows:
             raise SystemExit("no (prox GL, Torch-Pruning) pairs in the given files")
         summary = summarize(rows)
-        table = [[s["level"], s["n"], tables.mean_se_text(s["mean_delta_pt"], s["se_pt"]),
-                  s["verdict"], f"{s['gl_wins']} of {s['n']}"] for s in summary]
+        table = [[s["level"], s["method"], s["n"],
+                  tables.mean_se_text(s["mean_delta_pt"], s["se_pt"]), s["verdict"],
+                  f"{s['gl_wins']} of {s['n']}"] for s in summary]
         result = {"sources": src, "pairs": rows, "levels": summary,
                   "table": {"columns": COLUMNS, "rows": table}}
         out = rec.write(harness.out_path(args, "training_methods_structured_seeds"), result)

@@ -444,7 +444,8 @@ def _tp_runs(dense, data, x, args, cmp: Comparison, gl: dict, level: str) -> lis
             runs.append((cfg, model, evaluate(model, data.val)))
         choice = cmp.select(TP, [(c, v) for c, _, v in runs])
         _, model, val = next(r for r in runs if r[0] == choice.values)
-        rows.append(measure(model, data, f"{level} {TP} ratio {tp['ratio']:.4f}", args,
+        rows.append(measure(model, data, f"{level} {TP} ratio {tp['ratio']:.4f} for "
+                            f"{gl['method']}", args,
                             dense=dense, method=TP, level=level, role="incumbent",
                             matched_to=GL, ratio=tp["ratio"], finetune_epochs=total,
                             widths=_widths(model), val_accuracy=val,

@@ -73,8 +73,10 @@ def write_run(bench, tmp_path, seed, acc):
     for level, (gl, tp) in acc.items():
         rows += [{"method": "GL", "role": "prunekit", "accuracy": gl, "level": level,
                   "macs": 100},
+                 {"method": "TP", "role": "incumbent", "accuracy": tp + 0.5, "level": level,
+                  "macs": 100, "match": "bracket", "matched_to": "GL"},
                  {"method": "TP", "role": "incumbent", "accuracy": tp, "level": level,
-                  "macs": 100, "match": "within 1 %"}]
+                  "macs": 100, "match": "within 1 %", "matched_to": "GL"}]
     with harness.session(args) as rec:
         rec.write(out, {"structured": rows})
     return out

@@ -117,12 +117,15 @@ def torch_pruning(model: nn.Module, inputs: Any, ratio: float, importance: str =
                   round_to: int | None = None, iterative_steps: int = 1,
                   loss_fn: Callable[[nn.Module], torch.Tensor] | None = None,
                   output_transform: Callable[[Any], Any] | None = None,
-                  prune_heads: bool = False) -> dict[str, Any]:
+                  prune_heads: bool = False,
+                  ratio_dict: dict[nn.Module, float] | None = None) -> dict[str, Any]:
     """Prune ``model`` in place with Torch-Pruning's ``MetaPruner`` configured as its docs
     say; returns the configuration used (JSON-ready).
 
     ``importance``: ``"l2"`` (group magnitude) or ``"taylor"`` (data-driven: ``loss_fn``
     (model) -> loss is back-propagated before each of the ``iterative_steps`` steps).
+    ``ratio_dict``: per-layer ratios (Torch-Pruning's ``pruning_ratio_dict``), e.g. to
+    prune to another method's widths with Torch-Pruning's own channel choice.
     """
     import torch_pruning as tp
 
@@ -135,7 +138,8 @@ def torch_pruning(model: nn.Module, inputs: Any, ratio: float, importance: str =
     pruner = tp.pruner.MetaPruner(
         model, inputs, importance=imp, pruning_ratio=ratio, ignored_layers=ignored,
         num_heads=heads, round_to=round_to, iterative_steps=iterative_steps,
-        prune_num_heads=prune_heads, output_transform=output_transform)
+        prune_num_heads=prune_heads, output_transform=output_transform,
+        pruning_ratio_dict=ratio_dict)
     for _ in range(iterative_steps):
         if loss_fn is not None:
             model.zero_grad()
@@ -144,7 +148,8 @@ def torch_pruning(model: nn.Module, inputs: Any, ratio: float, importance: str =
     return {"library": "torch-pruning", "pruner": "MetaPruner", "importance": importance,
             "ratio": ratio, "round_to": round_to, "iterative_steps": iterative_steps,
             "ignored_layers": [type(m).__name__ for m in ignored],
-            "num_heads_layers": len(heads), "prune_num_heads": prune_heads}
+            "num_heads_layers": len(heads), "prune_num_heads": prune_heads,
+            "per_layer_ratios": None if ratio_dict is None else list(ratio_dict.values())}
 
 
 def pruned_copy(model: nn.Module, inputs: Any, ratio: float, **kwargs: Any
