@@ -356,30 +356,10 @@ def finetune(model: nn.Module, train, args, epochs: int, lr: float | None = None
                                 seed=args.seed, progress=args.progress))
 
 
-def tp_candidates(dense, x, target_macs: int, steps: int) -> list[tuple[float, nn.Module, int]]:
-    """Torch-Pruning at the ratios of a bisection on MACs: ``(ratio, model, macs)``."""
-    from prunekit.measure import count_macs
-
-    out, lo, hi = [], 0.0, 0.99
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        model, _ = incumbents.pruned_copy(dense, x[:1], mid)
-        macs = count_macs(model, x[:1])
-        out.append((mid, model, macs))
-        lo, hi = (mid, hi) if macs > target_macs else (lo, mid)
-    return out
-
-
 def tp_matched(dense, x, target_macs: int, args) -> list[dict]:
     """The Torch-Pruning model(s) standing for ``target_macs``: the nearest run if within
     1 % of it, else the two runs bracketing it (accuracy interpolated later)."""
-    cands = tp_candidates(dense, x, target_macs, 6 if args.smoke else 20)
-    best = min(cands, key=lambda c: abs(c[2] - target_macs))
-    if abs(best[2] / target_macs - 1) <= 0.01:
-        return [{"ratio": best[0], "model": best[1], "macs": best[2]}]
-    below = max((c for c in cands if c[2] <= target_macs), key=lambda c: c[2], default=None)
-    above = min((c for c in cands if c[2] > target_macs), key=lambda c: c[2], default=None)
-    return [{"ratio": c[0], "model": c[1], "macs": c[2]} for c in (below, above) if c]
+    return incumbents.matched(dense, x[:1], target_macs, steps=6 if args.smoke else 20)
 
 
 def structured(dense: nn.Module, data: harness.Splits, args) -> tuple[list[dict], list]:

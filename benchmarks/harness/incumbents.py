@@ -159,6 +159,30 @@ def pruned_copy(model: nn.Module, inputs: Any, ratio: float, **kwargs: Any
     return twin, torch_pruning(twin, inputs, ratio, **kwargs)
 
 
+def matched(model: nn.Module, inputs: Any, target_macs: int, steps: int = 14,
+            tolerance: float = 0.01, **kwargs: Any) -> list[dict[str, Any]]:
+    """Torch-Pruning copies standing for ``target_macs``: the run nearest to it if within
+    ``tolerance``, else the two runs bracketing it (for interpolation), from a bisection
+    of the channel ratio over ``steps`` runs (``kwargs`` go to :func:`torch_pruning`)."""
+    from prunekit.measure import count_macs
+
+    runs, lo, hi = [], 0.0, 0.99
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        twin, config = pruned_copy(model, inputs, mid, **kwargs)
+        macs = count_macs(twin, inputs)
+        runs.append({"ratio": mid, "model": twin, "macs": macs, "config": config})
+        lo, hi = (mid, hi) if macs > target_macs else (lo, mid)
+    best = min(runs, key=lambda r: abs(r["macs"] - target_macs))
+    if abs(best["macs"] / target_macs - 1) <= tolerance:
+        return [best]
+    below = max((r for r in runs if r["macs"] <= target_macs), key=lambda r: r["macs"],
+                default=None)
+    above = min((r for r in runs if r["macs"] > target_macs), key=lambda r: r["macs"],
+                default=None)
+    return [r for r in (below, above) if r is not None]
+
+
 def named(model: nn.Module, modules: list[nn.Module]) -> Iterator[str]:
     """The qualified names of ``modules`` in ``model`` (for reports)."""
     wanted = {id(m) for m in modules}
