@@ -45,13 +45,13 @@ class Claim:
 CLAIMS: tuple[Claim, ...] = (
     Claim("solver_speed", "Group-sparse solvers vs skglm and group-lasso",
           "OMP_NUM_THREADS=1 python benchmarks/solver_speed.py", "solver_speed.json",
-          "regenerated", "~10 CPU-min",
+          "regenerated", "~8 CPU-min",
           ("the group-lasso package was run with group_reg = α; its FISTA minimizes "
            "loss + 2·group_reg·Ω, so it converged to another problem (now α/2)",
            "single readings; now ≥ 5 per time-to-target, median and range"),
           renderer="solver_speed"),
     Claim("block_cs", "Block-sparse compressive sensing",
-          "python benchmarks/sensing_phase.py", "sensing.json", "regenerated", "~10 CPU-min",
+          "python benchmarks/sensing_phase.py", "sensing.json", "regenerated", "~1 CPU-min",
           ("hand-run JSON without provenance",), renderer="block_cs"),
     Claim("image_cs", "Compressive imaging: tree lasso vs L1",
           "python benchmarks/image_cs.py", "image_cs.json", "regenerated", "~15 CPU-min",
@@ -61,7 +61,7 @@ CLAIMS: tuple[Claim, ...] = (
            "held-out measurements, one shared 7-value grid"),
           renderer="image_cs"),
     Claim("hierarchy", "Hierarchical feature selection",
-          "python benchmarks/hierarchy.py", "hierarchy.json", "regenerated", "~3 CPU-min",
+          "python benchmarks/hierarchy.py", "hierarchy.json", "regenerated", "~20 CPU-s",
           ("the best point of each path was read on the test split; sklearn got 14 values, "
            "ours 12; now 12 each, chosen on validation, test read once"),
           renderer="hierarchy"),
@@ -82,14 +82,17 @@ CLAIMS: tuple[Claim, ...] = (
           "python benchmarks/mac_counter.py", "mac_counter.json", "to re-run",
           "~15 CPU-min", ("21 of 80 models counted; no provenance",), legacy="mac_counter.json"),
     Claim("unstructured", "Unstructured LeNet-300-100 vs torch.nn.utils.prune",
-          "python benchmarks/training_methods.py --part unstructured --seed S  (S = 0..4)",
-          "training_methods_unstructured_s{S}.json", "to re-run", "~5 × 40 CPU-min",
+          "python benchmarks/training_methods.py --part unstructured --seed S  (S = 0..4), "
+          "then python benchmarks/structured_seeds.py FILES",
+          "training_methods_unstructured_seeds.json", "to re-run",
+          "~5 × 2 CPU-hours (3-value lr grid per method)",
           ("baseline at lr 1e-3, prunekit at 2e-3 from a separate run; the control at "
            "2e-3 narrows the margins to about −0.2 … +0.8 pt",
            "recipe picked among five variants on seed-0 test accuracy; files merged")),
     Claim("lottery", "Lottery ticket, LeNet-300-100",
-          "python benchmarks/training_methods.py --part lottery --seed S  (S = 0..4)",
-          "training_methods_lottery_s{S}.json", "to re-run", "~5 × 30 CPU-min",
+          "python benchmarks/training_methods.py --part lottery --seed S  (S = 0..4), "
+          "then python benchmarks/structured_seeds.py FILES",
+          "training_methods_lottery_seeds.json", "to re-run", "~5 × 30 CPU-min",
           ("two seeds only (a verdict needs ≥ 5)",)),
     Claim("structured", "Structured LeNet-5 vs Torch-Pruning at matched MACs",
           "python benchmarks/training_methods.py --part structured --seed S  (S = 0..4), "
@@ -99,15 +102,17 @@ CLAIMS: tuple[Claim, ...] = (
            "total for both)",
            "min_keep_rel = 0.9 was chosen among variants on test accuracy",
            "with equal epochs, a new user's 3 seeds read 87.28 % vs 87.39 % at 8×")),
-    Claim("vgg", "VGG-style CNN vs Torch-Pruning",
-          "python benchmarks/training_vgg.py --seed S  (S = 0..4)", "training_vgg_s{S}.json",
-          "to re-run", "~5 × 90 CPU-min",
+    Claim("vgg", "VGG-style CNN vs Torch-Pruning (and at prunekit's widths)",
+          "python benchmarks/training_vgg.py --seed S  (S = 0..4), "
+          "then python benchmarks/structured_seeds.py FILES", "training_vgg_seeds.json",
+          "to re-run", "~5 × 2 CPU-hours",
           ("unequal epochs (as LeNet-5); files merged with --finish",
-           "Torch-Pruning also at prunekit's own widths is needed to separate allocation "
-           "from selection")),
+           "the dense model was under-trained (4 epochs); now chosen on validation "
+           "(--dense-curve)",
+           "Torch-Pruning also runs at prunekit's own widths (allocation vs selection)")),
     Claim("speedup", "Realized speedup vs Torch-Pruning",
-          "python benchmarks/realized_speedup.py --width-or-depth --threads 2",
-          "realized_speedup_cpu_2thread.json", "to re-run", "~2 CPU-hours",
+          "python benchmarks/realized_speedup.py --width-or-depth --floor --threads 2",
+          "realized_speedup_cpu_2thread.json", "to re-run", "~3 CPU-hours (idle box)",
           ("'TP at same MACs' matched by 4 bisection steps (MobileNetV2 6.99× vs ours 9.25×)",
            "README timings were the best of several readings; rows appended with --append")),
     Claim("pooling", "Index-free max pooling",
@@ -116,7 +121,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("minilm", "MiniLM depth and width plans",
           "python benchmarks/minilm.py --kinds layers ffn heads_ffn --targets 1.5 2",
           "minilm.json", "to re-run", "~60 CPU-min",
-          ("one seed; recipes picked on the evaluation set; 40 exploratory files",)),
+          ("one seed; recipes picked on the evaluation set (pick them on a held-out noun "
+           "set: --sample random --sample-seed K); 40 exploratory files",)),
     Claim("causal_lm", "Causal LMs (GPT-2, Llama-GQA) vs Torch-Pruning",
           "python benchmarks/causal_lm.py", "causal_lm.json", "to re-run", "~5 CPU-min",
           ("pre-harness JSON (single command, no provenance)",), legacy="causal_lm_idle.json"),

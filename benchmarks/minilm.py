@@ -429,7 +429,7 @@ def _subset(n: int, k: int, bucket: bool) -> torch.Tensor:
     ``k`` texts, or (``bucket``: items are length-sorted batches) a seeded random ``k``."""
     if not bucket:
         return torch.arange(min(k, n))
-    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:k].sort().values
+    return torch.randperm(n, generator=harness.generator(0))[:k].sort().values
 
 
 def _masked_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,10 @@
 """Over seeds: prunekit against the incumbent, paired per seed, with the verdict rule.
 
+Works on any kind of per-seed result: ``training_methods.py --part unstructured`` (each
+prunekit recipe vs torch's global magnitude at the same compression), ``--part lottery``
+(ticket vs random re-init of the same mask), ``--part structured`` and ``training_vgg.py``
+(as below); the summary is ``<kind>_seeds.json``.
+
 ``training_methods.py --part structured --seed S`` (and ``training_vgg.py --seed S``)
 writes, per MAC level, each prunekit row and Torch-Pruning's row at the same MACs (within
 1 %, or interpolated) with the same total epochs. This script reads one such file per
@@ -31,22 +36,44 @@ from benchmarks.harness.rules import MIN_SEEDS, RuleViolation, mean_se, verdict 
 
 
 def pairs(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every level's (prunekit row, the incumbent row standing for the same MACs)."""
-    rows = doc.get("structured") or doc.get("rows") or []
+    """The (prunekit, incumbent) pairs of one seed's result file, whatever its kind."""
     seed = doc["provenance"]["config"]["seed"]
+    if "unstructured" in doc:
+        return _unstructured_pairs(doc["unstructured"], seed)
+    if "lottery" in doc:
+        lt = doc["lottery"]
+        return [_pair(seed, f"{100 * lt['fraction']:g}% weights", "lottery ticket",
+                      lt["dense_accuracy"], lt["ticket_accuracy"], lt["reinit_accuracy"],
+                      "random re-init, same mask")]
+    return _structured_pairs(doc.get("structured") or doc.get("rows") or [], seed)
+
+
+def _pair(seed, level, method, dense, ours, theirs, match) -> dict[str, Any]:
+    return {"seed": seed, "level": level, "method": method, "dense": dense, "gl": ours,
+            "tp": theirs, "match": match, "delta_pt": 100 * (ours - theirs)}
+
+
+def _structured_pairs(rows: list[dict], seed: int) -> list[dict[str, Any]]:
+    """Every prunekit row and the incumbent row standing for the same MACs."""
     dense = next(r["accuracy"] for r in rows if r["method"] == "dense")
     out = []
     for gl in (r for r in rows if r.get("role") == "prunekit"):
         tp = next((r for r in rows if r.get("role") == "incumbent"
                    and r["level"] == gl["level"] and r.get("matched_to") == gl["method"]
                    and r.get("match") in ("within 1 %", "interpolated")), None)
-        if tp is None:
-            continue
-        out.append({"seed": seed, "level": gl["level"], "method": gl["method"], "dense": dense,
-                    "gl": gl["accuracy"], "tp": tp["accuracy"], "match": tp["match"],
-                    "gl_macs": gl["macs"], "tp_macs": tp["macs"],
-                    "delta_pt": 100 * (gl["accuracy"] - tp["accuracy"])})
+        if tp is not None:
+            out.append(_pair(seed, gl["level"], gl["method"], dense, gl["accuracy"],
+                             tp["accuracy"], tp["match"]))
     return out
+
+
+def _unstructured_pairs(rows: list[dict], seed: int) -> list[dict[str, Any]]:
+    """Every prunekit recipe against torch's global magnitude at the same compression."""
+    base = {r["target_compression"]: r for r in rows if r["method"].startswith("torch.nn")}
+    return [_pair(seed, f"{r['target_compression']:g}x weights", r["method"], None,
+                  r["accuracy"], base[r["target_compression"]]["accuracy"], "same level")
+            for r in rows if not r["method"].startswith("torch.nn")
+            and r["target_compression"] in base]
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,8 +94,10 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "delta_pt": d,
                     "mean_delta_pt": mean, "se_pt": se, "verdict": say, "n": len(d),
                     "gl_wins": sum(x > 0 for x in d),
-                    "gl_loss_vs_dense_pt": [100 * (r["dense"] - r["gl"]) for r in at],
-                    "tp_loss_vs_dense_pt": [100 * (r["dense"] - r["tp"]) for r in at]})
+                    "gl_loss_vs_dense_pt": [None if r["dense"] is None else
+                                            100 * (r["dense"] - r["gl"]) for r in at],
+                    "tp_loss_vs_dense_pt": [None if r["dense"] is None else
+                                            100 * (r["dense"] - r["tp"]) for r in at]})
     return out
 
 
@@ -95,17 +124,23 @@ def sources(files: list[Path]) -> tuple[list[dict], list[dict]]:
         if state != "ok":
             raise SystemExit(f"{f}: {state} — only complete, valid harness-written runs "
                              "are paired")
-        script = doc["provenance"]["script"]
-        if script.endswith("training_methods.py") and \
-                doc["provenance"]["config"].get("part") != "structured":
-            raise SystemExit(f"{f}: not a training_methods.py --part structured result")
         rows += pairs(doc)
         src.append({"file": str(f), "command": doc["provenance"]["command"],
                     "commit": doc["provenance"]["git"]["commit"]})
     seeds = [s["command"] for s in src]
     if len(set(seeds)) != len(seeds):
         raise SystemExit("the same run was given twice")
+    kinds = {_kind(record.load(f)) for f in files}
+    if len(kinds) != 1:
+        raise SystemExit(f"files of different kinds cannot be paired: {sorted(kinds)}")
     return rows, src
+
+
+def _kind(doc: dict[str, Any]) -> str:
+    """``training_methods_<part>`` or ``training_vgg``: names the summary file."""
+    script = Path(doc["provenance"]["script"]).stem
+    part = doc["provenance"]["config"].get("part")
+    return f"{script}_{part}" if part else script
 
 
 COLUMNS = ["level", "prunekit method", "seeds", "mean Δ ± SE (pt)", "verdict", "ahead in"]
@@ -125,7 +160,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{s['gl_wins']} of {s['n']}"] for s in summary]
         result = {"sources": src, "pairs": rows, "levels": summary,
                   "table": {"columns": COLUMNS, "rows": table}}
-        out = rec.write(harness.out_path(args, "training_methods_structured_seeds"), result)
+        stem = f"{_kind(record.load(args.files[0]))}_seeds"
+        out = rec.write(harness.out_path(args, stem), result)
         if args.img_dir is not None:
             plot(summary, args.img_dir / "training_structured_seeds.png")
     tables.show("prunekit − Torch-Pruning at matched MACs, same epochs", COLUMNS, table)

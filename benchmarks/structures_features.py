@@ -189,7 +189,7 @@ def _train_se(model, train, args, mu):
                            lr=1e-3)
     loss_fn = _gate_l1(model, mu)
     x, y = train
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = harness.generator(args.seed)
     for _ in range(args.se_epochs):
         model.train()
         for idx in torch.randperm(len(y), generator=gen).split(128):

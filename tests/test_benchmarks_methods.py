@@ -120,3 +120,19 @@ def test_pooling_speed_smoke(tmp_path):
         assert r["mac_reduction"] > 1 and r["eager"]["rho"] > 0 and r["fast_pool"]["rho"] > 0
         assert len(r["eager"]["timing"]["models"]["dense"]["samples_ms"]) == 2  # rounds kept
     assert (tmp_path / "pooling_speed.png").stat().st_size > 0
+
+
+def test_seed_pairs_of_unstructured_and_lottery_runs():
+    bench = load_benchmark("structured_seeds")
+    prov = {"provenance": {"config": {"seed": 3}}}
+    base = "torch.nn.utils.prune global magnitude"
+    un = bench.pairs({**prov, "unstructured": [
+        {"method": base, "target_compression": 10.0, "accuracy": 0.87},
+        {"method": "prunekit recipe", "target_compression": 10.0, "accuracy": 0.88}]})
+    assert [(p["level"], p["method"], p["seed"]) for p in un] == [
+        ("10x weights", "prunekit recipe", 3)]
+    assert un[0]["delta_pt"] == pytest.approx(1.0)
+    (lt,) = bench.pairs({**prov, "lottery": {"fraction": 0.05, "dense_accuracy": 0.85,
+                                             "ticket_accuracy": 0.84,
+                                             "reinit_accuracy": 0.81}})
+    assert lt["level"] == "5% weights" and lt["delta_pt"] == pytest.approx(3.0)
