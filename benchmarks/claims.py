@@ -44,7 +44,7 @@ class Claim:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("solver_speed", "Group-sparse solvers vs skglm and group-lasso",
-          "OMP_NUM_THREADS=1 python benchmarks/solver_speed.py", "solver_speed.json",
+          "python benchmarks/solver_speed.py", "solver_speed.json",
           "regenerated", "~8 CPU-min",
           ("the group-lasso package was run with group_reg = α; its FISTA minimizes "
            "loss + 2·group_reg·Ω, so it converged to another problem (now α/2)",

@@ -103,7 +103,33 @@ def _solver_speed(doc: dict[str, Any]) -> str:
             f"{cmp['budget']:g} CPU s per solver call for every solver; median (min–max) of "
             f"{'/'.join(map(str, sorted(reps)))} readings of the call that reached the "
             f"target. Last column: skglm's median ÷ BlockCD's.")
-    return head + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+    return "\n\n".join([head, tables.markdown(doc["table"]["columns"], doc["table"]["rows"]),
+                        _solver_reading(doc)])
+
+
+def _solver_reading(doc: dict[str, Any]) -> str:
+    """Per problem, BlockCD against skglm: faster, slower, or ranges that overlap."""
+    said = []
+    for r in doc["results"]:
+        ours, theirs = r["solvers"].get("prunekit BlockCD"), r["solvers"].get("skglm GroupLasso")
+        if not (ours and theirs and ours["reached"] and theirs["reached"]):
+            continue
+        a, b = ours["cpu_s_summary"], theirs["cpu_s_summary"]
+        name = f"{r['problem']} α_max/{r['alpha_max_over']:g}"
+        if a["max"] < b["min"]:
+            said.append(f"{name}: BlockCD faster ({b['median'] / a['median']:.2f}×, ranges "
+                        "disjoint)")
+        elif b["max"] < a["min"]:
+            said.append(f"{name}: skglm faster ({a['median'] / b['median']:.2f}×, ranges "
+                        "disjoint)")
+        else:
+            said.append(f"{name}: ranges overlap, no difference shown")
+    pkg = [r for r in doc["results"] if not r["solvers"].get("group-lasso (pkg)",
+                                                             {"reached": True})["reached"]]
+    tail = (f" The group-lasso package, now solving the same problem, did not reach the "
+            f"target within the cap on {len(pkg)} of {len(doc['results'])} problems."
+            if pkg else "")
+    return "Reading: " + "; ".join(said) + "." + tail
 
 
 @renderer("block_cs")
@@ -149,7 +175,16 @@ def _hierarchy(doc: dict[str, Any]) -> str:
             f"training data (grids of {doc['config']['grid_size']} values each, every choice "
             "interior), the chosen model scored once on the test split; the last column "
             "counts supports along the validation path that break the hierarchy.")
-    return head + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+    gaps = []
+    for data, res in doc["results"].items():
+        chosen = res["chosen"]
+        inc = chosen.get("sklearn L1-logistic", {}).get("test_accuracy")
+        if inc is not None and "tree" in chosen:
+            gaps.append(f"{data} {100 * (chosen['tree']['test_accuracy'] - inc):+.1f} pt")
+    tail = ("Tree lasso against scikit-learn's L1 logistic (one split, test accuracy): "
+            + ", ".join(gaps) + "." if gaps else "")
+    return "\n\n".join([head, tables.markdown(doc["table"]["columns"], doc["table"]["rows"]),
+                        tail])
 
 
 # ---------------------------------------------------------------- files

@@ -102,11 +102,13 @@ def test_structured_seeds_pairs_and_says_a_verdict_only_on_five_seeds(tmp_path):
     saved = json.loads((tmp_path / "o.json").read_text())
     assert len(saved["sources"]) == 6 and saved["sources"][0]["command"].endswith(
         f"--out {files[0]}")
-    few = bench.main([*map(str, files[:3]), "--out", str(tmp_path / "few.json")])
+    few = bench.main([*map(str, files[:3]), "--out", str(tmp_path / "few.json"),
+                      "--img-dir", str(tmp_path)])
     assert few["levels"][0]["verdict"] == "no verdict (3 seeds < 5)"
     (tmp_path / "legacy.json").write_text(json.dumps({"structured": []}))
     with pytest.raises(SystemExit, match="legacy"):
-        bench.main([str(tmp_path / "legacy.json"), "--out", str(tmp_path / "l.json")])
+        bench.main([str(tmp_path / "legacy.json"), "--out", str(tmp_path / "l.json"),
+                    "--img-dir", str(tmp_path)])
     assert (tmp_path / "training_structured_seeds.png").stat().st_size > 0
 
 
