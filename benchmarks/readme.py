@@ -176,7 +176,7 @@ def _hierarchy(doc: dict[str, Any]) -> str:
             "interior), the chosen model scored once on the test split; the last column "
             "counts supports along the validation path that break the hierarchy.")
     gaps = []
-    for data, res in doc["results"].items():
+    for data, res in doc.get("results", {}).items():
         chosen = res["chosen"]
         inc = chosen.get("sklearn L1-logistic", {}).get("test_accuracy")
         if inc is not None and "tree" in chosen:

@@ -184,7 +184,8 @@ def test_writer_records_provenance(tmp_path):
     doc = json.loads(out.read_text())
     prov = doc["provenance"]
     assert prov["command"] == args.command and prov["complete"] is True
-    assert set(prov["git"]) >= {"commit", "dirty"} and prov["started"] <= prov["written"]
+    assert set(prov["git"]) >= {"commit", "dirty", "changed"}
+    assert prov["started"] <= prov["written"]
     assert len(prov["load_average"]["start"]) == 3 and len(prov["load_average"]["written"]) == 3
     assert torch.__version__.startswith(doc["machine"]["versions"]["torch"])
     assert doc["machine"]["threads"]["torch_intra_op"] >= 1 and doc["machine"]["cpu"]
@@ -286,3 +287,13 @@ def test_tables_median_and_spread():
         "| a | b |", "|---|---|", "| 1.23 | — |"]
     with pytest.raises(ValueError):
         tables.summary([])
+
+
+def test_dirty_counts_only_files_the_run_loaded():
+    loaded = record.loaded_files()
+    assert "benchmarks/harness/record.py" in loaded and "prunekit/__init__.py" in loaded
+    git = {"commit": "abc", "changed": ["README.md", "benchmarks/harness/record.py"]}
+    marked = record.dirty_for_this_run(git)
+    assert marked["dirty"] is True and marked["dirty_files"] == ["benchmarks/harness/record.py"]
+    assert record.dirty_for_this_run({"commit": "abc", "changed": ["docs/x.md"]})["dirty"] is False
+    assert record.dirty_for_this_run({"commit": None, "changed": None})["dirty"] is None

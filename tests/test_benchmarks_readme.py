@@ -90,3 +90,18 @@ def test_render_refuses_unknown_or_missing_blocks():
         readme.render(text, {"one": "x\n", "two": "y\n"}, "X")
     with pytest.raises(SystemExit, match="unknown result blocks \\['one'\\]"):
         readme.render(text, {}, "X")
+
+
+def test_bench_smoke_covers_every_benchmark_script():
+    """``make bench-smoke`` runs every script with a smoke mode (a new one is not forgotten);
+    every script builds its command line with the harness (none re-implements it)."""
+    from benchmarks import smoke
+
+    helpers = {"readme", "claims", "smoke", "structured_seeds", "__init__"}
+    scripts = {p.stem for p in BENCHMARKS.glob("*.py")} - helpers
+    assert scripts == set(smoke.RUNS)
+    assert smoke.main(["no_such_benchmark"]) == 2
+    for name in scripts | {"structured_seeds"}:
+        text = (BENCHMARKS / f"{name}.py").read_text()
+        assert "harness.parser(" in text and "ArgumentParser(" not in text, name
+        assert ".write(" in text and "write_text(" not in text and "json.dump(" not in text

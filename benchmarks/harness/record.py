@@ -58,7 +58,8 @@ class Run:
     def provenance(self, complete: bool) -> dict[str, Any]:
         return {"schema": SCHEMA, "command": self.args.command, "argv": list(self.args.argv),
                 "script": f"benchmarks/{self.args.bench_name}.py",
-                "config": config(self.args), "identity": self.identity, "git": self.git,
+                "config": config(self.args), "identity": self.identity,
+                "git": dirty_for_this_run(self.git),
                 "started": self.started, "written": _now(),
                 "load_average": {"start": self.load_start, "written": _load()},
                 "complete": complete}
@@ -155,16 +156,42 @@ def versions() -> dict[str, str | None]:
 
 
 def git_state() -> dict[str, Any]:
-    """``{"commit", "dirty"}``: HEAD and whether tracked code (outside the results and
-    figure folders) differs from it; ``None`` values outside a git checkout."""
+    """``{"commit", "changed"}`` when the run starts: HEAD and the tracked files (outside
+    the results and figure folders) that differ from it; ``None`` outside a checkout."""
     try:
         commit = _git("rev-parse", "HEAD").strip()
         changed = [line[3:] for line in _git("status", "--porcelain",
                                              "--untracked-files=no").splitlines()]
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None, "changed": []}
-    code = [p for p in changed if not p.startswith(OUTPUT_DIRS)]
-    return {"commit": commit, "dirty": bool(code), "changed": code[:20]}
+        return {"commit": None, "changed": None}
+    return {"commit": commit, "changed": [p for p in changed if not p.startswith(OUTPUT_DIRS)]}
+
+
+def dirty_for_this_run(git: dict[str, Any]) -> dict[str, Any]:
+    """``git`` plus ``dirty``: whether a file this process loaded (a module under the
+    repository: prunekit, the harness, the script) differed from the commit when the run
+    started — changes elsewhere (docs, other scripts) are listed but do not count."""
+    if git.get("changed") is None:
+        return {**git, "dirty": None}
+    loaded = loaded_files()
+    hits = [p for p in git["changed"] if p in loaded]
+    return {**git, "dirty": bool(hits), "dirty_files": hits}
+
+
+def loaded_files() -> set[str]:
+    """Repository-relative paths of every module this process has imported."""
+    import sys
+
+    out = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path:
+            continue
+        try:
+            out.add(Path(path).resolve().relative_to(ROOT).as_posix())
+        except ValueError:
+            continue
+    return out
 
 
 def _git(*cmd: str) -> str:
