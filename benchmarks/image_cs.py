@@ -50,10 +50,10 @@ from prunekit.apps.image import (  # noqa: E402
 from prunekit.apps.operators import make_operator  # noqa: E402
 
 FAMILIES = {  # family -> (plain method, tree method, parameter name, grid, iterations/fit)
-    "lasso": ("l1", "tree-lasso", "alpha_ratio",
-              (0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003), 2000),
+    "lasso": ("l1", "tree-lasso", "alpha_ratio",  # 0.3 was an edge at m = 205: widened
+              (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003), 2000),
     "cosamp": ("cosamp", "cosamp-tree", "k_over_m",
-               (0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3), 10),
+               (0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3), 10),
 }
 VAL_FRACTION = 0.2
 

@@ -187,6 +187,21 @@ def _hierarchy(doc: dict[str, Any]) -> str:
                         tail])
 
 
+@renderer("table")
+def _table(doc: dict[str, Any]) -> str:
+    """Any result file that carries its own ``table`` (columns and rows)."""
+    return tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+
+
+@renderer("seeds")
+def _seeds(doc: dict[str, Any]) -> str:
+    """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, the verdict."""
+    head = ("Paired per seed, Δ = prunekit − incumbent in points (same total epochs, matched "
+            "MACs within 1 % or interpolated, selection on validation); the verdict is "
+            "\"ahead\"/\"behind\" only over ≥ 5 seeds with |mean Δ| > 2 SE, else \"tie\".")
+    return head + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+
+
 # ---------------------------------------------------------------- files
 def render(text: str, blocks: dict[str, str], where: str) -> str:
     """``text`` with every marked block replaced; unknown or missing markers raise."""
