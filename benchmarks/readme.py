@@ -163,7 +163,8 @@ def _image_cs(doc: dict[str, Any]) -> str:
                and r["bound"] == "interpolated"]
     tail = ("Measurements the tree lasso needs for L1's PSNR (one photo, one operator draw: "
             "a measured saving, not a verdict over seeds); target ≥ 40 %: " +
-            (f"interpolated savings {min(savings):.0%}–{max(savings):.0%}" if savings
+            (f"interpolated savings {min(savings):.0%}–{max(savings):.0%}, ≥ 40 % at "
+             f"{sum(v >= 0.4 for v in savings)} of {len(savings)} points" if savings
              else "no interpolated point") + ".")
     return "\n\n".join([head, table, tail, tables.markdown(
         ["m (L1)", "PSNR L1", "m (tree lasso)", "", "saving"], match)])
