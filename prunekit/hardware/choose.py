@@ -49,8 +49,7 @@ PREFER = {"fidelity": ("fidelity", "closest outputs"), "macs": ("macs", "most MA
 
 def _outputs(model: nn.Module, x: Any) -> torch.Tensor:
     """The model's first output tensor on ``x`` (logits of a HF model), flattened."""
-    from prunekit.measure._inputs import call_model, inference_mode_of
-    from prunekit.structures._trace import first_tensor
+    from prunekit.inputs import call_model, first_tensor, inference_mode_of
 
     with inference_mode_of(model), torch.no_grad():
         out = first_tensor(call_model(model, x))

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from prunekit.graph import Group, GroupSet, Member, build_groups, iter_tensors, record
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._branch_fit import fit_rules, head_sizes
 from prunekit.structures._branch_modules import EmptyBranch, PassThrough
 from prunekit.structures._branch_trace import (
