@@ -19,10 +19,10 @@ from torch.overrides import TorchFunctionMode
 
 from prunekit.graph.trace import call_model, iter_tensors
 from prunekit.graph.types import GroupSet
-from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
+from prunekit.surgery import hf_config, known  # noqa: F401  (known: registers handlers)
 from prunekit.surgery.handlers import Ctx, lookup
 from prunekit.surgery.plan import Cut, Plan
-from prunekit.surgery.state import Snapshot, apply_cut, configs, tensor_owners
+from prunekit.surgery.state import Snapshot, apply_cut, tensor_owners
 
 _SIMPLE = (int, float, bool, str, type(None))
 
@@ -117,15 +117,11 @@ def _plain(v: Any) -> Any:
 
 
 def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan) -> None:
-    for field, values in votes.items():
-        if len(values) != 1:
-            plan.notes.append(f"config.{field} left unchanged: layers differ {sorted(values)}")
-            continue
-        value = next(iter(values))
-        for cfg in configs(model):
-            if hasattr(cfg, field):
-                setattr(cfg, field, value)
-                plan.config[field] = value
+    """Hugging Face configs solved from the cut modules (:mod:`.hf_config`); handler
+    votes are no longer needed. What does not rebuild goes to the notes (and warns)."""
+    update = hf_config.update_configs(model)
+    plan.config.update(update.values)
+    plan.notes.extend(update.notes)
 
 
 class _LastOp(TorchFunctionMode):
@@ -279,7 +275,4 @@ def _apply_recorded(model: nn.Module, plan: Plan, mods: dict[str, nn.Module]) ->
         for attr, value in attrs.items():
             old = getattr(mods[name], attr, None)
             setattr(mods[name], attr, tuple(value) if isinstance(old, tuple) else value)
-    for field, value in plan.config.items():
-        for cfg in configs(model):
-            if hasattr(cfg, field):
-                setattr(cfg, field, value)
+    hf_config.replay(model, plan.config)

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from prunekit.graph.labels import all_atoms
+from prunekit.graph.labels import all_atoms, fresh
 from prunekit.graph.rules.common import broadcast_union
-from prunekit.graph.rules.registry import rule
+from prunekit.graph.rules.registry import op_name, rule, short_name
 
 UNARY = (
     "relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
@@ -98,7 +98,17 @@ FACTORIES = (
 )
 
 
+UNIFORM = frozenset({"zeros", "ones", "full", "new_zeros", "new_ones", "new_full"})
+
+
 @rule(*FACTORIES)
 def factory(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
-    """New constants (their size is fixed by the call) and metadata queries: no coupling;
-    a constant that later meets channels fixes them there."""
+    """New constants and metadata queries: no coupling. A constant that later meets
+    channels fixes them there -- except a *uniform* one (zeros, ones, full): every index
+    holds the same value, so it gets fresh atoms and is cut with what it meets. Its size
+    comes from the call at run time (T5's zero position bias over ``n_heads``); a size
+    written as a literal fails the forward check after the cut, and prune() keeps that
+    group whole and names it."""
+    if short_name(op_name(func)) in UNIFORM and isinstance(out, torch.Tensor) \
+            and out.ndim > 0:
+        st.set(out, fresh(st.uf, tuple(out.shape)))
