@@ -28,7 +28,7 @@ import contextlib
 import copy
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,10 +46,14 @@ class ConfigWarning(UserWarning):
 
 @dataclass
 class ConfigUpdate:
-    """What :func:`update_configs` did: field values set (dotted paths per owner), notes."""
+    """What :func:`update_configs` did: field values set (dotted paths per owner), notes,
+    and ``failed``: the notes no cut of other groups could resolve (the cut meets a
+    tensor the graph keeps whole, or a scale the config derives, such as Gemma's
+    ``sqrt(hidden_size)``)."""
 
     values: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 # -- who owns a config ------------------------------------------------------------------
@@ -90,12 +94,41 @@ def observe(module: nn.Module) -> dict[Key, int]:
     return obs
 
 
-def shape_mismatches(built: nn.Module, pruned: nn.Module) -> list[str]:
-    """state_dict entries whose shape (or presence) differs between two models."""
+def shape_mismatches(built: nn.Module, pruned: nn.Module) -> list[tuple[str, str]]:
+    """``(name, message)`` for state_dict entries whose shape or presence differs."""
     a = {k: tuple(t.shape) for k, t in built.state_dict(keep_vars=True).items()}
     b = {k: tuple(t.shape) for k, t in pruned.state_dict(keep_vars=True).items()}
-    out = [f"{k}: config builds {a.get(k, 'nothing')}, pruned model has {b.get(k, 'nothing')}"
-           for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [(k, f"{k}: config builds {a.get(k, 'nothing')}, pruned model has "
+                f"{b.get(k, 'nothing')}") for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def _floats(module: nn.Module) -> dict[tuple[str, str], float]:
+    return {(path, attr): float(v) for path, m in module.named_modules()
+            for attr, v in m.__dict__.items()
+            if isinstance(v, float) and not attr.startswith("_")}
+
+
+def float_mismatches(built: nn.Module, pruned: nn.Module) -> list[tuple[str, str]]:
+    """Float module attributes a model built from the config would hold differently:
+    scales derived from widths (Gemma's ``sqrt(hidden_size)`` embedding scale)."""
+    a, b = _floats(built), _floats(pruned)
+    return [(f"{key[0]}.{key[1]}", f"{'.'.join(filter(None, key))}: config gives "
+             f"{a[key]:.6g}, pruned model has {b[key]:.6g}")
+            for key in sorted(set(a) & set(b))
+            if not math.isclose(a[key], b[key], rel_tol=1e-6, abs_tol=1e-12)]
+
+
+def attribute_mismatches(built: nn.Module, pruned: nn.Module, changed: set[Key]
+                         ) -> list[tuple[str, str]]:
+    """Integer module attributes the cut changed (``changed``: keys of :func:`observe`)
+    that a model built from the config would hold differently."""
+    out = []
+    built_obs, pruned_obs = observe(built), observe(pruned)
+    for key in sorted(k for k in changed if k[0] == "a"):
+        if key in built_obs and built_obs[key] != pruned_obs.get(key):
+            name = ".".join(filter(None, (key[1], key[2])))
+            out.append((name, f"{name}: config gives {built_obs[key]}, pruned model has "
+                        f"{pruned_obs.get(key)}"))
     return out
 
 
@@ -196,6 +229,7 @@ class Probe:
     values: dict[str, int]
     exponents: dict[str, dict[Key, float]]
     failed: list[str]
+    structural: set[str] = field(default_factory=set)
 
 
 _CACHE: dict[tuple[type, str], dict[str, dict[Key, float] | None]] = {}
@@ -220,29 +254,36 @@ def probe(cls: type, cfg: Any, candidates: dict[str, int]) -> Probe:
     base = observe(build(cls, cfg))
     cache = _cache(cls, cfg)
     exps: dict[str, dict[Key, float]] = {}
-    failed = []
+    failed, structural = [], set()
     for path, v in candidates.items():
         if path not in cache:
             cache[path] = _exponents(cls, cfg, path, v, base)
-        if cache[path] is None:
+        found = cache[path]
+        if found is None:
             failed.append(path)
-        elif cache[path]:
-            exps[path] = cache[path]
-    return Probe(base, dict(candidates), exps, failed)
+            continue
+        exps_f, moved = found
+        if exps_f:
+            exps[path] = exps_f
+        if moved:
+            structural.add(path)
+    return Probe(base, dict(candidates), exps, failed, structural)
 
 
 def _exponents(cls: type, cfg: Any, path: str, v: int, base: dict[Key, int]
-               ) -> dict[Key, float] | None:
-    """``log2`` of each observation's change when field ``path`` doubles (None: the
-    config or the model refuses the doubled value). Observations that appear or vanish
-    (a layer count, an optional projection) are left out."""
+               ) -> tuple[dict[Key, float], bool] | None:
+    """``log2`` of each observation's change when field ``path`` doubles, and whether
+    tensors appear or vanish (a layer count, an optional projection: *structural*); None
+    when the config or the model refuses the doubled value."""
     trial = copy.deepcopy(cfg)
     try:
         set_field(trial, path, 2 * v)
         obs = observe(build(cls, trial))
     except Exception:  # noqa: BLE001 - whatever the user's config class raises
         return None
-    return {k: math.log2(obs[k] / base[k]) for k in base if k in obs and obs[k] != base[k]}
+    moved = {k[1] for k in obs if k[0] == "p"} != {k[1] for k in base if k[0] == "p"}
+    exps = {k: math.log2(obs[k] / base[k]) for k in base if k in obs and obs[k] != base[k]}
+    return exps, moved
 
 
 def candidates(cfg: Any, built: dict[Key, int], target: dict[Key, int]) -> dict[str, int]:
@@ -257,10 +298,12 @@ def candidates(cfg: Any, built: dict[Key, int], target: dict[Key, int]) -> dict[
 
 @dataclass
 class Solution:
-    """New field values, and the observations the config could not reach."""
+    """New field values (not yet rounded), tensor dims no value reaches, and fields whose
+    layers need different values (``{field: the values they need}``)."""
 
-    values: dict[str, int]
+    values: dict[str, float]
     unsolved: list[Key]
+    conflicts: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _integral(e: float) -> bool:
@@ -279,12 +322,27 @@ def solve(pr: Probe, target: dict[Key, int]) -> Solution:
     if not names:
         return Solution({}, [k for k in hard if y[k]])
     x, unsolved = _lstsq(hard, rows, y, len(names))
+    conflicts: dict[str, list[float]] = {}
+    if unsolved:  # layers disagree: keep those fields, solve the others without them
+        bad = {j for k in unsolved for j, e in enumerate(rows[k]) if e}
+        conflicts = {names[j]: _implied(pr.values[names[j]], j, hard, rows, y) for j in bad}
+        hard = [k for k in hard if not any(rows[k][j] for j in bad)]
+        soft = [k for k in soft if not any(rows[k][j] for j in bad)]
+        x, _ = _lstsq(hard, rows, y, len(names))
     x = _fill_null_space(x, hard, soft, rows, y, len(names))
-    values = {}
-    for f, xf in zip(names, x, strict=True):
-        if abs(xf) > _TOL:
-            values[f] = pr.values[f] * 2.0 ** xf
-    return Solution(values, unsolved)
+    values = {f: pr.values[f] * 2.0 ** xf for f, xf in zip(names, x, strict=True)
+              if abs(xf) > _TOL and f not in conflicts}
+    return Solution(values, unsolved, conflicts)
+
+
+def _implied(old: int, j: int, keys: list[Key], rows: dict, y: dict) -> list[float]:
+    """Values field ``j`` would need, one per tensor dim that depends on it alone."""
+    out = set()
+    for k in keys:
+        e = rows[k][j]
+        if e and sum(bool(v) for v in rows[k]) == 1:
+            out.add(round(old * 2.0 ** (y[k] / e), 3))
+    return sorted(out)
 
 
 def _lstsq(keys: list[Key], rows: dict, y: dict, n: int) -> tuple[np.ndarray, list[Key]]:
@@ -319,23 +377,48 @@ def _fill_null_space(x: np.ndarray, hard: list[Key], soft: list[Key], rows: dict
 
 # -- updating a model's configs -------------------------------------------------------------
 
-def update_configs(model: nn.Module) -> ConfigUpdate:
+def update_configs(model: nn.Module, movable: Collection[tuple[str, int]] | None = None
+                   ) -> ConfigUpdate:
     """Bring every Hugging Face config in ``model`` in line with its (cut) modules.
 
     Returns the fields set (``{"hidden_size": 16, "text_config.num_heads": 2,
     "intermediate_size": [32, 48]}``; keys of a nested owner start with its module path
-    and ``:``) and notes. Where the config cannot describe the model, the notes say
-    which tensors it would build differently and a :class:`ConfigWarning` is raised.
+    and ``:``) and notes: where the config cannot describe the model, which tensors it
+    would build differently and why. With ``movable`` (the ``(tensor, dim)`` pairs that
+    prunable groups can cut), a note is also in ``failed`` when no further cut could
+    make the config describe the model.
     """
     upd = ConfigUpdate()
+    names = _canonical(model)
     for name, owner in owners(model):
-        _update_owner(name, owner, upd)
-    for note in upd.notes:
-        warnings.warn(note, ConfigWarning, stacklevel=3)
+        fixed = None
+        if movable is not None:
+            can = set(movable)
+            sd = owner.state_dict(keep_vars=True)
+
+            def fixed(k: Key, sd: dict = sd, can: set = can) -> bool:
+                return (names.get(id(sd[k[1]]), k[1]), k[2]) not in can
+
+        _update_owner(name, owner, upd, fixed)
     return upd
 
 
-def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate) -> None:
+def warn(notes: list[str]) -> None:
+    """Raise each note as a :class:`ConfigWarning`."""
+    for note in notes:
+        warnings.warn(note, ConfigWarning, stacklevel=4)
+
+
+def _canonical(model: nn.Module) -> dict[int, str]:
+    """Tensor id -> the name the graph uses (the first of ``named_parameters``/buffers)."""
+    out: dict[int, str] = {}
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
+        out.setdefault(id(t), name)
+    return out
+
+
+def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate,
+                  fixed: Callable[[Key], bool] | None) -> None:
     cls, cfg = type(owner), owner.config
     where = f"config of {name or type(owner).__name__}"
     target = observe(owner)
@@ -345,48 +428,73 @@ def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate) -> None:
         upd.notes.append(f"{where}: cannot be rebuilt on the meta device to check it "
                          f"({type(err).__name__}: {err})")
         return
-    if observe(built) == target:
+    base = observe(built)
+    if base == target and not float_mismatches(built, owner):
         return
-    values, problems = _solve_with_derived(cls, cfg, target, built)
-    for path, value in values.items():
+    result = _solve_with_derived(cls, cfg, target, built, fixed)
+    for path, value in result.values.items():
         set_field(cfg, path, value)
         top = path.split("[")[0]
         upd.values[_prefix(name, top)] = _plain(get_field(cfg, top))
-    bad = shape_mismatches(build(cls, cfg), owner)
-    if bad:
-        shown = "; ".join(bad[:4]) + (f"; ... {len(bad) - 4} more" if len(bad) > 4 else "")
-        why = f" ({'; '.join(problems)})" if problems else ""
-        upd.notes.append(f"{where} does not rebuild the pruned model{why}: {shown}")
+    rebuilt = build(cls, cfg)
+    scales = float_mismatches(rebuilt, owner)
+    bad = shape_mismatches(rebuilt, owner) + scales + attribute_mismatches(
+        rebuilt, owner, {k for k, v in target.items() if base.get(k) != v})
+    if not bad:
+        return
+    shown = "; ".join(m for _, m in bad[:4])
+    shown += f"; ... {len(bad) - 4} more" if len(bad) > 4 else ""
+    why = f" ({'; '.join(result.problems)})" if result.problems else ""
+    note = f"{where} does not rebuild the pruned model{why}: {shown}"
+    upd.notes.append(note)
+    if fixed is not None and (result.hopeless or (scales and not result.problems)):
+        upd.failed.append(note)
 
 
 def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _solve_with_derived(cls: type, cfg: Any, target: dict[Key, int],
-                        built: nn.Module) -> tuple[dict[str, int], list[str]]:
+@dataclass
+class _Result:
+    values: dict[str, int]
+    problems: list[str]
+    unsolved: list[Key]
+    hopeless: list[str]
+
+
+def _solve_with_derived(cls: type, cfg: Any, target: dict[Key, int], built: nn.Module,
+                        fixed: Callable[[Key], bool] | None) -> _Result:
     """Solve; if the shapes stay unreachable, write derived fields explicitly and retry."""
     base = observe(built)
-    values, problems, unsolved = _solve_once(cls, cfg, target, candidates(cfg, base, target))
-    if not unsolved:
-        return values, problems
+    fields_now = candidates(cfg, base, target)
+    first = _solve_once(cls, cfg, target, fields_now, fixed)
+    if not first.unsolved:
+        return first
     derived = _derived_fields(cls, cfg, built)
     if not derived:
-        return values, problems
+        return first
     trial = copy.deepcopy(cfg)
     for path, v in derived.items():
         set_field(trial, path, v)
-    values2, problems2, unsolved2 = _solve_once(
-        cls, trial, target, {**candidates(cfg, base, target), **derived})
-    if len(unsolved2) >= len(unsolved):
-        return values, problems
-    return {**derived, **values2}, problems2
+    second = _solve_once(cls, trial, target, {**fields_now, **derived}, fixed)
+    if len(second.unsolved) >= len(first.unsolved):
+        return first
+    second.values = {**derived, **second.values}
+    return second
 
 
-def _solve_once(cls: type, cfg: Any, target: dict[Key, int], candidates: dict[str, int]
-                ) -> tuple[dict[str, int], list[str], list[Key]]:
+def _solve_once(cls: type, cfg: Any, target: dict[Key, int], candidates: dict[str, int],
+                fixed: Callable[[Key], bool] | None) -> _Result:
+    """One solve, rounded to integers; a structural field (a layer count) that the
+    solution would change is held at its value and the rest solved again."""
     pr = probe(cls, cfg, candidates)
     sol = solve(pr, target)
+    moved = pr.structural & set(sol.values)
+    if moved and not _same_tensors(cls, cfg, sol.values, target):
+        for path in moved:
+            pr.exponents.pop(path, None)
+        sol = solve(pr, target)
     values, problems = {}, []
     for path, v in sol.values.items():
         n = round(v)
@@ -394,11 +502,43 @@ def _solve_once(cls: type, cfg: Any, target: dict[Key, int], candidates: dict[st
             problems.append(f"{path} would need the value {v:.4g}")
             continue
         values[path] = n
-    if sol.unsolved:
+    for path, need in sol.conflicts.items():
+        shown = ", ".join(f"{v:g}" for v in need) if need else "different values"
+        problems.append(f"{path} is one value for all layers, the pruned layers need {shown}")
+    if sol.unsolved and not sol.conflicts:
         names = sorted({str(k[1]) for k in sol.unsolved})
-        problems.append("layers differ where the config has one value for all: "
-                        + ", ".join(names[:6]) + (" ..." if len(names) > 6 else ""))
-    return values, problems, sol.unsolved
+        problems.append("no config field sets " + ", ".join(names[:6])
+                        + (" ..." if len(names) > 6 else ""))
+    hopeless = _hopeless(pr, target, fixed) if fixed is not None and sol.unsolved else []
+    return _Result(values, problems, sol.unsolved, hopeless)
+
+
+def _hopeless(pr: Probe, target: dict[Key, int], fixed: Callable[[Key], bool]) -> list[str]:
+    """Fields that a tensor the graph keeps whole holds at the old value while a cut
+    tensor needs another (each depending on that field alone): no cut resolves it."""
+    out = []
+    for f, exps in pr.exponents.items():
+        alone = [k for k, e in exps.items() if k[0] == "p" and k in target
+                 and _integral(e) and not any(k in pr.exponents[g] for g in pr.exponents
+                                              if g != f)]
+        kept = [k for k in alone if target[k] == pr.base[k] and fixed(k)]
+        cut = [k for k in alone if target[k] != pr.base[k]]
+        if kept and cut:
+            out.append(f"{f}: {kept[0][1]} is kept whole, {cut[0][1]} was cut")
+    return out
+
+
+def _same_tensors(cls: type, cfg: Any, values: dict[str, float],
+                  target: dict[Key, int]) -> bool:
+    """Whether ``cfg`` with ``values`` builds the same set of tensors as ``target``."""
+    trial = copy.deepcopy(cfg)
+    try:
+        for path, v in values.items():
+            set_field(trial, path, max(1, round(v)))
+        names = {k[1] for k in observe(build(cls, trial)) if k[0] == "p"}
+    except Exception:  # noqa: BLE001 - a value the config refuses
+        return False
+    return names == {k[1] for k in target if k[0] == "p"}
 
 
 def _derived_fields(cls: type, cfg: Any, built: nn.Module) -> dict[str, int]:

@@ -29,7 +29,8 @@ def _rows(m: nn.Module, *names: str) -> int | None:
 KV_COUNT = ("num_key_value_heads", "num_kv_heads", "kv_heads", "n_kv_heads")
 Q_PROJ = ("q_proj", "q", "query", "q_lin", "query_proj")
 K_PROJ = ("k_proj", "k", "key", "k_lin", "key_proj")
-HEADS_TIMES_WIDTH = ("inner_dim", "all_head_size", "attn_dim")
+# widths that are heads x head width (``embed_dim`` of BART-style attention: its reshape)
+HEADS_TIMES_WIDTH = ("inner_dim", "all_head_size", "attn_dim", "embed_dim")
 
 
 def _first_int(m: nn.Module, names: tuple[str, ...]) -> str | None:

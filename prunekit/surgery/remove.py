@@ -116,12 +116,20 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan) -> None:
-    """Hugging Face configs solved from the cut modules (:mod:`.hf_config`); handler
-    votes are no longer needed. What does not rebuild goes to the notes (and warns)."""
-    update = hf_config.update_configs(model)
+def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
+                gs: GroupSet | None) -> None:
+    """Hugging Face configs solved from the cut modules (:mod:`.hf_config`; handler votes
+    are not needed). With ``gs`` (checked cuts), a cut that no config can describe fails
+    like a forward check (prune() leaves such groups whole, named); anything else that
+    does not rebuild goes to the notes and warns."""
+    movable = None if gs is None else {(m.param, m.dim) for g in gs.groups if g.prunable
+                                       for m in g.members}
+    update = hf_config.update_configs(model, movable)
+    if update.failed:
+        raise SurgeryError(update.failed[0], "", "config")
     plan.config.update(update.values)
     plan.notes.extend(update.notes)
+    hf_config.warn(update.notes)
 
 
 class _LastOp(TorchFunctionMode):
@@ -237,7 +245,7 @@ def remove_channels(
     snap = Snapshot.take(model)
     try:
         plan.attrs, votes = _apply(model, plan.cuts, snap, _sizes(group_set, chosen))
-        _set_config(model, votes, plan)
+        _set_config(model, votes, plan, group_set if check else None)
         if check:
             forward_check(model, example_inputs, group_set.output_shapes)
     except SurgeryError:
