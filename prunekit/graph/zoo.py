@@ -154,7 +154,8 @@ TINY = {
 @dataclass(frozen=True)
 class HFFamily:
     """One transformers family: its ``model_type``, the kind of model, the class with a
-    head that is built, extra tiny-config fields, and why it is skipped (if it is)."""
+    head that is built, extra tiny-config fields, modules to keep whole when pruning
+    (``ignore``, with the reason in ``why``) and why it is skipped (if it is)."""
 
     model_type: str
     kind: str  # "decoder", "encoder", "encoder-decoder", "vision"
@@ -162,6 +163,8 @@ class HFFamily:
     extra: tuple[tuple[str, Any], ...] = ()
     skip: str = ""
     input_name: str = "input_ids"  # or "input_features" (speech)
+    ignore: tuple[str, ...] = ()
+    why: str = ""
 
     @property
     def generative(self) -> bool:
@@ -207,7 +210,10 @@ HF_FAMILIES: tuple[HFFamily, ...] = (
     HFFamily("gptj", "decoder", "GPTJForCausalLM", (("rotary_dim", 4),)),
     HFFamily("gpt_neox", "decoder", "GPTNeoXForCausalLM"),
     HFFamily("gpt_bigcode", "decoder", "GPTBigCodeForCausalLM"),
-    HFFamily("codegen", "decoder", "CodeGenForCausalLM", (("rotary_dim", 4),)),
+    HFFamily("codegen", "decoder", "CodeGenForCausalLM", (("rotary_dim", 4),),
+             ignore=("transformer.wte",),
+             why="heads stay whole (qkv split in mp_num=4 fixed blocks), and the config "
+                 "ties the hidden size to heads x head_dim"),
     HFFamily("opt", "decoder", "OPTForCausalLM"),
     HFFamily("bloom", "decoder", "BloomForCausalLM"),
     HFFamily("falcon", "decoder", "FalconForCausalLM", (("new_decoder_architecture", True),)),
@@ -246,7 +252,9 @@ HF_FAMILIES: tuple[HFFamily, ...] = (
     HFFamily("megatron-bert", "encoder", "MegatronBertForMaskedLM"),
     HFFamily("ernie", "encoder", "ErnieForMaskedLM"),
     HFFamily("modernbert", "encoder", "ModernBertForMaskedLM"),
-    HFFamily("esm", "encoder", "EsmForMaskedLM"),
+    HFFamily("esm", "encoder", "EsmForMaskedLM", ignore=("esm.embeddings",),
+             why="heads stay whole (the contact head, sized layers x heads, is not in the "
+                 "masked-LM forward), and the config ties the hidden size to the heads"),
     HFFamily("t5", "encoder-decoder", "T5ForConditionalGeneration"),
     HFFamily("mt5", "encoder-decoder", "MT5ForConditionalGeneration"),
     HFFamily("umt5", "encoder-decoder", "UMT5ForConditionalGeneration"),

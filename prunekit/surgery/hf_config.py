@@ -53,7 +53,7 @@ class ConfigUpdate:
 
     values: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (note, module)
 
 
 # -- who owns a config ------------------------------------------------------------------
@@ -77,15 +77,19 @@ def _prefix(owner: str, key: str) -> str:
 
 # -- observing a model ------------------------------------------------------------------
 
-def observe(module: nn.Module) -> dict[Key, int]:
-    """Every state_dict dim and every positive integer module attribute, by key."""
-    obs: dict[Key, int] = {}
+def observe(module: nn.Module) -> dict[Key, float]:
+    """Every state_dict dim (``"p"``), every positive integer module attribute (``"a"``)
+    and every positive float module attribute (``"f"``: scales), by key."""
+    obs: dict[Key, float] = {}
     for name, t in module.state_dict(keep_vars=True).items():
         for d, size in enumerate(t.shape):
             obs[("p", name, d)] = int(size)
     for path, m in module.named_modules():
         for attr, v in m.__dict__.items():
             if attr.startswith("_"):
+                continue
+            if isinstance(v, float) and math.isfinite(v) and v > 0:
+                obs[("f", path, attr, 0)] = v
                 continue
             values = v if isinstance(v, (tuple, list)) else (v,)
             for i, x in enumerate(values):
@@ -306,7 +310,9 @@ class Solution:
     conflicts: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _integral(e: float) -> bool:
+def _integral(e: float, halves: bool = False) -> bool:
+    """An integer exponent (a half-integer for scales: ``sqrt(hidden_size)``)."""
+    e = 2 * e if halves else e
     return abs(e - round(e)) < 1e-9
 
 
@@ -314,10 +320,11 @@ def solve(pr: Probe, target: dict[Key, int]) -> Solution:
     """Field values whose built model has the observations ``target`` (see module doc)."""
     names = list(pr.exponents)
     keys = [k for k in pr.base if k in target]
-    linear = [k for k in keys if all(_integral(pr.exponents[f].get(k, 0.0)) for f in names)]
+    linear = [k for k in keys if all(_integral(pr.exponents[f].get(k, 0.0), k[0] == "f")
+                                     for f in names)]
     rows = {k: [pr.exponents[f].get(k, 0.0) for f in names] for k in linear}
     y = {k: math.log2(target[k] / pr.base[k]) for k in linear}
-    hard = [k for k in linear if k[0] == "p" and (any(rows[k]) or y[k])]
+    hard = [k for k in linear if k[0] in "pf" and (any(rows[k]) or abs(y[k]) > _TOL)]
     soft = [k for k in linear if k[0] == "a" and any(rows[k])]
     if not names:
         return Solution({}, [k for k in hard if y[k]])
@@ -437,18 +444,20 @@ def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate,
         top = path.split("[")[0]
         upd.values[_prefix(name, top)] = _plain(get_field(cfg, top))
     rebuilt = build(cls, cfg)
-    scales = float_mismatches(rebuilt, owner)
-    bad = shape_mismatches(rebuilt, owner) + scales + attribute_mismatches(
-        rebuilt, owner, {k for k, v in target.items() if base.get(k) != v})
+    changed = {k for k, v in target.items() if base.get(k) != v}
+    bad = (shape_mismatches(rebuilt, owner) + float_mismatches(rebuilt, owner)
+           + attribute_mismatches(rebuilt, owner, changed))
     if not bad:
         return
     shown = "; ".join(m for _, m in bad[:4])
     shown += f"; ... {len(bad) - 4} more" if len(bad) > 4 else ""
-    why = f" ({'; '.join(result.problems)})" if result.problems else ""
+    reasons = [r for r, _ in result.hopeless] + result.problems
+    why = f" ({'; '.join(reasons)})" if reasons else ""
     note = f"{where} does not rebuild the pruned model{why}: {shown}"
     upd.notes.append(note)
-    if fixed is not None and (result.hopeless or (scales and not result.problems)):
-        upd.failed.append(note)
+    if result.hopeless:
+        module = result.hopeless[0][1]
+        upd.failed.append((note, f"{name}.{module}" if name and module else name or module))
 
 
 def _plain(v: Any) -> Any:
@@ -460,7 +469,7 @@ class _Result:
     values: dict[str, int]
     problems: list[str]
     unsolved: list[Key]
-    hopeless: list[str]
+    hopeless: list[tuple[str, str]]
 
 
 def _solve_with_derived(cls: type, cfg: Any, target: dict[Key, int], built: nn.Module,
@@ -480,8 +489,25 @@ def _solve_with_derived(cls: type, cfg: Any, target: dict[Key, int], built: nn.M
     second = _solve_once(cls, trial, target, {**fields_now, **derived}, fixed)
     if len(second.unsolved) >= len(first.unsolved):
         return first
-    second.values = {**derived, **second.values}
+    second.values = _needed(cls, cfg, {**derived, **second.values}, set(derived))
     return second
+
+
+def _needed(cls: type, cfg: Any, values: dict[str, int], derived: set[str]
+            ) -> dict[str, int]:
+    """``values`` without the derived fields whose explicit value changes nothing."""
+    def built(vals: dict[str, int]) -> dict[Key, float]:
+        trial = copy.deepcopy(cfg)
+        for path, v in vals.items():
+            set_field(trial, path, v)
+        return observe(build(cls, trial))
+
+    want = built(values)
+    for path in sorted(derived):
+        rest = {p: v for p, v in values.items() if p != path}
+        if built(rest) == want:
+            values = rest
+    return values
 
 
 def _solve_once(cls: type, cfg: Any, target: dict[Key, int], candidates: dict[str, int],
@@ -509,23 +535,33 @@ def _solve_once(cls: type, cfg: Any, target: dict[Key, int], candidates: dict[st
         names = sorted({str(k[1]) for k in sol.unsolved})
         problems.append("no config field sets " + ", ".join(names[:6])
                         + (" ..." if len(names) > 6 else ""))
-    hopeless = _hopeless(pr, target, fixed) if fixed is not None and sol.unsolved else []
+    hopeless = _hopeless(pr, target, fixed) if fixed is not None else []
     return _Result(values, problems, sol.unsolved, hopeless)
 
 
-def _hopeless(pr: Probe, target: dict[Key, int], fixed: Callable[[Key], bool]) -> list[str]:
-    """Fields that a tensor the graph keeps whole holds at the old value while a cut
-    tensor needs another (each depending on that field alone): no cut resolves it."""
+def _hopeless(pr: Probe, target: dict[Key, float], fixed: Callable[[Key], bool]
+              ) -> list[tuple[str, str]]:
+    """``(reason, module)`` for each field that a tensor the graph keeps whole (or a scale
+    the model derives from it) holds at its old value while the cut changed a tensor or
+    attribute that depends on it alone: no further cut can make the config describe the
+    model. Layer counts are held, so they do not count as a second field."""
     out = []
-    for f, exps in pr.exponents.items():
-        alone = [k for k, e in exps.items() if k[0] == "p" and k in target
-                 and _integral(e) and not any(k in pr.exponents[g] for g in pr.exponents
-                                              if g != f)]
-        kept = [k for k in alone if target[k] == pr.base[k] and fixed(k)]
-        cut = [k for k in alone if target[k] != pr.base[k]]
+    varying = [f for f in pr.exponents if f not in pr.structural]
+    for f in varying:
+        alone = [k for k in pr.exponents[f] if k in target and not any(
+            k in pr.exponents[g] for g in varying if g != f)]
+        kept = [k for k in alone if (k[0] == "p" and target[k] == pr.base[k] and fixed(k))
+                or (k[0] == "f" and math.isclose(target[k], pr.base[k], rel_tol=1e-9))]
+        cut = [k for k in alone if k[0] in "pa" and target[k] != pr.base[k]]
         if kept and cut:
-            out.append(f"{f}: {kept[0][1]} is kept whole, {cut[0][1]} was cut")
+            module = cut[0][1].rsplit(".", 1)[0] if cut[0][0] == "p" else cut[0][1]
+            out.append((f"{f} is tied to {_name(kept[0])}, which stays "
+                        f"{pr.base[kept[0]]:g}, while {_name(cut[0])} was cut", module))
     return out
+
+
+def _name(k: Key) -> str:
+    return f"{k[1]} dim {k[2]}" if k[0] == "p" else f"{k[1]}.{k[2]}"
 
 
 def _same_tensors(cls: type, cfg: Any, values: dict[str, float],

@@ -41,23 +41,32 @@ def _first_int(m: nn.Module, names: tuple[str, ...]) -> str | None:
     return None
 
 
+FUSED_QKV = ("qkv", "query_key_value", "qkv_proj", "Wqkv")
+
+
 @register("<heads>")
 def generic_heads(m: nn.Module, ctx: Ctx) -> None:
     """Attention modules that keep a head count and a head width as attributes (timm,
     most Hugging Face families): the counts follow the cut projections, the head width
-    stays (heads are cut whole). Fused ``qkv`` (timm) holds q, k and v of every head."""
+    stays (heads are cut whole). A fused q/k/v projection holds ``kv · (r + 2)`` heads
+    with ``r`` query heads per kv head (cut in whole groups, so ``r`` stays)."""
     count, width = _first_int(m, HEAD_COUNT), _first_int(m, HEAD_WIDTH)
     if count is None or width is None:
         return
-    d = getattr(m, width)
-    qkv, q, k = _rows(m, "qkv"), _rows(m, *Q_PROJ), _rows(m, *K_PROJ)
+    d, kv = getattr(m, width), _first_int(m, KV_COUNT)
+    q, k, fused = _rows(m, *Q_PROJ), _rows(m, *K_PROJ), _rows(m, *FUSED_QKV)
     if q is not None:
         setattr(m, count, q // d)
-    elif qkv is not None:
-        setattr(m, count, qkv // (3 * d))
-    kv = _first_int(m, KV_COUNT)
-    if kv is not None and k is not None:
-        setattr(m, kv, k // d)
+        if kv is not None and k is not None:
+            setattr(m, kv, k // d)
+    elif fused is not None:
+        h0 = ctx.old.get(count, getattr(m, count))
+        k0 = ctx.old.get(kv, h0) if kv is not None else h0
+        r = max(h0 // max(k0, 1), 1)
+        groups = fused // (d * (r + 2))
+        setattr(m, count, groups * r)
+        if kv is not None:
+            setattr(m, kv, groups if k0 < h0 else groups * r)
     for total in HEADS_TIMES_WIDTH:
         if isinstance(getattr(m, total, None), int):
             setattr(m, total, getattr(m, count) * d)

@@ -126,7 +126,7 @@ def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
                                        for m in g.members}
     update = hf_config.update_configs(model, movable)
     if update.failed:
-        raise SurgeryError(update.failed[0], "", "config")
+        raise SurgeryError(*update.failed[0], "config")
     plan.config.update(update.values)
     plan.notes.extend(update.notes)
     hf_config.warn(update.notes)
