@@ -25,6 +25,7 @@ from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
 from prunekit.surgery import Plan, SurgeryError, remove_channels
+from prunekit.surgery.hf_config import quiet as quiet_config
 from prunekit.surgery.state import Snapshot
 
 
@@ -145,7 +146,8 @@ def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[i
     for gid, chans in _steps(removal.items(), "finding groups that break", progress):
         snap = Snapshot.take(model)
         try:
-            remove_channels(model, gs, {gid: chans}, example_inputs)
+            with quiet_config():  # a probe, undone: its config notes are not the result's
+                remove_channels(model, gs, {gid: chans}, example_inputs)
             snap.restore()
         except (SurgeryError, ValueError) as err:
             bad.append({"op": getattr(err, "op", ""), "module": getattr(err, "module", ""),

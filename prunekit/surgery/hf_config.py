@@ -413,7 +413,15 @@ def update_configs(model: nn.Module, movable: Collection[tuple[str, int]] | None
 def warn(notes: list[str]) -> None:
     """Raise each note as a :class:`ConfigWarning`."""
     for note in notes:
-        warnings.warn(note, ConfigWarning, stacklevel=4)
+        warnings.warn(note, ConfigWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No :class:`ConfigWarning` inside (cuts that are probed and undone)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfigWarning)
+        yield
 
 
 def _canonical(model: nn.Module) -> dict[int, str]:

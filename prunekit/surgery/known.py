@@ -41,7 +41,7 @@ def _first_int(m: nn.Module, names: tuple[str, ...]) -> str | None:
     return None
 
 
-FUSED_QKV = ("qkv", "query_key_value", "qkv_proj", "Wqkv")
+FUSED_QKV = ("qkv", "query_key_value", "qkv_proj", "Wqkv", "in_proj")
 
 
 @register("<heads>")

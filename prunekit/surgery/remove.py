@@ -117,11 +117,11 @@ def _plain(v: Any) -> Any:
 
 
 def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
-                gs: GroupSet | None) -> None:
+                gs: GroupSet | None) -> list[str]:
     """Hugging Face configs solved from the cut modules (:mod:`.hf_config`; handler votes
     are not needed). With ``gs`` (checked cuts), a cut that no config can describe fails
     like a forward check (prune() leaves such groups whole, named); anything else that
-    does not rebuild goes to the notes and warns."""
+    does not rebuild goes to the notes (returned, to warn once the cut stands)."""
     movable = None if gs is None else {(m.param, m.dim) for g in gs.groups if g.prunable
                                        for m in g.members}
     update = hf_config.update_configs(model, movable)
@@ -129,7 +129,7 @@ def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
         raise SurgeryError(*update.failed[0], "config")
     plan.config.update(update.values)
     plan.notes.extend(update.notes)
-    hf_config.warn(update.notes)
+    return update.notes
 
 
 class _LastOp(TorchFunctionMode):
@@ -245,7 +245,7 @@ def remove_channels(
     snap = Snapshot.take(model)
     try:
         plan.attrs, votes = _apply(model, plan.cuts, snap, _sizes(group_set, chosen))
-        _set_config(model, votes, plan, group_set if check else None)
+        config_notes = _set_config(model, votes, plan, group_set if check else None)
         if check:
             forward_check(model, example_inputs, group_set.output_shapes)
     except SurgeryError:
@@ -254,6 +254,8 @@ def remove_channels(
     except Exception as err:
         snap.restore()
         raise SurgeryError(f"surgery failed: {type(err).__name__}: {err}") from err
+    if check:
+        hf_config.warn(config_notes)
     return plan
 
 

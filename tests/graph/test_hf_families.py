@@ -92,7 +92,8 @@ def test_generate_with_and_without_cache_agree(name):
     x = {k: v for k, v in FAMILIES[name].inputs().items() if not k.startswith("decoder_")}
     kw = dict(max_new_tokens=4, do_sample=False, min_new_tokens=4)
     if model.config.is_encoder_decoder:
-        kw["decoder_start_token_id"] = model.config.decoder_start_token_id or 0
+        start = getattr(model.generation_config, "decoder_start_token_id", None)
+        kw["decoder_start_token_id"] = 0 if start is None else start
     with torch.no_grad():
         cached = model.generate(**x, use_cache=True, **kw)
         plain = model.generate(**x, use_cache=False, **kw)

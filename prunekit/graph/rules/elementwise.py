@@ -69,12 +69,15 @@ def nary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     labels = [st.label(t) for t in ops]
     buffers = [st.buffer_names[id(t)] for t in ops
                if id(t) in st.buffer_names and id(t) not in st.labels and t.numel() > 1]
-    live = _live(st, labels) if buffers else 0
+    plain = any(not lab.blocks and t.numel() > 1 for t, lab in zip(ops, labels, strict=True))
+    live = _live(st, labels) if buffers or plain else 0
     st.set(out, broadcast_union(st, labels, tuple(out.shape)))
-    if buffers and _live(st, labels) < live:  # a module's own tensor is not cut: say so
-        st.skip(getattr(func, "__name__", str(func)),
-                f"registered buffer {', '.join(buffers)} is not cut with channels: the "
-                "channels it meets are kept (make it an nn.Parameter to prune them)")
+    if (buffers or plain) and _live(st, labels) < live:  # not cut with channels: say so
+        st.skip(getattr(func, "__name__", str(func)), (
+            f"registered buffer {', '.join(buffers)} is not cut with channels: the "
+            "channels it meets are kept (make it an nn.Parameter to prune them)")
+            if buffers else "a tensor computed in forward that is not cut with channels "
+            "(e.g. ALiBi slopes, a position table) meets them: they are kept")
 
 
 def _live(st: Any, labels: list) -> int:
