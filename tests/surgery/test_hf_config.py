@@ -11,7 +11,8 @@ from torch import nn
 import prunekit
 from prunekit.graph import build_groups
 from prunekit.surgery import Plan, SurgeryError, apply_plan, remove_channels
-from prunekit.surgery.hf_config import ConfigWarning, fields, replay
+from prunekit.surgery.hf_config import ConfigWarning, replay
+from prunekit.surgery.hf_probe import fields
 
 tf = pytest.importorskip("transformers")
 
@@ -182,3 +183,28 @@ def test_one_value_for_layers_that_differ_is_said_not_guessed():
     assert any(issubclass(w.category, ConfigWarning) for w in caught)
     with torch.no_grad():
         model(x)  # the model itself is fine: only its config cannot describe it
+
+
+def test_nested_configs_of_an_encoder_decoder_keep_their_identity():
+    """EncoderDecoderModel: fields live in sub-configs (``encoder.intermediate_size``),
+    which its modules hold too; restores after prune's probes keep them the same objects.
+    The encoder's hidden size is a model output (kept), so its heads, whose width the
+    config derives from it, stay whole, named."""
+    kw = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+              intermediate_size=64, max_position_embeddings=64, pad_token_id=0)
+    cfg = tf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        tf.BertConfig(**kw), tf.BertConfig(**kw, is_decoder=True, add_cross_attention=True))
+    torch.manual_seed(0)
+    model = tf.EncoderDecoderModel(config=cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    x = {"input_ids": torch.randint(2, 100, (1, 8), generator=g),
+         "decoder_input_ids": torch.randint(2, 100, (1, 5), generator=g)}
+    res = prunekit.prune(model, x, ratio=0.5)
+    assert res.plan.config == {"encoder.intermediate_size": 32, "decoder.intermediate_size": 32}
+    assert model.config.encoder is model.encoder.config
+    assert model.config.decoder is model.decoder.config
+    assert any("encoder.encoder.layer.0.attention" in s.get("group", "") for s in res.skipped)
+    fresh = type(model)(config=copy.deepcopy(model.config)).eval()
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(**x).logits, model(**x).logits)
