@@ -179,12 +179,15 @@ def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate,
     if not mismatches(base, target, set()):
         return
     result = _solve_with_derived(cls, cfg, target, base, fixed)
-    for path, value in result.values.items():
-        set_field(cfg, path, value)
-        top = path.split("[")[0]
-        upd.values[_prefix(name, top)] = _plain(get_field(cfg, top))
+    rebuilt = _apply_values(cls, cfg, result)
+    if rebuilt is None:
+        rebuilt = base
+    else:
+        for path in result.values:
+            top = path.split("[")[0]
+            upd.values[_prefix(name, top)] = _plain(get_field(cfg, top))
     changed = {k for k, v in target.items() if base.get(k) != v}
-    bad = mismatches(observe(build(cls, cfg)), target, changed)
+    bad = mismatches(rebuilt, target, changed)
     if not bad:
         return
     shown = "; ".join(m for _, m in bad[:4])
@@ -196,6 +199,38 @@ def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate,
     if result.hopeless:
         module = result.hopeless[0][1]
         upd.failed.append((note, f"{name}.{module}" if name and module else name or module))
+
+
+_MISSING = object()
+
+
+def _get_or_missing(cfg: Any, path: str) -> Any:
+    try:
+        return get_field(cfg, path)
+    except AttributeError:
+        return _MISSING
+
+
+def _apply_values(cls: type, cfg: Any, result: _Result) -> dict[Key, float] | None:
+    """Set the solved values on ``cfg``; the observations of the model it now builds.
+    Values the config refuses to build with (BERT: hidden size not a multiple of the
+    heads) are taken back (None) and said in ``result.problems``."""
+    old = {path: _get_or_missing(cfg, path) for path in result.values}
+    try:
+        for path, value in result.values.items():
+            set_field(cfg, path, value)
+        return observe(build(cls, cfg))
+    except Exception as err:  # noqa: BLE001 - whatever the config class refuses
+        for path, value in old.items():
+            if value is _MISSING:  # a derived field written explicitly: remove it again
+                with contextlib.suppress(AttributeError):
+                    delattr(cfg, path)
+            else:
+                set_field(cfg, path, value)
+        shown = ", ".join(f"{p}={v}" for p, v in result.values.items())
+        result.problems.append(f"{shown} does not build ({type(err).__name__}: {err}), so "
+                               "the config was left as it was")
+        return None
 
 
 def _plain(v: Any) -> Any:

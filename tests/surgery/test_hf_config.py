@@ -208,3 +208,18 @@ def test_nested_configs_of_an_encoder_decoder_keep_their_identity():
     fresh.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         torch.testing.assert_close(fresh(**x).logits, model(**x).logits)
+
+
+def test_solved_values_the_config_refuses_are_taken_back_and_said():
+    """BERT with one head of four cut in every layer and the hidden size kept: 32 / 3 is
+    no head width, BertConfig refuses to build, so the config stays as it was (it still
+    builds), the note says why and a ConfigWarning is raised."""
+    model = _tiny("BertForMaskedLM", "BertConfig")
+    x = {**_ids(), "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    gs = build_groups(model, x)
+    heads = [g.id for g in gs.groups if g.id.endswith("attention.self.query")]
+    assert len(heads) == 2
+    with pytest.warns(ConfigWarning, match="does not build"):
+        plan = remove_channels(model, gs, {g: [0] for g in heads}, x)
+    assert model.config.num_attention_heads == 4 and "num_attention_heads" not in plan.config
+    type(model)(copy.deepcopy(model.config))  # still builds
