@@ -139,7 +139,7 @@ def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[i
     """Cut everything; if the forward check fails, find the groups that break it
     (one by one), leave them whole (reported) and cut the rest."""
     try:
-        return remove_channels(model, gs, removal, example_inputs), []
+        return remove_channels(model, gs, removal, example_inputs, configs="strict"), []
     except SurgeryError:
         pass
     bad = []
@@ -147,14 +147,14 @@ def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[i
         snap = Snapshot.take(model)
         try:
             with quiet_config():  # a probe, undone: its config notes are not the result's
-                remove_channels(model, gs, {gid: chans}, example_inputs)
+                remove_channels(model, gs, {gid: chans}, example_inputs, configs="strict")
             snap.restore()
         except (SurgeryError, ValueError) as err:
             bad.append({"op": getattr(err, "op", ""), "module": getattr(err, "module", ""),
                         "reason": f"group {gid!r} left whole: cutting it fails ({err})",
                         "group": gid})
     rest = {g: c for g, c in removal.items() if g not in {b["group"] for b in bad}}
-    return remove_channels(model, gs, rest, example_inputs), bad
+    return remove_channels(model, gs, rest, example_inputs, configs="strict"), bad
 
 
 def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:

@@ -196,7 +196,7 @@ def _update_owner(name: str, owner: nn.Module, upd: ConfigUpdate,
     why = f" ({'; '.join(reasons)})" if reasons else ""
     note = f"{where} does not rebuild the pruned model{why}: {shown}"
     upd.notes.append(note)
-    if result.hopeless:
+    if result.hopeless and fixed is not None:
         module = result.hopeless[0][1]
         upd.failed.append((note, f"{name}.{module}" if name and module else name or module))
 
@@ -305,12 +305,13 @@ def _solve_once(cls: type, cfg: Any, target: dict[Key, int], candidates: dict[st
         values[path] = n
     for path, need in sol.conflicts.items():
         shown = ", ".join(f"{v:g}" for v in need) if need else "different values"
-        problems.append(f"{path} is one value for all layers, the pruned layers need {shown}")
+        problems.append(f"{path} is one value, the pruned model needs {shown} (layers or "
+                        "parts tied to it differ)")
     if sol.unsolved and not sol.conflicts:
         names = sorted({str(k[1]) for k in sol.unsolved})
         problems.append("no config field sets " + ", ".join(names[:6])
                         + (" ..." if len(names) > 6 else ""))
-    hopeless = _hopeless(pr, target, fixed) if fixed is not None else []
+    hopeless = _hopeless(pr, target, fixed or (lambda k: False))
     return _Result(values, problems, sol.unsolved, hopeless)
 
 

@@ -119,9 +119,9 @@ def _plain(v: Any) -> Any:
 def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
                 gs: GroupSet | None) -> list[str]:
     """Hugging Face configs solved from the cut modules (:mod:`.hf_config`; handler votes
-    are not needed). With ``gs`` (checked cuts), a cut that no config can describe fails
-    like a forward check (prune() leaves such groups whole, named); anything else that
-    does not rebuild goes to the notes (returned, to warn once the cut stands)."""
+    are not needed). With ``gs`` (strict, checked cuts), a cut that no config can describe
+    fails like a forward check (prune() leaves such groups whole, named); anything else
+    that does not rebuild goes to the notes (returned, to warn once the cut stands)."""
     movable = None if gs is None else {(m.param, m.dim) for g in gs.groups if g.prunable
                                        for m in g.members}
     update = hf_config.update_configs(model, movable)
@@ -214,6 +214,7 @@ def remove_channels(
     removal: Mapping[str, Sequence[int]],
     example_inputs: Any,
     check: bool = True,
+    configs: str = "warn",
 ) -> Plan:
     """Remove channels of groups in place, all or nothing; the :class:`Plan`.
 
@@ -229,6 +230,12 @@ def remove_channels(
         Inputs for the forward check after cutting (as for ``build_groups``).
     check
         Run the forward check (output shapes must be unchanged). Keep it on.
+    configs
+        Hugging Face configs are solved from the cut model either way
+        (:mod:`prunekit.surgery.hf_config`); where one cannot describe it, ``"warn"``
+        notes it in the plan and raises a ``ConfigWarning``, ``"strict"`` (what
+        ``prunekit.prune`` uses) fails a checked cut that no further cut could make
+        describable, like a failed forward check.
 
     Raises
     ------
@@ -237,6 +244,8 @@ def remove_channels(
     SurgeryError
         When cutting or the forward check fails; the model is restored bit-identically.
     """
+    if configs not in ("warn", "strict"):
+        raise ValueError(f"configs must be 'warn' or 'strict', got {configs!r}")
     chosen = _check_removal(group_set, removal)
     plan = Plan(groups=chosen)
     if not chosen:
@@ -245,7 +254,8 @@ def remove_channels(
     snap = Snapshot.take(model)
     try:
         plan.attrs, votes = _apply(model, plan.cuts, snap, _sizes(group_set, chosen))
-        config_notes = _set_config(model, votes, plan, group_set if check else None)
+        config_notes = _set_config(model, votes, plan,
+                                   group_set if check and configs == "strict" else None)
         if check:
             forward_check(model, example_inputs, group_set.output_shapes)
     except SurgeryError:

@@ -100,16 +100,21 @@ def test_replay_rejects_a_field_the_config_cannot_take():
 
 def test_a_derived_scale_is_refused_and_prune_names_the_group():
     """Gemma scales embeddings by sqrt(hidden_size) of the config: a cut hidden size would
-    rebuild a different model, so the cut fails (model restored) and prune() keeps the
-    hidden size whole, named, and cuts the rest."""
+    rebuild a different model, so a strict cut fails (model restored) and prune() keeps
+    the hidden size whole, named, and cuts the rest; remove_channels' default warns."""
     model, x = _tiny("GemmaForCausalLM", "GemmaConfig", head_dim=8), _ids()
     before, cfg_before = state_of(model), model.config.to_dict()
     gs = build_groups(model, x)
     g = _hidden_group(gs, model)
     with pytest.raises(SurgeryError, match="scalar_embed_scale") as err:
-        remove_channels(model, gs, {g.id: list(range(g.size // 2))}, x)
+        remove_channels(model, gs, {g.id: list(range(g.size // 2))}, x, configs="strict")
     assert err.value.op == "config"
     assert same_state(before, state_of(model)) and model.config.to_dict() == cfg_before
+    with pytest.raises(ValueError, match="configs must be"):
+        remove_channels(model, gs, {g.id: [0]}, x, configs="loose")
+    probe = copy.deepcopy(model)
+    with pytest.warns(ConfigWarning, match="scalar_embed_scale"):  # the default: said
+        remove_channels(probe, build_groups(probe, x), {g.id: list(range(g.size // 2))}, x)
     res = prunekit.prune(model, x, ratio=0.5)
     assert any(s.get("group") == g.id and "scalar_embed_scale" in s["reason"]
                for s in res.skipped)
@@ -178,7 +183,7 @@ def test_one_value_for_layers_that_differ_is_said_not_guessed():
         warnings.simplefilter("always")
         plan = remove_channels(model, gs, {"ups.0": list(range(8))}, x)
     assert model.config.ffn == 16
-    assert any("ffn is one value for all layers, the pruned layers need 8, 16" in n
+    assert any("ffn is one value, the pruned model needs 8, 16" in n
                for n in plan.notes)
     assert any(issubclass(w.category, ConfigWarning) for w in caught)
     with torch.no_grad():
