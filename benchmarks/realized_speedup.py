@@ -154,14 +154,13 @@ def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
                                batch_size=batch, rounds=args.rounds,
                                repeats=args.search_repeats, levels=args.levels,
                                round_to=args.round_to, prefer=args.prefer)
-    why = next((n for n in reversed(res.notes) if n.startswith("chose ")), "chose ?:")
-    kind = why.split(":")[0].removeprefix("chose ")  # width | depth | depth+width
-    return model, {"wd_kind": kind, "wd_prune_s": time.perf_counter() - t0,
-                   "wd_met": res.met, "wd_notes": res.notes,
+    return model, {"wd_kind": res.speedup.kind,  # width | depth | depth+width
+                   "wd_prune_s": time.perf_counter() - t0,
+                   "wd_met": res.speedup.met, "wd_notes": res.notes,
                    "wd_candidates": [{k: v for k, v in c.items() if k in (
                        "kind", "measured_speedup", "met", "macs", "fidelity", "seconds",
                        "blocks_removed", "measured", "tries", "readings")}
-                      for c in res.search if "kind" in c]}
+                      for c in res.speedup.search if "kind" in c]}
 
 
 def timed_round_robin(models: dict[str, nn.Module], fn: Any, rounds: int) -> dict[str, float]:
@@ -194,16 +193,17 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
                           min_total_ms=args.min_timing_ms)
     log = lambda m: console.log(f"{name} b{batch} {target:g}x: {m}")  # noqa: E731
     ours, res, prune_s = _prune(dense, x, batch, target, spec, args, log)
-    row.update(prune_s=prune_s, prune_stages=res.stages, layer_timings=res.layer_timings,
-               measured_candidates=len(res.search), met=res.met, notes=res.notes,
-               multiple=res.multiple, predicted_ms=res.predicted_ms,
-               own_measured_speedup=res.measured_speedup, search=res.search)
+    sp = res.speedup  # what prune_to_speedup measured
+    row.update(prune_s=prune_s, prune_stages=sp.stages, layer_timings=sp.layer_timings,
+               measured_candidates=len(sp.search), met=sp.met, notes=res.notes,
+               multiple=sp.multiple, predicted_ms=sp.predicted_ms,
+               own_measured_speedup=sp.measured_speedup, search=sp.search)
     if args.warm_rerun:  # same prune again: every layer timing now comes from the cache
         _, warm, warm_s = _prune(dense, x, batch, target, spec, args, log)
-        row.update(prune_warm_s=warm_s, prune_warm_stages=warm.stages,
-                   warm_layer_timings=warm.layer_timings,
-                   warm_measured_candidates=len(warm.search),
-                   warm_own_measured_speedup=warm.measured_speedup)
+        row.update(prune_warm_s=warm_s, prune_warm_stages=warm.speedup.stages,
+                   warm_layer_timings=warm.speedup.layer_timings,
+                   warm_measured_candidates=len(warm.speedup.search),
+                   warm_own_measured_speedup=warm.speedup.measured_speedup)
     macs0, macs_ours = count_macs(dense, x), count_macs(ours, x)
     models = {"dense": dense, "prunekit": ours}
     try:
@@ -235,9 +235,9 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     row["speedup"] = ms["dense"] / ms["prunekit"]
     row["rho"] = row["speedup"] / row["macs_ratio"]
     row["within_10pct"] = abs(row["speedup"] / target - 1) <= 0.1
-    rescaled = ms["prunekit"] * res.model_dense_ms / ms["dense"]  # on the model's dense time
-    row["prediction_error"] = res.predicted_ms / rescaled - 1
-    first = next((r for r in res.search if r.get("calibrated") is False), None)
+    rescaled = ms["prunekit"] * sp.model_dense_ms / ms["dense"]  # on the model's dense time
+    row["prediction_error"] = sp.predicted_ms / rescaled - 1
+    first = next((r for r in sp.search if r.get("calibrated") is False), None)
     row["first_prediction_error"] = first and first["prediction_error"]  # before calibration
     if "torch_pruning" in ms:
         row["tp_speedup"] = ms["dense"] / ms["torch_pruning"]
