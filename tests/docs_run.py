@@ -25,7 +25,8 @@ Conventions (what a page author needs to know):
   exit status 0 expected) with the extra options :data:`CLI_EXTRA` gives them, unless
   :data:`CLI_SKIPPED` says why not. Paths that name files of this repository
   (``examples/recipes/…``, ``prunekit/demo.py:…``) are resolved against its root; the
-  placeholder run directory ``runs/20261123-201500`` becomes the page's latest run.
+  placeholder run directory ``runs/20261123-201500`` becomes the run an earlier ``prunekit
+  prune`` of the same model made on the page (else the page's latest pruning run).
 * A bare ```` ``` ```` block whose first line starts with ``$ prunekit`` is a transcript:
   each command runs and the lines after it must appear in its output (exit status 2 for
   ``error:`` lines). Files a transcript reads are in :data:`CLI_FILES`.
@@ -80,21 +81,23 @@ SUBSTITUTIONS: list[Rule] = [
 ]
 # applied only when no CUDA device is present (the text names the GPU case on purpose)
 GPU_SUBSTITUTIONS: list[Rule] = [
-    Rule(("README.md",), 'device="cuda"', 'device="cpu"',
-         "the width-or-depth example is about a GPU; without one it is timed on the CPU"),
+    Rule(("README.md",), 'device="cuda"', 'device="cpu", threads=1',
+         "the width-or-depth example is about a GPU; without one it is timed on the CPU, "
+         "on one thread as the threads=2 rule explains"),
 ]
 
 NO_RUN: dict[str, str] = {}
 
+TINY_IMAGES = ["--data", "random:3x32x32"]  # ResNet-18 on 32×32 random inputs
 CLI_EXTRA: dict[str, list[str]] = {
     "prunekit prune torchvision:resnet18 --recipe examples/recipes/resnet18_one_shot.yaml":
-        ["--data", "random:3x64x64", "--no-progress"],
+        [*TINY_IMAGES, "--no-progress"],
     "prunekit prune prunekit/demo.py:digits_cnn --data digits "
     "--recipe examples/recipes/digits_proximal.yaml": ["--no-progress"],
     f"prunekit bench torchvision:resnet18 --pruned {RUN_PLACEHOLDER}":
-        ["--data", "random:3x64x64", "--repeats", "2", "--batch-size", "2"],
+        [*TINY_IMAGES, "--repeats", "2", "--batch-size", "2"],
     f"prunekit bench torchvision:resnet18 --pruned {RUN_PLACEHOLDER} --fast-pool":
-        ["--data", "random:3x64x64", "--repeats", "2", "--batch-size", "2"],
+        [*TINY_IMAGES, "--repeats", "2", "--batch-size", "2"],
     f"prunekit report {RUN_PLACEHOLDER}": [],
 }
 CLI_SKIPPED: dict[str, str] = {
@@ -164,6 +167,12 @@ def checked(page: str) -> list[Block]:
     return [b for b in blocks(page) if b.kind not in (None, "no-run")]
 
 
+def skipped_commands(page: str) -> list[tuple[str, str]]:
+    """``(page:line command, reason)`` of the CLI commands of ``page`` that do not run."""
+    return [(f"{b.id} {c}", CLI_SKIPPED[c]) for b in checked(page) if b.kind == "cli"
+            for c in cli_commands(b.text) if c in CLI_SKIPPED]
+
+
 def rules_for(page: str) -> list[Rule]:
     gpu = GPU_SUBSTITUTIONS if _no_gpu() else []
     return [r for r in SUBSTITUTIONS + gpu if page in r.pages]
@@ -204,6 +213,7 @@ class PageRun:
     workdir: Path
     namespace: dict[str, Any] = field(default_factory=dict)
     failed: str | None = None
+    runs: dict[str | None, Path] = field(default_factory=dict)  # model spec -> its run
 
     def run(self, block: Block) -> None:
         import pytest
@@ -214,7 +224,7 @@ class PageRun:
             with self._environment():
                 {"python": self._python, "cli": self._cli, "transcript": self._transcript,
                  "recipe": self._recipe}[block.kind](block)
-        except BaseException:
+        except BaseException:  # a skip too: whatever it was, later blocks cannot build on it
             self.failed = block.id
             raise
 
@@ -255,20 +265,16 @@ class PageRun:
         assert not ours, f"{block.id} uses a deprecated API: {ours[0].message}"
 
     def _cli(self, block: Block) -> None:
-        import pytest
-
-        skipped = []
+        """Every command of the block in order (those in CLI_SKIPPED are reported as
+        skipped tests of their own: :func:`skipped_commands`)."""
         for command in cli_commands(block.text):
             if command in CLI_SKIPPED:
-                skipped.append(f"{command!r}: {CLI_SKIPPED[command]}")
                 continue
             assert command in CLI_EXTRA, (
                 f"{block.id}: new CLI command {command!r}: give it tiny settings in "
                 "docs_run.CLI_EXTRA or a reason in docs_run.CLI_SKIPPED")
             result = self._invoke(command, CLI_EXTRA[command])
             assert result.exit_code == 0, f"{block.id}: {command}\n{result.output}"
-        if skipped:
-            pytest.skip("; ".join(skipped))  # the rest ran; say what did not
 
     def _transcript(self, block: Block) -> None:
         for name, text in CLI_FILES.items():
@@ -289,19 +295,22 @@ class PageRun:
 
         from prunekit.cli import app
 
-        args = [self._resolve(a) for a in shlex.split(command)[1:]] + extra
-        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        words = shlex.split(command)[1:]
+        spec = words[1] if len(words) > 1 and words[0] in ("prune", "bench") else None
+        args = [self._resolve(a, spec) for a in words] + extra
         runs = self.workdir / "runs"
-        if runs.is_dir():  # the newest run stands in for the placeholder run directory
-            done = sorted(p for p in runs.iterdir() if not p.name.startswith("."))
-            self.latest = done[-1] if done else None
+        before = set(runs.iterdir()) if runs.is_dir() else set()
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        new = sorted(set(runs.iterdir()) - before) if runs.is_dir() else []
+        if words[0] == "prune" and new:  # the run a later `--pruned runs/…` of it means
+            self.runs[spec] = self.runs[None] = new[-1]
         return result
 
-    def _resolve(self, arg: str) -> str:
-        if arg == RUN_PLACEHOLDER:
-            latest = getattr(self, "latest", None)
-            assert latest is not None, f"{arg}: no earlier command of the page made a run"
-            return str(latest)
+    def _resolve(self, arg: str, spec: str | None) -> str:
+        if arg == RUN_PLACEHOLDER:  # the page's run of this model, else its latest prune
+            run = self.runs.get(spec) or self.runs.get(None)
+            assert run is not None, f"{arg}: no earlier command of the page pruned a model"
+            return str(run)
         path = arg.split(":")[0]
         if "/" in path and (ROOT / path).exists():
             return str(ROOT / arg)

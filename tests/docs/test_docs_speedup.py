@@ -4,6 +4,7 @@ import pytest
 from docs_run import checked
 
 PAGE = "docs/speedup.md"
+pytestmark = pytest.mark.slow  # real timings (a speed target, CLI runs): seconds each
 
 
 @pytest.mark.parametrize("block", checked(PAGE), ids=str)
