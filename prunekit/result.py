@@ -60,14 +60,6 @@ class SpeedupResult:
         """Measured speedup ÷ MAC reduction (realized efficiency)."""
         return self.measured_speedup / max(self.mac_reduction, 1e-12)
 
-    def summary(self) -> str:
-        """One line: target, measured speedup, met or not, MAC reduction and ρ."""
-        verdict = "met" if self.met else "NOT met"
-        return (f"target {self.target_speedup:g}x {verdict}: measured "
-                f"{self.measured_speedup:.2f}x faster ({self.kind}; {self.dense_ms:.3g} → "
-                f"{self.pruned_ms:.3g} ms), {self.mac_reduction:.2f}x fewer MACs, "
-                f"ρ {self.rho:.2f}")
-
 
 # read through ``result.speedup`` now; kept readable on the result itself for a while
 _MOVED = frozenset(f for f in SpeedupResult.__dataclass_fields__ if f != "mac_reduction"

@@ -4,7 +4,6 @@
 >>> probe_widths(DeviceSpec("cpu", threads=2)).multiple        # cached per device
 >>> res = prune_to_speedup(model, x, target_speedup=2.0, device="cpu", threads=2)
 >>> res.speedup.measured_speedup, res.speedup.met, res.speedup.rho, res.notes
->>> print(res.speedup.summary())   # target, measured speedup, met or not, MACs, ρ
 >>> replace_max_pool(model, x)   # deployment: index-free max pooling where measured faster
 
 Timings are cached under ``$PRUNEKIT_CACHE`` (default ``~/.cache/prunekit``), keyed by
