@@ -74,7 +74,7 @@ SUBSTITUTIONS: list[Rule] = [
          "the quickstart shows ResNet-50; ResNet-18 exercises the same calls in a fraction "
          "of the time"),
     Rule(("README.md", "docs/speedup.md"), "224, 224", "64, 64",
-         "ImageNet-sized inputs make every timing of a speed target ~12x slower"),
+         "at 224×224 every forward pass a speed target times costs 12x the MACs"),
     Rule(("README.md", "docs/speedup.md", "docs/architecture.md", "docs/measure.md"),
          "threads=2", "threads=1",
          "the suite runs two workers on two cores: a 2-thread timing beside the other "
@@ -105,7 +105,8 @@ CLI_EXTRA: dict[str, list[str]] = {
     f"prunekit report {RUN_PLACEHOLDER}": [],
 }
 CLI_SKIPPED: dict[str, str] = {
-    "prunekit demo": "about a minute of training and timing; tests/cli/test_demo.py runs it",
+    "prunekit demo": "trains, prunes, fine-tunes and times for a minute or more; "
+                     "tests/cli/test_demo.py runs it with tiny settings",
 }
 CLI_FILES: dict[str, str] = {"typo.yaml": "method: prune\nfinetune: {epoch: 2}\n"}
 RECIPE_PAGES = ("docs/cli.md",)
