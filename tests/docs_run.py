@@ -108,7 +108,13 @@ CLI_SKIPPED: dict[str, str] = {
     "prunekit demo": "trains, prunes, fine-tunes and times for a minute or more; "
                      "tests/cli/test_demo.py runs it with tiny settings",
 }
-CLI_FILES: dict[str, str] = {"typo.yaml": "method: prune\nfinetune: {epoch: 2}\n"}
+CLI_FILES: dict[str, str] = {
+    "typo.yaml": "method: prune\nfinetune: {epoch: 2}\n",
+    "big.yaml": "measure: {repeats: 1e23}\n",
+    "model.py": "from torch import nn\n\n\ndef make():\n    return nn.Sequential(nn.Flatten(), "
+                "nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))\n",
+    "exits.py": "import sys\n\nsys.exit(3)\n",
+}
 RECIPE_PAGES = ("docs/cli.md",)
 
 
@@ -300,7 +306,7 @@ class PageRun:
 
         from prunekit.cli import app
 
-        words = shlex.split(command)[1:]
+        words = shlex.split(command, comments=True)[1:]  # `# ...` is a shell comment
         spec = words[1] if len(words) > 1 and words[0] in ("prune", "bench") else None
         args = [self._resolve(a, spec) for a in words] + extra
         runs = self.workdir / "runs"
