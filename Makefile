@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint data bench-smoke clean
+.PHONY: demo test lint readme-check data bench-smoke clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check prunekit tests benchmarks examples
 
-test: $(STAMP) data lint
+# README result blocks must equal what benchmarks/results/*.json say (python -m benchmarks.readme)
+readme-check: $(STAMP)
+	$(PY) -m benchmarks.readme --check
+
+test: $(STAMP) data lint readme-check
 	$(VENV)/bin/pytest -n 2 --dist loadfile tests
 
 bench-smoke: $(STAMP)

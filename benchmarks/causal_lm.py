@@ -10,10 +10,13 @@ how much the KV cache shrank. It then runs Torch-Pruning's ``MetaPruner`` at the
 channel ratio in a subprocess with a time limit (it can hang on GQA) and reports both
 prune times and whether the Torch-Pruning model still generates.
 
+Latency (batch 1, ``--seq`` tokens) of dense and pruned is timed in alternating rounds
+(``benchmarks.harness.timing.paired``), every reading kept, medians reported.
+
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/causal_lm.py          # ~2 min
-    .venv/bin/python benchmarks/causal_lm.py --smoke             # seconds
+    nice -n 10 python benchmarks/causal_lm.py          # ~5 CPU-min
+    python benchmarks/causal_lm.py --smoke             # seconds
 """
 
 from __future__ import annotations
@@ -23,27 +26,26 @@ import copy
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch import nn
 
-from prunekit.measure import count_params, latency
-from prunekit.measure.machine import machine_info
-
-RESULTS = Path(__file__).resolve().parent / "results"
-console = Console(width=170)
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import tables, timing  # noqa: E402
+from prunekit.measure import count_params  # noqa: E402
 
 
 def build(kind: str, smoke: bool) -> nn.Module:
     """GPT-2 or Llama-GQA (8 query heads, 2 KV heads, tied embeddings), random weights."""
     import transformers as tf
 
-    torch.manual_seed(0)
+    harness.seed_all(0)
     d, layers, vocab = (64, 3, 300) if smoke else (256, 8, 4000)
     common = dict(vocab_size=vocab, bos_token_id=1, eos_token_id=2)
     if kind == "gpt2":
@@ -56,7 +58,7 @@ def build(kind: str, smoke: bool) -> nn.Module:
 
 
 def inputs(model: nn.Module, batch: int, seq: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
+    g = harness.generator(0)
     return {"input_ids": torch.randint(3, model.config.vocab_size, (batch, seq), generator=g)}
 
 
@@ -181,16 +183,17 @@ def torch_pruning(kind: str, smoke: bool, ratio: float, timeout: float) -> dict[
 def run_model(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     dense = build(kind, args.smoke)
     ids = inputs(dense, 2, 16)
-    timing = inputs(dense, 1, args.seq)
+    timing_ids = inputs(dense, 1, args.seq)
     model = copy.deepcopy(dense)
     seconds, cpu = prune_prunekit(model, ids, args.ratio, args.layers)
-    lat = [latency(m, timing, threads=args.threads, warmup=1, repeats=args.repeats).median_ms
-           for m in (dense, model)]
+    timed = timing.paired({"dense": dense, "pruned": model}, timing_ids, rounds=args.rounds,
+                          repeats=args.repeats, warmup=1, threads=args.threads)
     row = {"model": kind, "ratio": args.ratio, "layers_removed": args.layers,
            "prune_s": seconds, "prune_cpu_s": cpu, "load_avg_1min": os.getloadavg()[0],
            "params_before": count_params(dense),
-           "params_after": count_params(model), "latency_ms_dense": lat[0],
-           "latency_ms_pruned": lat[1], "speedup_measured": lat[0] / lat[1],
+           "params_after": count_params(model), "latency_ms_dense": timed.median_ms("dense"),
+           "latency_ms_pruned": timed.median_ms("pruned"),
+           "speedup_measured": timed.speedup("dense", "pruned"), "timing": timed.to_dict(),
            "dense": checks(dense, ids), "pruned": checks(model, ids)}
     if not args.no_torch_pruning:
         row["torch_pruning"] = torch_pruning(kind, args.smoke, args.ratio, args.tp_timeout)
@@ -198,43 +201,40 @@ def run_model(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--smoke", action="store_true")
+    p = harness.parser("causal_lm", __doc__, threads=2, img=False)
     p.add_argument("--models", nargs="+", default=["gpt2", "llama"], choices=["gpt2", "llama"])
     p.add_argument("--ratio", type=float, default=0.5, help="channel ratio for width")
     p.add_argument("--layers", type=int, default=2, help="layers removed")
     p.add_argument("--seq", type=int, default=128, help="timing sequence length (batch 1)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--tp-timeout", type=float, default=120.0)
+    p.add_argument("--repeats", type=int, default=10, help="timed passes per round")
+    p.add_argument("--rounds", type=int, default=4, help="alternating dense/pruned rounds")
+    p.add_argument("--tp-timeout", type=float, default=300.0)
     p.add_argument("--no-torch-pruning", action="store_true")
-    p.add_argument("--out", type=Path, default=None)
-    a = p.parse_args(argv)
+    a = p.parse(argv)
     if a.smoke:
-        a.layers, a.seq, a.repeats, a.tp_timeout = 1, 16, 2, 60.0
+        a.layers, a.seq, a.repeats, a.rounds, a.tp_timeout = 1, 16, 2, 2, 60.0
     return a
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    rows = [run_model(kind, args) for kind in args.models]
-    result = {"benchmark": "causal_lm", "machine": machine_info(),
-              "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "rows": rows}
-    out = args.out or RESULTS / ("causal_lm_smoke.json" if args.smoke else "causal_lm.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
-    print_table(rows)
-    console.print(f"wrote {out}")
+    with harness.session(args) as rec:
+        rows = [run_model(kind, args) for kind in args.models]
+        result = {"rows": rows, "table": {"columns": COLUMNS, "rows": table_rows(rows)}}
+        out = rec.write(harness.out_path(args), result)
+    tables.show("Causal LMs: prunekit width + depth vs Torch-Pruning", COLUMNS,
+                result["table"]["rows"], width=170)
+    print(f"wrote {out}")
     return result
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    t = Table(title="Causal LMs: prunekit width + depth vs Torch-Pruning")
-    for col in ("model", "config after", "params", "KV cache", "generate / cache=nocache / tied",
-                "speedup (measured)", "prune s (CPU s)", "Torch-Pruning"):
-        t.add_column(col)
+COLUMNS = ["model", "config after", "params", "KV cache", "generate / cache=nocache / tied",
+           "speedup (measured, median)", "prune s (CPU s)", "Torch-Pruning"]
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
     for r in rows:
         p, d = r["pruned"], r["dense"]
         tp = r.get("torch_pruning", {})
@@ -242,13 +242,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 f"{tp['params_after'] / tp['params_before']:.2f}x"
                 f", generate {'ok' if 'generate_shape' in tp else 'FAILED'}"
                 if tp.get("status") == "ok" else tp.get("status", "not run"))
-        t.add_row(r["model"], json.dumps(p["config"]),
-                  f"{r['params_after'] / r['params_before']:.2f}x",
-                  f"{p['kv_cache_elements'] / d['kv_cache_elements']:.2f}x",
-                  f"{p['generate_ok']} / {p['cache_matches_no_cache']} / {p['tied']}",
-                  f"{r['speedup_measured']:.2f}x",
-                  f"{r['prune_s']:.2f} ({r['prune_cpu_s']:.2f})", tp_s)
-    console.print(t)
+        sp = r["speedup_measured"]
+        out.append([r["model"], json.dumps(p["config"]),
+                    f"{r['params_after'] / r['params_before']:.2f}x",
+                    f"{p['kv_cache_elements'] / d['kv_cache_elements']:.2f}x",
+                    f"{p['generate_ok']} / {p['cache_matches_no_cache']} / {p['tied']}",
+                    f"{sp['speedup']:.2f}x ({sp['min']:.2f}–{sp['max']:.2f})",
+                    f"{r['prune_s']:.2f} ({r['prune_cpu_s']:.2f})", tp_s])
+    return out
 
 
 if __name__ == "__main__":

@@ -16,17 +16,18 @@ agree within 1 % with ``flop_counter`` and with ``fvcore_matched`` or ``ptflops_
 
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/mac_counter.py            # whole zoo (~15 min)
-    .venv/bin/python benchmarks/mac_counter.py --smoke               # seconds
-    .venv/bin/python benchmarks/mac_counter.py --models resnet50 vit_b_16
+    nice -n 10 python benchmarks/mac_counter.py            # whole zoo (~15 CPU-min)
+    python benchmarks/mac_counter.py --smoke               # seconds
+    python benchmarks/mac_counter.py --models resnet50 vit_b_16 --out /tmp/m.json
+
+The file is rewritten after every model (``complete: false`` until the last one).
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import io
-import json
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -34,14 +35,14 @@ from pathlib import Path
 
 import torch
 import torchvision
-from rich.console import Console
 from rich.progress import track
-from rich.table import Table
 
-from prunekit.measure import MacProfile, mac_profile
-from prunekit.measure.machine import machine_info
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import tables  # noqa: E402
+from prunekit.measure import MacProfile, mac_profile  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SMOKE_MODELS = {"resnet18": 32, "mobilenet_v3_small": 32}
 TOLERANCE = 0.01
 # fvcore ops that are not multiply-accumulates of a weight (excluded by our policy)
@@ -95,9 +96,9 @@ COUNTERS: dict[str, Callable[[torch.nn.Module, torch.Tensor], int]] = {
 }
 
 
-def measure_model(name: str, resolution: int) -> dict[str, object]:
+def measure_model(name: str, resolution: int, seed: int = 0) -> dict[str, object]:
     """Build ``name`` with random weights and run every counter on one image."""
-    torch.manual_seed(0)
+    harness.seed_all(seed)
     model = torchvision.models.get_model(name, weights=None).eval()
     x = torch.randn(1, 3, resolution, resolution)
     row: dict[str, object] = {"model": name, "resolution": resolution, "counts": {},
@@ -145,45 +146,40 @@ def summarize(rows: list[dict]) -> dict[str, object]:
     return summary
 
 
-def print_table(rows: list[dict], console: Console) -> None:
-    table = Table(title="MACs (G) and relative difference to prunekit")
-    table.add_column("model")
-    table.add_column("prunekit", justify="right")
-    for counter in list(COUNTERS)[1:]:
-        table.add_column(counter, justify="right")
+def table_rows(rows: list[dict]) -> list[list]:
+    """Per model: our count (GMACs) and each reference's relative difference to it."""
+    out = []
     for row in rows:
-        cells = [row["model"], f"{row['counts'].get('prunekit', float('nan')) / 1e9:.3f}"]
-        for counter in list(COUNTERS)[1:]:
-            diff = row["rel_diff"].get(counter)
-            cells.append("error" if diff is None else f"{diff:+.2%}")
-        table.add_row(*cells)
-    console.print(table)
+        diffs = [row["rel_diff"].get(c) for c in list(COUNTERS)[1:]]
+        out.append([row["model"], f"{row['counts'].get('prunekit', float('nan')) / 1e9:.3f}",
+                    *["error" if d is None else f"{d:+.2%}" for d in diffs]])
+    return out
+
+
+COLUMNS = ["model", "prunekit GMACs", *list(COUNTERS)[1:]]
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="two small models at 32²")
+    parser = harness.parser("mac_counter", __doc__, smoke_help="two small models at 32²",
+                            img=False)
     parser.add_argument("--models", nargs="*", help="torchvision model names (default: all)")
-    parser.add_argument("--out", type=Path, help="JSON output path")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv)
     if args.smoke:
         plan = dict(SMOKE_MODELS)
     else:
         names = args.models or torchvision.models.list_models(module=torchvision.models)
         plan = {n: 299 if n == "inception_v3" else 224 for n in names}
-    console = Console()
-    out = args.out or RESULTS / ("mac_counter_smoke.json" if args.smoke else "mac_counter.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    config = {"smoke": args.smoke, "batch": 1, "tolerance": TOLERANCE, "models": plan}
+    out = harness.out_path(args)
+    config = {"batch": 1, "tolerance": TOLERANCE, "models": plan}
     rows: list[dict] = []
-    for name, resolution in track(plan.items(), description="counting", console=console):
-        rows.append(measure_model(name, resolution))
-        result = {"machine": machine_info(), "config": config, "summary": summarize(rows),
-                  "models": rows}
-        out.write_text(json.dumps(result, indent=1))  # after every model: partial runs count
-    print_table(rows, console)
-    console.print_json(data=result["summary"])
-    console.print(f"wrote {out}")
+    with harness.session(args) as rec:
+        for name, resolution in track(plan.items(), description="counting"):
+            rows.append(measure_model(name, resolution, args.seed))
+            result = {"config": config, "summary": summarize(rows), "models": rows,
+                      "table": {"columns": COLUMNS, "rows": table_rows(rows)}}
+            rec.write(out, result, complete=len(rows) == len(plan))  # partial runs count
+    tables.show("MACs (G) and relative difference to prunekit", COLUMNS, table_rows(rows))
+    print(f"summary: {result['summary']}\nwrote {out}")
     return result
 
 

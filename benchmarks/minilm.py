@@ -17,10 +17,16 @@ For every plan kind and target speedup the script
 Heads-only cannot reach 2x: attention projections are ~1/3 of a layer's MACs at
 sequence 64, so even removing every head leaves the FFN; such cells are marked infeasible.
 
+Timing: dense and pruned in paired ABBA rounds (``benchmarks.harness.timing``, every
+reading kept, medians). Torch-Pruning (at the FFN/heads cut's shapes) uses the same kind of
+criterion as ours: magnitude with ``--criterion l2``, Taylor when ours is data-driven.
+Recipes (distillation settings) must be chosen on a held-out noun set
+(``--sample random --sample-seed K``), then reported once on the standard set.
+
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/minilm.py              # full (~1 h on 2 busy cores)
-    .venv/bin/python benchmarks/minilm.py --smoke                 # seconds, tiny random BERT
+    nice -n 10 python benchmarks/minilm.py              # full (~1 CPU-hour)
+    python benchmarks/minilm.py --smoke                 # seconds, tiny random BERT
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import copy
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,22 +44,23 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 from torch import nn
 
-from prunekit.eval import (
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import plots, tables, timing  # noqa: E402
+from prunekit.eval import (  # noqa: E402
     RetrievalSet,
     load_minilm,
     relational_loss,
     wordnet_retrieval,
     wordnet_retrieval_set,
 )
-from prunekit.eval.embed import mean_pool, tokenize
-from prunekit.measure import count_macs, latency
-from prunekit.measure.machine import machine_info
-from prunekit.structures import prune_depth
+from prunekit.eval.embed import mean_pool, tokenize  # noqa: E402
+from prunekit.measure import count_macs  # noqa: E402
+from prunekit.structures import prune_depth  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 KINDS = ("heads", "ffn", "layers", "combined", "layer_ffn", "heads_ffn")
 console = Console(width=170)
 
@@ -67,6 +75,10 @@ class Setup:
     timing_inputs: dict[str, torch.Tensor]
     calib: list[dict[str, torch.Tensor]]
     args: argparse.Namespace
+    timings: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        self.timings = [] if self.timings is None else self.timings
 
 
 # ----------------------------------------------------------------------------- setup
@@ -79,7 +91,7 @@ def load_setup(args: argparse.Namespace) -> Setup:
         data = wordnet_retrieval_set(args.n, sample=args.sample, seed=args.sample_seed,
                                      n_extra=args.n_extra, extra_lemmas=args.extra_lemmas,
                                      extra_pos=args.extra_pos)
-    g = torch.Generator().manual_seed(0)
+    g = harness.generator(0)
     ids = torch.randint(1000, tok.vocab_size, (args.batch, args.seq), generator=g)
     timing = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     text = data.extra_text
@@ -90,7 +102,7 @@ def load_setup(args: argparse.Namespace) -> Setup:
 def _smoke_model_and_data() -> tuple[nn.Module, Any, RetrievalSet]:
     from transformers import BertConfig, BertModel
 
-    torch.manual_seed(0)
+    harness.seed_all(0)
     cfg = BertConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                      intermediate_size=256, vocab_size=1200)
     tok = _ToyTokenizer(cfg.vocab_size)
@@ -274,24 +286,14 @@ def _embedding_distance(hidden: torch.Tensor, target: tuple[torch.Tensor, torch.
     return (1.0 - cos).mean()
 
 
-def measure_ms(model: nn.Module, setup: Setup) -> float:
-    """Median CPU latency in ms at batch 32 x seq 64 on ``--threads`` threads."""
-    a = setup.args
-    return latency(model, setup.timing_inputs, threads=a.threads, warmup=a.warmup,
-                   repeats=a.repeats).median_ms
-
-
 def measure_pair(dense: nn.Module, model: nn.Module, setup: Setup) -> tuple[float, float]:
-    """Dense and pruned latency timed in alternating ABBA rounds (``--rounds``), medians
-    over rounds: on a shared machine the load drifts, and timing the two at different
-    moments turned a 2-layer cut into a 4-layer one in an earlier run."""
-    d: list[float] = []
-    m: list[float] = []
-    for r in range(setup.args.rounds):
-        pair = [(d, dense), (m, model)] if r % 2 == 0 else [(m, model), (d, dense)]
-        for out, net in pair:
-            out.append(measure_ms(net, setup))
-    return float(torch.tensor(d).median()), float(torch.tensor(m).median())
+    """Dense and pruned latency (batch x seq, ``--threads``) in paired ABBA rounds
+    (``--rounds``), medians; every reading goes to ``setup.timings``."""
+    a = setup.args
+    t = timing.paired({"dense": dense, "pruned": model}, setup.timing_inputs, rounds=a.rounds,
+                      repeats=a.repeats, warmup=a.warmup, threads=a.threads)
+    setup.timings.append(t.to_dict())
+    return t.median_ms("dense"), t.median_ms("pruned")
 
 
 # ----------------------------------------------------------------------------- distillation
@@ -427,7 +429,7 @@ def _subset(n: int, k: int, bucket: bool) -> torch.Tensor:
     ``k`` texts, or (``bucket``: items are length-sorted batches) a seeded random ``k``."""
     if not bucket:
         return torch.arange(min(k, n))
-    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:k].sort().values
+    return torch.randperm(n, generator=harness.generator(0))[:k].sort().values
 
 
 def _masked_mse(s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -530,23 +532,39 @@ def torch_pruning_ffn(setup: Setup, shape: tuple[int, int, int],
         ex = setup.calib[0]
         num_heads = {m.query: cfg.num_attention_heads for n, m in model.named_modules()
                      if n.endswith("attention.self")}
+        data_driven = setup.args.criterion != "l2"
+        imp = tp.importance.TaylorImportance() if data_driven else \
+            tp.importance.MagnitudeImportance(p=2)
         t0 = time.perf_counter()
         pruner = tp.pruner.MetaPruner(
-            model, ex, importance=tp.importance.MagnitudeImportance(p=2),
+            model, ex, importance=imp,
             pruning_ratio_dict=_tp_ratios(model, cfg, shape), num_heads=num_heads,
             prune_num_heads=shape[1] > 0, prune_head_dims=False,
             head_pruning_ratio=shape[1] / cfg.num_attention_heads,
             ignored_layers=[m for n, m in model.named_modules()
                             if n.endswith(("output.dense", "pooler.dense"))
                             and "attention" not in n] + [model.embeddings])
+        if data_driven:  # Taylor scores need gradients: the embedding loss on calibration text
+            _embedding_loss(model, setup).backward()
         pruner.step()
         _tp_fix_heads(model, cfg)
         prune_s = time.perf_counter() - t0
-        ms = measure_ms(model, setup)
-        return {"prune_s": prune_s, "latency_ms": ms, **_theory(setup, model),
-                "before": evaluate(model, setup, reference), "status": "ok"}
+        dense_ms, ms = measure_pair(setup.dense, model, setup)
+        return {"prune_s": prune_s, "latency_ms": ms, "dense_latency_ms": dense_ms,
+                "importance": "taylor" if data_driven else "magnitude",
+                **_theory(setup, model), "before": evaluate(model, setup, reference),
+                "status": "ok"}
     except Exception as err:  # report, never crash the benchmark
         return {"status": f"failed: {type(err).__name__}: {str(err)[:200]}"}
+
+
+def _embedding_loss(model: nn.Module, setup: Setup) -> torch.Tensor:
+    """``1 − cos`` of the pooled embeddings against the dense model's, on calibration text."""
+    batch = setup.calib[0]
+    with torch.no_grad():
+        ref = mean_pool(setup.dense(**batch)[0], batch["attention_mask"])
+    out = mean_pool(model(**batch)[0], batch["attention_mask"])
+    return (1.0 - nn.functional.cosine_similarity(out, ref, dim=-1)).mean()
 
 
 def _tp_ratios(model: nn.Module, cfg: Any, shape: tuple[int, int, int]) -> dict:
@@ -568,8 +586,7 @@ def _tp_fix_heads(model: nn.Module, cfg: Any) -> None:
 
 # ----------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--smoke", action="store_true", help="tiny random BERT, seconds")
+    p = harness.parser("minilm", __doc__, smoke_help="tiny random BERT, seconds", threads=2)
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     p.add_argument("--targets", nargs="+", type=float, default=[1.5, 2.0])
     p.add_argument("--n", type=int, default=2000, help="WordNet nouns to retrieve among")
@@ -580,7 +597,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-extra", type=int, default=4000, help="synsets of distillation text")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--max-steps", type=int, default=4, help="extra cut steps if short")
@@ -599,7 +615,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="weight of the token-level MSE on the last hidden state")
     p.add_argument("--relational-weight", type=float, default=0.0,
                    help="weight of the batch cosine-similarity-matrix MSE in distillation")
-    p.add_argument("--seed", type=int, default=0, help="distillation batch-order seed")
     p.add_argument("--ema", type=float, default=0.0,
                    help="weight EMA decay during distillation (0: off; e.g. 0.99)")
     p.add_argument("--criterion", default="l2",
@@ -626,10 +641,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="remove layers one at a time, distilling --distill-steps/L after each")
     p.add_argument("--no-torch-pruning", action="store_true")
     p.add_argument("--skip-before", action="store_true", help="no Recall@1 before distill")
-    p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--plot", nargs="+", type=Path, default=None,
-                   help="only draw docs/img/depth_minilm.png from these result JSONs")
-    a = p.parse_args(argv)
+    p.add_operational("--plot", nargs="+", type=Path, default=None,
+                      help="only draw depth_minilm.png (in --img-dir) from these result JSONs")
+    a = p.parse(argv)
     if not 0.0 <= a.ema < 1.0:
         p.error(f"--ema must be in [0, 1), got {a.ema}")
     if a.smoke:
@@ -641,11 +655,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def plot(paths: list[Path], out: Path) -> None:
     """Recall@1 after distillation (% of dense) against measured speedup, one marker per
     plan kind, from one or more result JSONs (e.g. the 1.5x and 2x runs)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.6))
     markers = {"heads": "^", "ffn": "s", "layers": "o", "combined": "D", "layer_ffn": "P",
                "heads_ffn": "X"}
@@ -656,7 +666,7 @@ def plot(paths: list[Path], out: Path) -> None:
     for path in paths:
         data = json.loads(Path(path).read_text())
         dense = data["dense"]["recall_at_1"]
-        cfg = data["config"]
+        cfg = data["provenance"]["config"]
         threads.add(cfg.get("threads", 2))
         levers = bool(cfg.get("extra_lemmas"))
         relational = cfg.get("relational_weight", 0.0) > 0
@@ -683,87 +693,75 @@ def plot(paths: list[Path], out: Path) -> None:
     ax.set_title("all-MiniLM-L6-v2: width vs depth (labels: distillation steps, seed)",
                  fontsize=10, loc="left")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    plots.save(fig, out, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.plot:
-        plot(args.plot, Path(__file__).resolve().parents[1] / "docs" / "img" / "depth_minilm.png")
+        plot(args.plot, (args.img_dir or harness.IMG) / "depth_minilm.png")
         return {}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.manual_seed(0)
-    setup = load_setup(args)
-    t0 = time.perf_counter()
-    dense_eval = wordnet_retrieval(setup.dense, setup.tokenizer, setup.data, max_length=args.seq)
-    dense_ms = measure_ms(setup.dense, setup)
-    console.print(f"dense: Recall@1 {dense_eval.recall_at_1:.4f}, {dense_ms:.1f} ms")
-    rows: list[dict[str, Any]] = []
-    result = {"benchmark": "minilm", "machine": machine_info(), "config": _jsonable(vars(args)),
-              "load_note": _load_note(), "dense": {"recall_at_1": dense_eval.recall_at_1,
-                                                   "latency_ms": dense_ms, "n": dense_eval.n},
-              "plans": rows, "complete": False}
-    for target in args.targets:
-        for kind in args.kinds:
-            console.print(f"[bold]{kind} @ {target}x[/bold]")
-            rows.append(run_plan(setup, kind, target, dense_ms, dense_eval.embeddings))
-            if not args.no_torch_pruning and kind in ("ffn", "heads") and "latency_ms" in rows[-1]:
-                shape = (0, rows[-1]["heads_removed_per_layer"], rows[-1]["ffn_removed_per_layer"])
-                rows[-1]["torch_pruning"] = torch_pruning_ffn(setup, shape, dense_eval.embeddings)
-            result["seconds"] = time.perf_counter() - t0
-            _write(result, args)  # after every plan: a long run leaves partial results
-    result["complete"] = True
-    result["load_note_end"] = _load_note().replace("at start", "at end")
-    _write(result, args)
-    print_table(result)
+    with harness.session(args) as rec:
+        setup = load_setup(args)
+        t0 = time.perf_counter()
+        dense_eval = wordnet_retrieval(setup.dense, setup.tokenizer, setup.data,
+                                       max_length=args.seq)
+        dense_t = timing.paired({"dense": setup.dense}, setup.timing_inputs, rounds=args.rounds,
+                                repeats=args.repeats, warmup=args.warmup, threads=args.threads)
+        dense_ms = dense_t.median_ms("dense")
+        console.print(f"dense: Recall@1 {dense_eval.recall_at_1:.4f}, {dense_ms:.1f} ms")
+        rows: list[dict[str, Any]] = []
+        result = {"dense": {"recall_at_1": dense_eval.recall_at_1, "latency_ms": dense_ms,
+                            "n": dense_eval.n, "timing": dense_t.to_dict()},
+                  "plans": rows, "timings": setup.timings}
+        out = harness.out_path(args)
+        total = len(args.targets) * len(args.kinds)
+        for target in args.targets:
+            for kind in args.kinds:
+                console.print(f"[bold]{kind} @ {target}x[/bold]")
+                rows.append(run_plan(setup, kind, target, dense_ms, dense_eval.embeddings))
+                if not args.no_torch_pruning and kind in ("ffn", "heads") \
+                        and "latency_ms" in rows[-1]:
+                    shape = (0, rows[-1]["heads_removed_per_layer"],
+                             rows[-1]["ffn_removed_per_layer"])
+                    rows[-1]["torch_pruning"] = torch_pruning_ffn(setup, shape,
+                                                                  dense_eval.embeddings)
+                result["seconds"] = time.perf_counter() - t0
+                result["table"] = {"columns": COLUMNS, "rows": table_rows(result)}
+                rec.write(out, result, complete=len(rows) == total)  # partial results count
+    tables.show(f"MiniLM plans (dense Recall@1 {dense_eval.recall_at_1:.4f}, "
+                f"{dense_ms:.0f} ms)", COLUMNS, result["table"]["rows"], width=170)
+    console.print(f"wrote {out}")
     return result
 
 
-def _load_note() -> str:
-    la = os.getloadavg()
-    return f"load average {la[0]:.1f}/{la[1]:.1f}/{la[2]:.1f} on {os.cpu_count()} CPUs at start"
+COLUMNS = ["plan", "target", "cut (L/h/u)", "measured", "MAC theory", "R@1 before",
+           "R@1 after", "% dense", "cos after", "TP R@1 / speedup"]
 
 
-def _jsonable(d: dict) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
-
-
-def _write(result: dict, args: argparse.Namespace) -> None:
-    name = "minilm_smoke.json" if args.smoke else "minilm.json"
-    out = args.out or RESULTS / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=float))
-    console.print(f"wrote {out}")
-
-
-def print_table(result: dict) -> None:
+def table_rows(result: dict) -> list[list[str]]:
     dense = result["dense"]["recall_at_1"]
-    t = Table(title=f"MiniLM plans (dense Recall@1 {dense:.4f}, "
-                    f"{result['dense']['latency_ms']:.0f} ms)")
-    for col in ("plan", "target", "cut (L/h/u)", "measured", "MAC theory", "R@1 before",
-                "R@1 after", "% dense", "cos after", "TP R@1 / speedup"):
-        t.add_column(col)
+    out = []
     for r in result["plans"]:
         if "latency_ms" not in r:
-            t.add_row(r["plan"], f"{r['target']}x", r["status"], *[""] * 7)
+            out.append([r["plan"], f"{r['target']}x", r["status"], *[""] * 7])
             continue
         tp = r.get("torch_pruning", {})
         before = r.get("before", {}).get("recall_at_1")
         tp_s = (f"{tp['before']['recall_at_1']:.3f} / "
-                f"{result['dense']['latency_ms'] / tp['latency_ms']:.2f}x"
+                f"{tp['dense_latency_ms'] / tp['latency_ms']:.2f}x"
                 if "before" in tp else tp.get("status", ""))
         final = r.get("after", r.get("before"))  # --no-distill: "after" is "before"
         after = final["recall_at_1"]
-        t.add_row(r["plan"], f"{r['target']}x",
-                  f"{r['layers_removed']}/{r['heads_removed_per_layer']}/"
-                  f"{r['ffn_removed_per_layer']}", f"{r['measured_speedup']:.2f}x",
-                  f"{r['mac_speedup_theory']:.2f}x", "-" if before is None else f"{before:.3f}",
-                  f"{after:.3f}", f"{100 * after / max(dense, 1e-9):.0f}%",
-                  f"{final['mean_cosine']:.3f}", tp_s)
-    console.print(t)
+        out.append([r["plan"], f"{r['target']}x",
+                    f"{r['layers_removed']}/{r['heads_removed_per_layer']}/"
+                    f"{r['ffn_removed_per_layer']}", f"{r['measured_speedup']:.2f}x",
+                    f"{r['mac_speedup_theory']:.2f}x",
+                    "-" if before is None else f"{before:.3f}", f"{after:.3f}",
+                    f"{100 * after / max(dense, 1e-9):.0f}%", f"{final['mean_cosine']:.3f}",
+                    tp_s])
+    return out
 
 
 if __name__ == "__main__":

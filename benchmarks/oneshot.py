@@ -8,7 +8,7 @@ training split):
 * prunekit ``l2`` / ``taylor`` / ``obs`` selection, cut as is;
 * prunekit ``l2`` (and ``obs``) + reconstruction: ``bias`` compensation, ``ls`` (layer-wise
   damped least squares), ``block`` (least squares + Adam on each conv/FFN segment with its
-  nonlinearity) — :mod:`prunekit.methods.reconstruct`;
+  nonlinearity) — :mod:`prunekit.reconstruct`;
 * Torch-Pruning magnitude and Taylor (gradients on the calibration images), uniform ratio
   bisected to the MACs prunekit reached.
 
@@ -57,7 +57,7 @@ import prunekit  # noqa: E402
 from prunekit.importance import ImportanceContext  # noqa: E402
 from prunekit.measure import count_macs  # noqa: E402
 from prunekit.methods import evaluate  # noqa: E402
-from prunekit.methods.reconstruct import ReconstructConfig, reconstruct  # noqa: E402
+from prunekit.reconstruct import ReconstructConfig, reconstruct  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 console = Console(width=160)

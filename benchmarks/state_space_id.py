@@ -16,35 +16,39 @@ also shows ``oracle-aligned LS``: the unstructured model mapped by the best T co
 *from the true system* and thresholded at the best level in hindsight — unavailable in
 practice, an upper bound for least squares.
 
+The structured model's group-lasso level is chosen by BIC on the identification data
+itself (no held-out data and no ground truth is used to tune any method); the random
+systems are seeded (``--seed`` offsets them).
+
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/state_space_id.py          # ~10 min
-    .venv/bin/python benchmarks/state_space_id.py --smoke              # seconds
+    nice -n 10 python benchmarks/state_space_id.py          # ~10 CPU-minutes
+    python benchmarks/state_space_id.py --smoke              # seconds
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from rich.progress import track
-from threadpoolctl import threadpool_limits
 
-from prunekit.apps.reporting import bench_parser, outputs, print_table, save_json
-from prunekit.apps.ssid import identify_structured, identify_unstructured
-from prunekit.apps.ssid_metrics import (
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import plots, tables  # noqa: E402
+from prunekit.apps.ssid import identify_structured, identify_unstructured  # noqa: E402
+from prunekit.apps.ssid_metrics import (  # noqa: E402
     align,
     block_support,
     parameter_errors,
     prediction_error,
     support_f1,
 )
-from prunekit.apps.state_space import networked_system, simulate
+from prunekit.apps.state_space import networked_system, simulate  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-IMG = ROOT / "docs" / "img"
 SENSORS = np.repeat(np.arange(10), 2)
 METHODS = ("unstructured", "c-basis + LS", "structured", "oracle-aligned LS")
 
@@ -76,11 +80,11 @@ def one_trial(noise: float, steps: int, seed: int) -> dict[str, dict]:
     return out
 
 
-def sweep(noises, lengths, seeds) -> list[dict]:
+def sweep(noises, lengths, seeds, offset: int = 0) -> list[dict]:
     cells = [(nz, T) for T in lengths for nz in noises]
     rows = []
     for noise, steps in track(cells, description="identification"):
-        trials = [one_trial(noise, steps, s) for s in range(seeds)]
+        trials = [one_trial(noise, steps, offset + s) for s in range(seeds)]
         for name in METHODS:
             agg = {k: float(np.median([t[name][k] for t in trials]))
                    for k in ("f1", "A", "B", "C", "nrmse")}
@@ -92,11 +96,7 @@ def sweep(noises, lengths, seeds) -> list[dict]:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     lengths = sorted({r["T"] for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for T, ls in zip(lengths, ("-", "--", ":")):
@@ -111,31 +111,34 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[0].set(xlabel="relative noise", ylabel="support F1 (median)", ylim=(0, 1.05))
     axes[1].set(xlabel="relative noise", ylabel="held-out NRMSE (median)", yscale="log")
     axes[0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path / "apps_state_space.png", dpi=110)
-    plt.close(fig)
+    plots.save(fig, path / "apps_state_space.png")
+
+
+COLUMNS = ["T", "noise", "method", "F1", "F1 min", "err A", "err B", "err C", "NRMSE"]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = bench_parser(__doc__, "one noise level, one seed")
-    args = parser.parse_args(argv)
-    out, img = outputs(args, "state_space", RESULTS, IMG)
+    parser = harness.parser("state_space_id", __doc__, smoke_help="one noise level, one seed")
+    args = parser.parse(argv)
     noises, lengths, seeds = ((0.05,), (300,), 1) if args.smoke else \
         ((0.0, 0.02, 0.05, 0.1, 0.2), (400, 1000), 3)
-    with threadpool_limits(limits=1):
-        rows = sweep(noises, lengths, seeds)
-    shown = [r for r in rows if r["method"] != "_seconds"]
-    print_table("identification of a 20-state networked system (medians over systems)",
-                ["T", "noise", "method", "F1", "F1 min", "err A", "err B", "err C", "NRMSE"],
-                [[r["T"], r["noise"], r["method"], r["f1"], r["f1_min"], r["A"], r["B"],
-                  r["C"], r["nrmse"]] for r in shown])
-    out = args.out or RESULTS / ("state_space_smoke.json" if args.smoke else "state_space.json")
-    config = {"n_nodes": 10, "state_dim": 2, "n_inputs": 10, "nodes_per_input": 2,
-              "sensors": "2 per node, known placement", "noises": noises, "lengths": lengths,
-              "systems_per_cell": seeds, "horizon": 3}
-    save_json(out, {"config": config, "rows": rows, "smoke": args.smoke})
-    if img is not None:
-        plot(shown, img)
+    from threadpoolctl import threadpool_limits
+
+    with harness.session(args) as rec, threadpool_limits(limits=1):
+        rows = sweep(noises, lengths, seeds, args.seed)
+        shown = [r for r in rows if r["method"] != "_seconds"]
+        table = [[r["T"], r["noise"], r["method"], r["f1"], r["f1_min"], r["A"], r["B"],
+                  r["C"], r["nrmse"]] for r in shown]
+        tables.show("identification of a 20-state networked system (medians over systems)",
+                    COLUMNS, table)
+        config = {"n_nodes": 10, "state_dim": 2, "n_inputs": 10, "nodes_per_input": 2,
+                  "sensors": "2 per node, known placement", "noises": noises,
+                  "lengths": lengths, "systems_per_cell": seeds, "horizon": 3}
+        out = rec.write(harness.out_path(args, "state_space"),
+                        {"config": config, "rows": rows,
+                         "table": {"columns": COLUMNS, "rows": table}})
+        if args.img_dir is not None:
+            plot(shown, args.img_dir)
     print(f"wrote {out}")
     return rows
 

@@ -8,14 +8,18 @@ the structure at several λ, remove the zero units, fine-tune; measure.
   ``connection`` groups (one unit per connection ``i → j``); the surviving dependency
   diagram as JSON and PNG.
 
-Accuracy on the full 10k test set, parameters, MACs (``prunekit.measure.count_macs``),
-CPU latency at batch 256 with 1 thread (dense and pruned timed in alternation, median of
-rounds) and ρ = measured speedup / MAC reduction.
+Accuracy on the full 10k test set (one read per reported row), parameters, MACs
+(``prunekit.measure.count_macs``), CPU latency at batch 256 with 1 thread (dense and pruned
+in paired ABBA rounds, medians, every reading kept) and ρ = measured speedup / MAC
+reduction. The reference λ (fewest MACs within 1 pt of the dense model trained as long)
+is chosen on a validation split carved from the training images; Torch-Pruning at its MACs
+(within 1 %, or interpolated between the two nearest runs) is fine-tuned for as many
+epochs as the proximal run used in all (proximal + fine-tuning).
 
 Usage::
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/structures_branch.py
-    .venv/bin/python benchmarks/structures_branch.py --smoke     # seconds, synthetic data
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/structures_branch.py
+    python benchmarks/structures_branch.py --smoke     # seconds, synthetic data
 
 Writes ``benchmarks/results/structures_branch[_smoke].json``,
 ``docs/img/structures_branch*.png`` and ``docs/img/connection_*.png``.
@@ -25,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
+import math
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -34,21 +40,25 @@ from rich.console import Console
 from torch import nn
 from torchvision.models.densenet import _DenseBlock, _Transition
 
-from prunekit.measure import count_macs, latency
-from prunekit.methods import FitConfig, ProximalGroupLasso, evaluate, fit
-from prunekit.structures.branch import (
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import incumbents, plots, timing  # noqa: E402
+from benchmarks.harness.rules import Comparison, Method  # noqa: E402
+from prunekit.measure import count_macs  # noqa: E402
+from prunekit.methods import FitConfig, ProximalGroupLasso, evaluate, fit  # noqa: E402
+from prunekit.structures.branch import (  # noqa: E402
     branch_groups,
     find_branch_modules,
     prune_branches,
 )
-from prunekit.structures.connection import (
+from prunekit.structures.connection import (  # noqa: E402
     connection_diagram,
     connection_groups,
     find_dense_blocks,
     prune_connections,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 console = Console()
 
 
@@ -109,42 +119,23 @@ class SmallDenseNet(nn.Module):
         return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-# ---------------------------------------------------------------- data, measurement
-def load_data(args):
-    if args.smoke:
-        gen = torch.Generator().manual_seed(0)
-        proto = torch.rand(10, 1, 28, 28, generator=gen)
-        y = torch.randint(0, 10, (384,), generator=gen)
-        x = (proto[y] + 0.3 * torch.rand(384, 1, 28, 28, generator=gen)).clamp(0, 1)
-        return (x[:256], y[:256]), (x[256:], y[256:])
-    from prunekit.data import load_fashion_mnist
-
-    xtr, ytr, xte, yte = load_fashion_mnist()
-    idx = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(args.seed))
-    idx = idx[: args.train_size]
-    return (xtr[idx], ytr[idx]), (xte, yte)
-
-
-def timed_pair(dense: nn.Module, model: nn.Module, x: torch.Tensor, args) -> tuple[float, float]:
-    """Median latency (ms) of dense and pruned, timed in alternating rounds (load drifts)."""
-    d, p = [], []
-    for _ in range(args.rounds):
-        for net, out in ((dense, d), (model, p)):
-            stats = latency(net.eval(), x, threads=args.threads, warmup=2,
-                            repeats=args.repeats)
-            out.append(stats.median_ms)
-    return sorted(d)[len(d) // 2], sorted(p)[len(p) // 2]
-
-
-def measure(dense: nn.Module, model: nn.Module, test, x_lat, args, **extra) -> dict:
+# ---------------------------------------------------------------- measurement
+def measure(dense: nn.Module, model: nn.Module, data: harness.Splits, claim: str, x_lat,
+            args, **extra) -> dict:
+    """Test accuracy (one read, for ``claim``), validation accuracy, size, MACs, and the
+    latency of dense and pruned in paired ABBA rounds (medians)."""
     model.eval()
-    d_ms, p_ms = timed_pair(dense, model, x_lat, args)
+    t = timing.paired({"dense": dense.eval(), "model": model}, x_lat, rounds=args.rounds,
+                      repeats=args.repeats, warmup=2, threads=args.threads)
     d_macs, macs = count_macs(dense, x_lat[:1]), count_macs(model, x_lat[:1])
-    speedup, mac_red = d_ms / p_ms, d_macs / macs
-    return {"accuracy": evaluate(model, test), "params": sum(p.numel() for p in
-                                                            model.parameters()),
-            "macs": macs, "latency_ms": p_ms, "dense_latency_ms": d_ms,
-            "speedup": speedup, "mac_reduction": mac_red, "rho": speedup / mac_red, **extra}
+    sp = t.speedup("dense", "model")
+    return {"accuracy": data.evaluate(claim, partial(evaluate, model)), "claim": claim,
+            "val_accuracy": evaluate(model, data.val),
+            "params": sum(p.numel() for p in model.parameters()), "macs": macs,
+            "latency_ms": t.median_ms("model"), "dense_latency_ms": t.median_ms("dense"),
+            "speedup": sp["speedup"], "speedup_range": [sp["min"], sp["max"]],
+            "mac_reduction": d_macs / macs, "rho": sp["speedup"] / (d_macs / macs),
+            "timing": t.to_dict(), **extra}
 
 
 def ft_config(args, epochs: int, lr: float) -> FitConfig:
@@ -175,108 +166,124 @@ def prune_branches_restored(dense: nn.Module, trained: nn.Module, ex: torch.Tens
 
 
 # ---------------------------------------------------------------- inception
-def run_inception(train, test, x_lat, args) -> dict:
-    torch.manual_seed(args.seed)
+def run_inception(data: harness.Splits, x_lat, args) -> tuple[dict, Comparison | None]:
+    train = data.train
+    harness.seed_all(args.seed)
     dense = inception_cnn()
     fit(dense, train, ft_config(args, args.dense_epochs, args.lr))
     dense.eval()
-    base = measure(dense, dense, test, x_lat, args, method="dense")
+    base = measure(dense, dense, data, "inception dense", x_lat, args, method="dense")
     console.log(f"inception dense: acc {base['accuracy']:.4f} MACs {base['macs']}")
-    ctrl = control(dense, train, test, x_lat, args) if args.control else None
+    ctrl = control(dense, data, "inception", x_lat, args) if args.control else None
     if ctrl:
         console.log(f"inception dense, same epochs: acc {ctrl['accuracy']:.4f}")
     ex = x_lat[:2]
     rows = []
     for lam in args.branch_lams:
-        torch.manual_seed(args.seed)
+        harness.seed_all(args.seed)
         model, info = proximal(dense, lambda m: branch_groups(m, ex), train, args, lam,
                                args.branch_weights)
         modules = [bm.name for bm in find_branch_modules(model, ex)]
         if args.restore:
-            info["prox_accuracy"] = evaluate(model, test)
+            info["prox_val_accuracy"] = evaluate(model, data.val)
             model, res = prune_branches_restored(dense, model, ex)
         else:
             res = prune_branches(model, ex, zero_only=True)
         info["restore"] = args.restore
-        info["pruned_accuracy_before_ft"] = evaluate(model, test)
+        info["pruned_val_accuracy_before_ft"] = evaluate(model, data.val)
         fit(model, train, ft_config(args, args.finetune_epochs, args.ft_lr))
-        row = measure(dense, model, test, x_lat, args, method="prunekit proximal branch",
+        row = measure(dense, model, data, f"inception λ={lam:g}", x_lat, args,
+                      method="prunekit proximal branch",
                       removed=res.removed, report=res.report(),
                       modules_with_removal=sum(1 for m in modules if res.removed.get(m)),
                       modules=len(modules), **info)
         rows.append(row)
-        checkpoint(args, "inception", {"dense": base, "proximal": rows})
         console.log(f"inception λ={lam}: acc {row['accuracy']:.4f} branches "
                     f"{res.plan.n_removed} in {row['modules_with_removal']}/{len(modules)} "
                     f"modules, MACs ×{row['mac_reduction']:.2f}, speedup ×{row['speedup']:.2f}")
-    ref = _pick(rows, (ctrl or base)["accuracy"])
-    tp_row = None
+    ref = _pick(rows, (ctrl or base)["val_accuracy"])
+    tp_rows, cmp = [], None
     if ref is not None and ref["macs"] < base["macs"]:
-        tp_row = torch_pruning_matched(dense, train, test, x_lat, args, ref["macs"])
-        console.log(f"Torch-Pruning at {ref['macs']} MACs: acc {tp_row['accuracy']:.4f}")
-    return {"dense": base, "dense_same_epochs": ctrl, "proximal": rows, "torch_pruning": tp_row,
-            "reference_lam": ref["lam"] if ref else None}
+        total = args.prox_epochs + args.finetune_epochs
+        cmp = Comparison("inception branches", [
+            Method("prunekit proximal branch", total),
+            Method("Torch-Pruning magnitude", total, incumbent=True)], "epochs",
+            matched_macs=True)
+        cmp.spend("prunekit proximal branch", total)
+        tp_rows = torch_pruning_matched(dense, data, x_lat, args, ref, cmp)
+        cmp.check_spent()
+    return {"dense": base, "dense_same_epochs": ctrl, "proximal": rows,
+            "torch_pruning": tp_rows, "reference_lam": ref["lam"] if ref else None}, cmp
 
 
-def _pick(rows: list[dict], dense_acc: float) -> dict | None:
-    """The run with the fewest MACs within 1 pt of dense (else the most accurate)."""
-    ok = [r for r in rows if r["accuracy"] >= dense_acc - 0.01]
+def _pick(rows: list[dict], dense_val: float) -> dict | None:
+    """The run with the fewest MACs within 1 pt of dense on validation (else the most
+    accurate on validation)."""
+    ok = [r for r in rows if r["val_accuracy"] >= dense_val - 0.01]
     if ok:
         return min(ok, key=lambda r: r["macs"])
-    return max(rows, key=lambda r: r["accuracy"]) if rows else None
+    return max(rows, key=lambda r: r["val_accuracy"]) if rows else None
 
 
-def torch_pruning_matched(dense, train, test, x_lat, args, target_macs: int) -> dict:
-    import torch_pruning as tp
-
-    def pruned(ratio):
-        m = copy.deepcopy(dense)
-        tp.pruner.MagnitudePruner(m, x_lat[:1], tp.importance.MagnitudeImportance(p=2),
-                                  pruning_ratio=ratio, ignored_layers=[m[-1]]).step()
-        return m
-
-    lo, hi = 0.0, 0.95
-    for _ in range(2 if args.smoke else 10):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if count_macs(pruned(mid), x_lat[:1]) > target_macs else (lo, mid)
-    model = pruned(hi)
-    fit(model, train, ft_config(args, args.finetune_epochs, args.ft_lr))
-    return measure(dense, model, test, x_lat, args, method="Torch-Pruning magnitude (L2)",
-                   ratio=hi, target_macs=target_macs, finetune_epochs=args.finetune_epochs)
+def torch_pruning_matched(dense, data, x_lat, args, ref: dict, cmp: Comparison) -> list[dict]:
+    """Torch-Pruning (as its docs say) at the reference run's MACs, fine-tuned for the
+    whole budget (proximal + fine-tuning epochs); a bracketing pair is interpolated."""
+    total = args.prox_epochs + args.finetune_epochs
+    runs = incumbents.matched(dense, x_lat[:1], ref["macs"], steps=6 if args.smoke else 16)
+    if len(runs) == 1:
+        cmp.check_macs({"prunekit proximal branch": ref["macs"],
+                        "Torch-Pruning magnitude": runs[0]["macs"]})
+    rows = []
+    for r in runs:
+        model = r["model"]
+        harness.seed_all(args.seed)
+        fit(model, data.train, ft_config(args, total, args.ft_lr))
+        rows.append(measure(dense, model, data, f"inception TP ratio {r['ratio']:.4f}", x_lat,
+                            args, method="Torch-Pruning magnitude (L2)", ratio=r["ratio"],
+                            target_macs=ref["macs"], finetune_epochs=total,
+                            match="within 1 %" if len(runs) == 1 else "bracket"))
+    cmp.spend("Torch-Pruning magnitude", total)
+    if len(rows) == 2:
+        a, b = sorted(rows, key=lambda x: x["macs"])
+        t = (math.log(ref["macs"]) - math.log(a["macs"])) / \
+            (math.log(b["macs"]) - math.log(a["macs"]))
+        rows.append({"method": "Torch-Pruning magnitude (L2)", "match": "interpolated",
+                     "macs": ref["macs"], "mac_reduction": ref["mac_reduction"],
+                     "accuracy": a["accuracy"] + t * (b["accuracy"] - a["accuracy"]),
+                     "speedup": a["speedup"] + t * (b["speedup"] - a["speedup"])})
+    return rows
 
 
 # ---------------------------------------------------------------- densenet
-def run_densenet(train, test, x_lat, args) -> dict:
-    torch.manual_seed(args.seed)
+def run_densenet(data: harness.Splits, x_lat, args) -> dict:
+    train = data.train
+    harness.seed_all(args.seed)
     dense = SmallDenseNet()
     fit(dense, train, ft_config(args, args.dense_epochs, args.lr))
     dense.eval()
-    base = measure(dense, dense, test, x_lat, args, method="dense")
+    base = measure(dense, dense, data, "densenet dense", x_lat, args, method="dense")
     ex = x_lat[:2]
     total = _count(find_dense_blocks(dense, ex))
     console.log(f"densenet dense: acc {base['accuracy']:.4f} connections {total}")
-    ctrl = control(dense, train, test, x_lat, args) if args.control else None
-    if ctrl:
-        console.log(f"densenet dense, same epochs: acc {ctrl['accuracy']:.4f}")
+    ctrl = control(dense, data, "densenet", x_lat, args) if args.control else None
     rows = []
     for lam in args.connection_lams:
-        torch.manual_seed(args.seed)
+        harness.seed_all(args.seed)
         model, info = proximal(dense, lambda m: connection_groups(m, ex, "connection"), train,
                                args, lam)
         res = prune_connections(model, ex, zero_only=True)
         fit(model, train, ft_config(args, args.finetune_epochs, args.ft_lr))
         kept = _count(find_dense_blocks(model, ex))
-        tag = f"lam{lam:g}"
-        diagram = connection_diagram(model, ex, png=str(args.img_dir / f"connection_{tag}"
-                                                               f"{args.suffix}.png"),
-                                     title=f"SmallDenseNet, λ={lam:g}")
-        row = measure(dense, model, test, x_lat, args, method="prunekit proximal connection",
+        png = None if args.img_dir is None else str(
+            args.img_dir / f"connection_lam{lam:g}{args.suffix}.png")
+        diagram = connection_diagram(model, ex, png=png, title=f"SmallDenseNet, λ={lam:g}")
+        row = measure(dense, model, data, f"densenet λ={lam:g}", x_lat, args,
+                      method="prunekit proximal connection",
                       connections_total=total, connections_kept=kept,
                       pair_connections_removed=1 - kept["pairs"] / total["pairs"],
                       all_connections_removed=1 - kept["all"] / total["all"],
                       removed_layers=res.plan.removed_layers, diagram=diagram, **info)
         rows.append(row)
-        checkpoint(args, "densenet", {"dense": base, "proximal": rows})
         console.log(f"densenet λ={lam}: acc {row['accuracy']:.4f} i→j removed "
                     f"{row['pair_connections_removed']:.0%}, layers removed "
                     f"{sum(len(v) for v in res.plan.removed_layers.values())}, MACs "
@@ -284,21 +291,15 @@ def run_densenet(train, test, x_lat, args) -> dict:
     return {"dense": base, "dense_same_epochs": ctrl, "proximal": rows}
 
 
-def checkpoint(args, key: str, part: dict) -> None:
-    """Partial results after every run (long runs on a busy machine)."""
-    if args.smoke:
-        return
-    path = args.results_dir / f"structures_branch_{args.tag or 'run'}_partial.json"
-    path.write_text(json.dumps({"config": str(vars(args)), key: part}, indent=1, default=str))
-
-
-def control(dense: nn.Module, train, test, x_lat, args) -> dict:
+def control(dense: nn.Module, data: harness.Splits, name: str, x_lat, args) -> dict:
     """The dense model trained as long as the pruned ones (prox + fine-tune epochs more,
     Adam at the fine-tuning rate): the accuracy a pruned run should be compared with."""
-    torch.manual_seed(args.seed)
+    harness.seed_all(args.seed)
     model = copy.deepcopy(dense)
-    fit(model, train, ft_config(args, args.prox_epochs + args.finetune_epochs, args.ft_lr))
-    return measure(dense, model, test, x_lat, args, method="dense, same total epochs")
+    fit(model, data.train, ft_config(args, args.prox_epochs + args.finetune_epochs,
+                                     args.ft_lr))
+    return measure(dense, model, data, f"{name} dense, same total epochs", x_lat, args,
+                   method="dense, same total epochs")
 
 
 def _count(blocks) -> dict[str, int]:
@@ -308,11 +309,7 @@ def _count(blocks) -> dict[str, int]:
 
 # ---------------------------------------------------------------- plots, main
 def plot(results: dict, args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     inc = results["inception"]
     d = inc["dense"]
@@ -322,17 +319,13 @@ def plot(results: dict, args) -> None:
               label="prunekit branch (MAC theory)")
     a.scatter([r["speedup"] for r in inc["proximal"]], [r["accuracy"] for r in inc["proximal"]],
               c="tab:blue", marker="x", label="prunekit branch (measured)")
-    if inc["torch_pruning"]:
-        t = inc["torch_pruning"]
+    for t in inc["torch_pruning"]:
+        if t.get("match") == "bracket":
+            continue
         a.scatter([t["mac_reduction"]], [t["accuracy"]], c="tab:red",
-                  label="Torch-Pruning (MAC theory)")
+                  label=f"Torch-Pruning ({t['match']}, MAC theory)")
         a.scatter([t["speedup"]], [t["accuracy"]], c="tab:red", marker="x",
                   label="Torch-Pruning (measured)")
-    for k, other in enumerate(results.get("inception_other_runs", [])):
-        rows = other["proximal"]
-        a.scatter([r["mac_reduction"] for r in rows], [r["accuracy"] for r in rows],
-                  facecolors="none", edgecolors=f"C{k + 4}",
-                  label=f"{other.get('tag', 'other run')} (MAC theory)")
     ref = inc.get("dense_same_epochs") or d
     if inc.get("dense_same_epochs"):
         a.scatter([1.0], [ref["accuracy"]], c="k", marker="s", label="dense, same total epochs")
@@ -353,15 +346,11 @@ def plot(results: dict, args) -> None:
     b.set_xlabel("fraction of i→j connections removed")
     b.set_title("Small DenseNet: connections removed")
     b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.img_dir / f"structures_branch{args.suffix}.png", dpi=110)
-    plt.close(fig)
+    plots.save(fig, args.img_dir / f"structures_branch{args.suffix}.png")
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p = harness.parser("structures_branch", __doc__, smoke_help="synthetic data, seconds")
     p.add_argument("--train-size", type=int, default=6000)
     p.add_argument("--dense-epochs", type=int, default=3)
     p.add_argument("--prox-epochs", type=int, default=2)
@@ -375,103 +364,42 @@ def parse(argv=None):
                    help="group weights of the branch penalty (ProximalGroupLasso weights=)")
     p.add_argument("--restore", action=argparse.BooleanOptionalAction, default=True,
                    help="after proximal training, remove the zero branches from a fresh copy "
-                        "of the dense model (survivors keep the dense weights); "
-                        "--no-restore: fine-tune the shrunken survivors (runs 1-2)")
-    p.add_argument("--threads", type=int, default=1)
+                        "of the dense model (survivors keep the dense weights)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--skip", nargs="*", default=[], choices=["inception", "densenet"])
-    p.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
-    p.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
-    p.add_argument("--progress", action="store_true")
-    p.add_argument("--control", action="store_true",
+    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
                    help="also train the dense model for as many epochs as the pruned runs")
-    p.add_argument("--tag", default="", help="write structures_branch_<tag>.json (a part)")
-    p.add_argument("--merge", type=Path, nargs="*", default=None,
-                   help="combine part JSONs (e.g. one per model, run in parallel) and plot")
-    p.add_argument("--keep-existing", action="store_true",
-                   help="with --merge: start from structures_branch.json; replaced results "
-                        "move to <model>_other_runs")
-    args = p.parse_args(argv)
+    p.add_operational("--progress", action="store_true")
+    args = p.parse(argv)
     if args.smoke:
         args.dense_epochs, args.prox_epochs, args.finetune_epochs = 1, 1, 1
         args.branch_lams, args.connection_lams = [20.0], [20.0]
-        args.batch, args.repeats, args.rounds = 16, 1, 1
+        args.batch, args.repeats, args.rounds = 16, 1, 2
     args.suffix = "_smoke" if args.smoke else ""
     return args
 
 
 def main(argv=None) -> dict:
-    from prunekit.measure.machine import machine_info
-
     args = parse(argv)
-    if args.merge:
-        return merge(args)
-    torch.set_num_threads(args.threads)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    args.img_dir.mkdir(parents=True, exist_ok=True)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    results: dict = {"config": config, "machine": machine_info()}
-    console.log(f"config {config}")
-    train, test = load_data(args)
-    x_lat = test[0][: args.batch]
-    t0 = time.time()
-    if "inception" not in args.skip:
-        results["inception"] = run_inception(train, test, x_lat, args)
-    if "densenet" not in args.skip:
-        results["densenet"] = run_densenet(train, test, x_lat, args)
-    results["wall_s"] = time.time() - t0
-    name = f"structures_branch_{args.tag}" if args.tag else f"structures_branch{args.suffix}"
-    path = args.results_dir / f"{name}.json"
-    path.write_text(json.dumps(results, indent=1, default=str))
-    if "inception" in results and "densenet" in results:
-        plot(results, args)
+    with harness.session(args) as rec:
+        data = harness.fashion_mnist(args.train_size, args.seed, args.smoke)
+        x_lat = data.val[0][: args.batch]
+        t0 = time.time()
+        results: dict = {}
+        cmps = []
+        if "inception" not in args.skip:
+            results["inception"], cmp = run_inception(data, x_lat, args)
+            cmps += [cmp] if cmp else []
+        if "densenet" not in args.skip:
+            results["densenet"] = run_densenet(data, x_lat, args)
+        results["wall_s"] = time.time() - t0
+        path = rec.write(harness.out_path(args), results, comparison=cmps, splits=data)
+        if "inception" in results and "densenet" in results and args.img_dir is not None:
+            plot(results, args)
     console.log(f"wrote {path}")
     return results
-
-
-def merge(args) -> dict:
-    """One result file from parts (``--tag`` runs), with the plot.
-
-    The last part holding a model is that model's main result; an earlier one for the
-    same model (or, with ``--keep-existing``, the one already in
-    ``structures_branch.json``) moves to ``"<model>_other_runs"`` (a list, each entry
-    tagged), so earlier rows are never lost.
-    """
-    path = args.results_dir / f"structures_branch{args.suffix}.json"
-    results: dict = {"config": [], "machine": None, "wall_s": []}
-    if args.keep_existing and path.exists():
-        old = json.loads(path.read_text())
-        configs = old["config"] if isinstance(old["config"], list) else [old["config"]]
-        results.update(old)
-        results["config"], results["wall_s"] = list(configs), _as_list(old.get("wall_s"))
-        for key in ("inception", "densenet"):
-            if key in old:
-                tags = [c.get("tag") for c in configs if isinstance(c, dict)
-                        and key not in c.get("skip", [])]
-                results[key] = {**old[key], "tag": old[key].get("tag") or "+".join(
-                    t for t in tags if t)}
-    for p in args.merge:
-        part = json.loads(p.read_text())
-        results["config"].append(part["config"])
-        results["wall_s"].append(part.get("wall_s"))
-        results["machine"] = results["machine"] or part["machine"]
-        for key in ("inception", "densenet"):
-            if key not in part:
-                continue
-            if key in results:
-                results.setdefault(f"{key}_other_runs", []).append(results[key])
-            results[key] = {**part[key], "tag": part["config"].get("tag")}
-    path.write_text(json.dumps(results, indent=1, default=str))
-    if "inception" in results and "densenet" in results:
-        plot(results, args)
-    console.log(f"wrote {path}")
-    return results
-
-
-def _as_list(x) -> list:
-    return list(x) if isinstance(x, list) else [x]
 
 
 if __name__ == "__main__":

@@ -15,10 +15,15 @@ Three experiments, same data (a training subset, the full 10k test set), one CPU
   factorization to the *same parameter count* (and only where measured latency
   improves), both fine-tuned alike. Target: hybrid at least as accurate.
 
+Choices (the λ shown for input features, the best hybrid at matched parameters) are
+made on a validation split carved from the training images; every reported accuracy is
+one read of the test set. Latency: each model against its dense reference in paired ABBA
+rounds (medians, every reading kept).
+
 Usage::
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/structures_features.py
-    .venv/bin/python benchmarks/structures_features.py --smoke      # seconds, synthetic
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/structures_features.py
+    python benchmarks/structures_features.py --smoke      # seconds, synthetic
 
 Writes ``benchmarks/results/structures_features[_smoke].json`` and
 ``docs/img/features_*.png``, ``docs/img/se_*.png``, ``docs/img/lowrank_*.png``.
@@ -26,22 +31,25 @@ Writes ``benchmarks/results/structures_features[_smoke].json`` and
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from torch import nn
 
-from prunekit.methods import Budget, FitConfig, ProximalGroupLasso, evaluate, fit
-from prunekit.structures import input_feature as feat
-from prunekit.structures import lowrank as lr
-from prunekit.structures import se_gate as se
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import plots, timing  # noqa: E402
+from prunekit.methods import Budget, FitConfig, ProximalGroupLasso, evaluate, fit  # noqa: E402
+from prunekit.structures import input_feature as feat  # noqa: E402
+from prunekit.structures import lowrank as lr  # noqa: E402
+from prunekit.structures import se_gate as se  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 console = Console()
 
 
@@ -78,31 +86,22 @@ def se_cnn() -> nn.Module:
 
 
 # ---------------------------------------------------------------- data and measurement
-def load_data(args):
-    if args.smoke:
-        gen = torch.Generator().manual_seed(0)
-        proto = torch.rand(10, 1, 28, 28, generator=gen)
-        proto[:, :, :, :6] = 0  # a blank border, like real images
-        y = torch.randint(0, 10, (384,), generator=gen)
-        x = (proto[y] + 0.3 * torch.rand(384, 1, 28, 28, generator=gen)).clamp(0, 1)
-        x[:, :, :, :6] = 0
-        return (x[:256], y[:256]), (x[256:], y[256:])
-    from prunekit.data import load_fashion_mnist
-
-    xtr, ytr, xte, yte = load_fashion_mnist()
-    idx = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(args.seed))
-    idx = idx[: args.train_size]
-    return (xtr[idx], ytr[idx]), (xte, yte)
-
-
-def measure(net, test, x_lat, args, **extra) -> dict:
-    from prunekit.measure import count_macs, count_params, latency
+def measure(net, data: harness.Splits, claim: str, x_lat, args, ref=None, **extra) -> dict:
+    """Test accuracy (the one read for ``claim``), size, MACs and latency: paired with
+    ``ref`` (its dense reference) in ABBA rounds when given, else alone; medians."""
+    from prunekit.measure import count_macs, count_params
 
     net.eval()
-    stats = latency(net, x_lat, threads=1, warmup=2 if args.smoke else 5, repeats=args.repeats)
-    return {"accuracy": evaluate(net, test), "params": count_params(net),
-            "macs": count_macs(net, x_lat[:1]), "latency_ms": stats.median_ms,
-            "latency_iqr_ms": stats.iqr_ms, **extra}
+    models = {"model": net} if ref is None else {"model": net, "ref": ref.eval()}
+    t = timing.paired(models, x_lat, rounds=args.rounds, repeats=args.repeats,
+                      warmup=2 if args.smoke else 5, threads=1)
+    row = {"accuracy": data.evaluate(claim, partial(evaluate, net)), "claim": claim,
+           "params": count_params(net), "macs": count_macs(net, x_lat[:1]),
+           "latency_ms": t.median_ms("model"), "timing": t.to_dict(), **extra}
+    if ref is not None:
+        row["ref_latency_ms"] = t.median_ms("ref")
+        row["measured_speedup"] = t.speedup("ref", "model")["speedup"]
+    return row
 
 
 def cfg(args, epochs, lr_=1e-3):
@@ -111,20 +110,19 @@ def cfg(args, epochs, lr_=1e-3):
 
 
 # ---------------------------------------------------------------- input features
-def features(train, test, x_lat, args) -> dict:
+def features(data: harness.Splits, x_lat, args) -> dict:
     """Select pixels by proximal GL, then refit: the dense weights restricted to the kept
     pixels, fine-tuned (a relaxed group lasso — the selection is not biased by shrinkage).
     The reference is the dense model trained for the same extra epochs."""
-    torch.manual_seed(args.seed)
+    train = data.train
+    harness.seed_all(args.seed)
     dense = mlp()
     fit(dense, train, cfg(args, args.epochs))
     ref = copy.deepcopy(dense)
     fit(ref, train, cfg(args, args.finetune_epochs))
-    rows = [measure(ref, test, x_lat, args, lam=0.0, pixels_kept=784,
+    rows = [measure(ref, data, "features dense", x_lat, args, lam=0.0, pixels_kept=784,
+                    val_accuracy=evaluate(ref, data.val),
                     method=f"dense ({args.epochs + args.finetune_epochs} epochs)")]
-    dense_acc = evaluate(dense, test)
-    console.log(f"[features] dense acc {dense_acc:.4f} ({args.epochs} ep), "
-                f"{rows[0]['accuracy']:.4f} ({args.epochs + args.finetune_epochs} ep)")
     best = None
     for lam in args.feature_lams:
         model = copy.deepcopy(dense)
@@ -133,32 +131,36 @@ def features(train, test, x_lat, args) -> dict:
                                  lam=lam)
         fit(model, train, cfg(args, args.prox_epochs), optimizer=opt)
         res = feat.prune_features(model, x_lat[:2])
-        acc_prox = evaluate(model, test)
+        acc_prox = data.evaluate(f"features λ={lam:g} prox model", partial(evaluate, model))
         refit = copy.deepcopy(dense)
         feat.remove_features(refit, res.plan.removed, x_lat[:2])
-        acc_before_ft = evaluate(refit, test)
+        acc_before_ft = data.evaluate(f"features λ={lam:g} before fine-tuning",
+                                      partial(evaluate, refit))
         fit(refit, train, cfg(args, args.finetune_epochs))
-        row = measure(refit, test, x_lat, args, method="proximal GL on input pixels + refit",
-                      lam=lam, pixels_kept=len(res.kept), accuracy_prox_model=acc_prox,
-                      accuracy_before_finetune=acc_before_ft, kept=res.kept)
+        row = measure(refit, data, f"features λ={lam:g}", x_lat, args, ref=ref,
+                      method="proximal GL on input pixels + refit", lam=lam,
+                      pixels_kept=len(res.kept), accuracy_prox_model=acc_prox,
+                      accuracy_before_finetune=acc_before_ft, kept=res.kept,
+                      val_accuracy=evaluate(refit, data.val))
         row["pixels_removed_fraction"] = 1 - len(res.kept) / 784
         rows.append(row)
-        console.log(f"[features] λ={lam:g}: kept {len(res.kept)}/784 pixels, acc "
-                    f"{row['accuracy']:.4f} (before fine-tune {acc_before_ft:.4f})")
-        ok = rows[0]["accuracy"] - row["accuracy"] <= 0.01
+        console.log(f"[features] λ={lam:g}: kept {len(res.kept)}/784 pixels, val "
+                    f"{row['val_accuracy']:.4f}, test {row['accuracy']:.4f}")
+        ok = rows[0]["val_accuracy"] - row["val_accuracy"] <= 0.01  # chosen on validation
         if ok and (best is None or row["pixels_kept"] < best["pixels_kept"]):
             best = row
     base = rows[0]
     for r in rows:
         r["accuracy_drop_pt"] = 100 * (base["accuracy"] - r["accuracy"])
-        r["measured_speedup"] = base["latency_ms"] / r["latency_ms"]
+        r.setdefault("measured_speedup", 1.0)
         r["mac_reduction"] = base["macs"] / r["macs"]
-    shown = best or min(rows[1:], key=lambda r: r["accuracy_drop_pt"])
-    mean_img = train[0].mean(0).reshape(28, 28).numpy()
-    feat.kept_pixels_image(shown["kept"], (28, 28), args.img_dir /
-                           f"features_kept_pixels{args.suffix}.png", background=mean_img,
-                           title=f"kept {shown['pixels_kept']}/784 pixels, λ={shown['lam']:g},"
-                                 f" drop {shown['accuracy_drop_pt']:.2f} pt")
+    shown = best or max(rows[1:], key=lambda r: r["val_accuracy"])
+    if args.img_dir is not None:
+        mean_img = train[0].mean(0).reshape(28, 28).numpy()
+        feat.kept_pixels_image(
+            shown["kept"], (28, 28), args.img_dir / f"features_kept_pixels{args.suffix}.png",
+            background=mean_img, title=f"kept {shown['pixels_kept']}/784 pixels, "
+            f"λ={shown['lam']:g}, drop {shown['accuracy_drop_pt']:.2f} pt")
     target = {"pixels_removed_fraction": shown.get("pixels_removed_fraction"),
               "accuracy_drop_pt": shown["accuracy_drop_pt"],
               "met": best is not None and best["pixels_removed_fraction"] >= 0.5}
@@ -187,7 +189,7 @@ def _train_se(model, train, args, mu):
                            lr=1e-3)
     loss_fn = _gate_l1(model, mu)
     x, y = train
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = harness.generator(args.seed)
     for _ in range(args.se_epochs):
         model.train()
         for idx in torch.randperm(len(y), generator=gen).split(128):
@@ -202,15 +204,17 @@ def _train_se(model, train, args, mu):
 RULES = [(False, 0.05), (True, 0.1), (True, 0.2)]  # (relative, threshold)
 
 
-def se_gates(train, test, x_lat, args) -> dict:
+def se_gates(data: harness.Splits, x_lat, args) -> dict:
     out = {}
+    train = data.train
     calib = list(train[0][: args.calib].split(256))
     variants = [("plain", 0.0)] + [(f"relative gate L1 μ={mu:g}", mu) for mu in args.gate_l1]
     for variant, mu in variants[1:] if args.smoke else variants:
-        torch.manual_seed(args.seed)
+        harness.seed_all(args.seed)
         dense = se_cnn()
         _train_se(dense, train, args, mu)
-        base = measure(dense, test, x_lat, args, method=f"SE-CNN ({variant})")
+        base = measure(dense, data, f"se {variant} dense", x_lat, args,
+                       method=f"SE-CNN ({variant})")
         rows = []
         for relative, threshold in RULES[:1 if args.smoke else None]:
             for compensate in (True, False):
@@ -219,11 +223,11 @@ def se_gates(train, test, x_lat, args) -> dict:
                                   consistency=args.consistency, compensate=compensate,
                                   relative=relative)
                 removed = sum(len(v) for v in res.plan.removed.values())
-                row = measure(model, test, x_lat, args, threshold=threshold, relative=relative,
-                              compensate=compensate, channels_removed=removed,
-                              removed=res.plan.removed)
+                row = measure(model, data, f"se {variant} t={threshold} rel={relative} "
+                              f"comp={compensate}", x_lat, args, ref=dense,
+                              threshold=threshold, relative=relative, compensate=compensate,
+                              channels_removed=removed, removed=res.plan.removed)
                 row["accuracy_drop_pt"] = 100 * (base["accuracy"] - row["accuracy"])
-                row["measured_speedup"] = base["latency_ms"] / row["latency_ms"]
                 row["mac_reduction"] = base["macs"] / row["macs"]
                 rows.append(row)
                 console.log(f"[se {variant}] t={threshold} rel={relative} comp={compensate}: "
@@ -234,7 +238,7 @@ def se_gates(train, test, x_lat, args) -> dict:
         out[variant] = {"dense": base, "rows": rows, "summary": stats.summary(args.consistency),
                         "gate_mean": {k: v["mean"] for k, v in stats.blocks.items()},
                         "gate_below": {k: v["below"] for k, v in stats.blocks.items()}}
-        if mu == args.gate_l1[0]:
+        if mu == args.gate_l1[0] and args.img_dir is not None:
             _plot_gates(stats, args, variant)
     out["target"] = se_target(out)
     return out
@@ -259,11 +263,7 @@ def se_target(out: dict) -> dict:
 
 
 def _plot_gates(stats, args, variant):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     names = list(stats.blocks)
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3))
     for ax, n in zip(axes, names):
@@ -279,9 +279,7 @@ def _plot_gates(stats, args, variant):
     axes[0].set_ylabel("gate value / fraction")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"SE gate statistics, {variant}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(args.img_dir / f"se_gate_stats{args.suffix}.png", dpi=110)
-    plt.close(fig)
+    plots.save(fig, args.img_dir / f"se_gate_stats{args.suffix}.png")
 
 
 # ---------------------------------------------------------------- low rank
@@ -338,15 +336,17 @@ def _truncate(model, ranks):
         m.weight.copy_(truncated(m, r))
 
 
-def lowrank(train, test, x_lat, args) -> dict:
-    torch.manual_seed(args.seed)
+def lowrank(data: harness.Splits, x_lat, args) -> dict:
+    train = data.train
+    harness.seed_all(args.seed)
     dense = lenet300()
     fit(dense, train, cfg(args, args.epochs))
-    rows = [measure(dense, test, x_lat, args, method="dense")]
-    console.log(f"[lowrank] dense acc {rows[0]['accuracy']:.4f}")
+    rows = [measure(dense, data, "lowrank dense", x_lat, args, method="dense")]
     gl = _group_lasso(dense, train, x_lat, args)
     fit(gl, train, cfg(args, args.finetune_epochs))
-    rows.append(measure(gl, test, x_lat, args, method="group lasso alone (neurons)"))
+    rows.append(measure(gl, data, "lowrank group lasso", x_lat, args, ref=dense,
+                        method="group lasso alone (neurons)",
+                        val_accuracy=evaluate(gl, data.val)))
     budget = rows[-1]["params"]
     console.log(f"[lowrank] group lasso: {budget} params, acc {rows[-1]['accuracy']:.4f}")
     for lam in args.lowrank_lams:
@@ -361,41 +361,41 @@ def lowrank(train, test, x_lat, args) -> dict:
         res_gated = lr.factorize(gated, x_lat, threads=1, repeats=args.repeats,
                                  warmup=2 if args.smoke else 5)
         forced = {n: r for n, r in ranks.items() if n not in res_gated.plan.layers}
-        rows.append(measure(gated, test, x_lat, args, lam=lam,
+        rows.append(measure(gated, data, f"lowrank λ={lam:g} latency-gated", x_lat, args,
+                            ref=dense, lam=lam,
                             method="hybrid, factored where measured faster (no fine-tune)",
                             factored=res_gated.plan.layers, kept_dense_by_latency=forced,
                             factorize_rows=res_gated.rows))
         res = lr.factorize(model, x_lat, measure=False)  # every cheaper layer: params match
-        acc_ft0 = evaluate(model, test)
+        acc_ft0 = data.evaluate(f"lowrank λ={lam:g} before fine-tuning",
+                                partial(evaluate, model))
         fit(model, train, cfg(args, args.finetune_epochs))
-        row = measure(model, test, x_lat, args, method="Frobenius+nuclear hybrid, factored",
-                      lam=lam, nuclear_ratio=args.nuclear_ratio,
-                      ranks_after_prox=ranks_after_prox, ranks=ranks,
-                      factored=res.plan.layers, accuracy_before_finetune=acc_ft0)
+        row = measure(model, data, f"lowrank λ={lam:g}", x_lat, args, ref=dense,
+                      method="Frobenius+nuclear hybrid, factored", lam=lam,
+                      nuclear_ratio=args.nuclear_ratio, ranks_after_prox=ranks_after_prox,
+                      ranks=ranks, factored=res.plan.layers, accuracy_before_finetune=acc_ft0,
+                      val_accuracy=evaluate(model, data.val))
         rows.append(row)
         console.log(f"[lowrank] λ={lam:g}: ranks {ranks}, {row['params']} params, acc "
                     f"{row['accuracy']:.4f}; latency gate kept dense: {list(forced)}")
     base = rows[0]
     for r in rows:
-        r["measured_speedup"] = base["latency_ms"] / r["latency_ms"]
+        r.setdefault("measured_speedup", 1.0)
         r["mac_reduction"] = base["macs"] / r["macs"]
     gl_row = rows[1]
     matched = [r for r in rows[2:] if r["method"].endswith("factored")
                and r["params"] <= gl_row["params"] * 1.02]
-    best = max(matched, key=lambda r: r["accuracy"], default=None)
+    best = max(matched, key=lambda r: r["val_accuracy"], default=None)  # chosen on val
     return {"rows": rows, "target": {
         "group_lasso_accuracy": gl_row["accuracy"],
-        "hybrid_best_accuracy_at_matched_params": best["accuracy"] if best else None,
+        "hybrid_accuracy_at_matched_params": best["accuracy"] if best else None,
+        "hybrid_chosen_lam_on_val": best["lam"] if best else None,
         "met": best is not None and best["accuracy"] >= gl_row["accuracy"]}}
 
 
 # ---------------------------------------------------------------- plots, main
 def _plot_features(res, args):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     rows = res["rows"]
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.plot([r["pixels_kept"] for r in rows[1:]], [100 * r["accuracy"] for r in rows[1:]], "o-",
@@ -406,17 +406,11 @@ def _plot_features(res, args):
     ax.set_xlabel("pixels kept")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.img_dir / f"features_accuracy{args.suffix}.png", dpi=110)
-    plt.close(fig)
+    plots.save(fig, args.img_dir / f"features_accuracy{args.suffix}.png")
 
 
 def _plot_lowrank(res, args):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     for r in res["rows"]:
         label = r["method"] + (f" λ={r['lam']:g}" if "lam" in r else "")
@@ -430,8 +424,7 @@ def _plot_lowrank(res, args):
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--smoke", action="store_true")
+    p = harness.parser("structures_features", __doc__, smoke_help="synthetic data, seconds")
     p.add_argument("--train-size", type=int, default=15000)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--se-epochs", type=int, default=3)
@@ -446,53 +439,38 @@ def parse(argv=None):
     p.add_argument("--consistency", type=float, default=0.95)
     p.add_argument("--gate-l1", type=float, nargs="+", default=[0.1, 0.3])
     p.add_argument("--calib", type=int, default=1024)
-    p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=10, help="timed passes per round")
+    p.add_argument("--rounds", type=int, default=4, help="paired ABBA rounds")
     p.add_argument("--only", nargs="+", default=["features", "se", "lowrank"])
-    p.add_argument("--progress", action="store_true")
-    p.add_argument("--update", action="store_true",
-                   help="merge into an existing JSON: replace only the parts run (--only)")
-    p.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
-    p.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
-    args = p.parse_args(argv)
+    p.add_operational("--progress", action="store_true")
+    args = p.parse(argv)
     if args.smoke:
         args.epochs = args.prox_epochs = args.finetune_epochs = args.se_epochs = 1
         args.feature_lams, args.lowrank_lams = [30.0], [1.0]
-        args.calib, args.repeats = 128, 3
+        args.calib, args.repeats, args.rounds = 128, 2, 2
     args.suffix = "_smoke" if args.smoke else ""
     return args
 
 
 def main(argv=None) -> dict:
-    from prunekit.measure.machine import machine_info
-
     args = parse(argv)
-    torch.set_num_threads(1)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    args.img_dir.mkdir(parents=True, exist_ok=True)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    console.log(f"config: {config}")
-    results = {"config": config, "machine": machine_info()}
-    console.log(f"machine: {results['machine']}")
-    train, test = load_data(args)
-    x_lat = test[0][:64]
-    t0 = time.time()
-    if "features" in args.only:
-        results["input_feature"] = features(train, test, x_lat, args)
-        _plot_features(results["input_feature"], args)
-    if "se" in args.only:
-        results["se_gate"] = se_gates(train, test, x_lat, args)
-    if "lowrank" in args.only:
-        results["lowrank"] = lowrank(train, test, x_lat, args)
-        _plot_lowrank(results["lowrank"], args)
-    results["wall_s"] = time.time() - t0
-    out = args.results_dir / f"structures_features{args.suffix}.json"
-    if args.update and out.exists():  # replace only the parts run now; keep each run's config
-        old = json.loads(out.read_text())
-        runs = old.pop("runs", [{k: old.get(k) for k in ("config", "machine", "wall_s")}])
-        results = {**old, **results, "runs": [*runs, {k: results[k] for k in
-                                                      ("config", "machine", "wall_s")}]}
-    out.write_text(json.dumps(results, indent=1, default=str))
+    with harness.session(args) as rec:
+        data = harness.fashion_mnist(args.train_size, args.seed, args.smoke)
+        x_lat = data.val[0][:64]
+        t0 = time.time()
+        results: dict = {}
+        if "features" in args.only:
+            results["input_feature"] = features(data, x_lat, args)
+            if args.img_dir is not None:
+                _plot_features(results["input_feature"], args)
+        if "se" in args.only:
+            results["se_gate"] = se_gates(data, x_lat, args)
+        if "lowrank" in args.only:
+            results["lowrank"] = lowrank(data, x_lat, args)
+            if args.img_dir is not None:
+                _plot_lowrank(results["lowrank"], args)
+        results["wall_s"] = time.time() - t0
+        out = rec.write(harness.out_path(args), results, splits=data)
     console.log(f"wrote {out} in {results['wall_s']:.0f} s")
     return results
 

@@ -1,64 +1,62 @@
-"""Structured pruning of a small VGG-style CNN on Fashion-MNIST, and why ρ < 1.
+"""Structured pruning of a small VGG-style CNN on Fashion-MNIST, fairly, and why ρ < 1.
 
-In one run, on the same data, epochs and seed (issue 9, the VGG part):
+One seed per command (``--seed``), one result file (``training_vgg_s<seed>.json``):
 
 * dense: conv blocks 32-32-pool-64-64-pool-128-128-pool (3×3, BatchNorm, ReLU), then
-  Linear(1152, 256)-ReLU-Linear(256, 10);
-* at each MAC budget (``--budgets``): proximal group lasso with MAC-proportional group
-  weights in budget mode, and (at ``--fixed-budgets``) with a fixed λ (``--lam-factor`` ×
-  the λ at which budget mode met its budget); survivors restart from the dense weights,
-  then fine-tuning;
-* the budget-mode model with its kept widths rounded *down* to multiples of
-  ``--round-multiple`` (weakest L2 channels go; hardware-aware widths), same fine-tuning;
-* optionally a latency budget (``--latency-budget``, predicted ms at batch 256 with
-  latency-proportional group weights), set by default to the latency ratio the 8× MAC
-  run measured;
-* each prunekit model against Torch-Pruning magnitude (L2, uniform ratio) bisected to the
-  MACs it reached, with the same fine-tuning.
+  Linear(1152, 256)-ReLU-Linear(256, 10), trained on the training images minus a
+  validation split carved from them (``--dense-curve``: train/val accuracy per epoch,
+  to choose ``--dense-epochs`` on validation);
+* at each MAC budget (``--budgets``), under one declared comparison with **the same total
+  epochs** for every method (``--prox-epochs`` + ``--finetune-epochs``):
+  - prunekit proximal group lasso in budget mode (survivors restart from the dense weights,
+    then fine-tuning);
+  - the same selection with its widths rounded *down* to ``--round-multiple`` (weakest L2
+    channels go; hardware-aware widths), same fine-tuning;
+  - Torch-Pruning (as its docs say: group L2 magnitude, output layer ignored) at the MACs
+    of the GL model, within 1 % or interpolated between the two nearest runs, fine-tuned
+    for the whole budget;
+  - Torch-Pruning at **prunekit's own widths** (its channel choice, our allocation: this
+    separates *allocation* from *selection*), fine-tuned for the whole budget.
 
-Every row: accuracy, parameters, MACs and *measured* CPU latency (batch 256, 1 thread),
-timed against the dense model in alternating ABBA rounds (fastest pass per round: load
-only adds time), as is and with BatchNorm folded into the convolutions (how the model
-would be deployed), and ρ = measured speedup / MAC reduction. A per-layer profile
-(forward hooks; time and MACs per module, dense vs pruned) shows where the speedup is lost.
+Every row: test accuracy (one read per row), parameters, MACs and measured CPU latency
+(batch 256) timed against dense in paired ABBA rounds (medians, every reading kept), and
+ρ = measured speedup / MAC reduction; every row is re-timed from its widths in the
+deployment modes ``--retime-modes`` (eager, BN folded, frozen TorchScript); a per-layer
+profile (median of forward-hook times, MACs) shows where the speedup is lost.
 
 Usage::
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/training_vgg.py
-    .venv/bin/python benchmarks/training_vgg.py --smoke      # seconds, synthetic data
-
-Writes ``benchmarks/results/training_vgg[_smoke][_TAG].json`` and
-``docs/img/training_vgg[_smoke][_TAG].png``. The dense model is cached in
-``--dense-cache`` (keyed by widths, seed, data and epochs). Reuses the structured
-helpers of ``benchmarks/training_methods.py`` (proximal run, Torch-Pruning matching,
-minimum width relative to the budget).
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/training_vgg.py --seed 0
+    python benchmarks/training_vgg.py --dense-curve --seed 0   # choose --dense-epochs (val)
+    python benchmarks/training_vgg.py --smoke                  # seconds, synthetic data
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "benchmarks") not in sys.path:  # appended: never shadows an installed package
-    sys.path.append(str(ROOT / "benchmarks"))
-import training_methods as tm  # noqa: E402
-
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks import training_methods as tm  # noqa: E402
+from benchmarks.harness import incumbents, plots, tables, timing  # noqa: E402
+from benchmarks.harness.rules import Comparison, Method, RuleViolation  # noqa: E402
 from prunekit.methods import Budget, FitConfig, evaluate, fit  # noqa: E402
 from prunekit.methods.recovery import epoch_batches  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
-IMG = ROOT / "docs" / "img"
 WIDTHS = (32, 32, 64, 64, 128, 128)
+ROUNDED = "prunekit proximal GL, widths rounded down"
+TP_OURS = "Torch-Pruning at prunekit's widths"
 console = Console()
 
 
@@ -79,7 +77,12 @@ def vgg_cnn(widths: tuple[int, ...] = WIDTHS, hidden: int = 256,
     return nn.Sequential(*layers)
 
 
-# ---------------------------------------------------------------- measurement
+def rebuilt(widths: list[int]) -> nn.Sequential:
+    """A VGG-style CNN at a row's widths (dense kernels do not depend on weight values)."""
+    return vgg_cnn(tuple(widths[:-2]), widths[-2]).eval()
+
+
+# ---------------------------------------------------------------- deployment forms
 def fold_bn(model: nn.Sequential) -> nn.Sequential:
     """A copy with every Conv2d→BatchNorm2d pair fused into one conv (eval mode):
     ``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β``; the BN becomes Identity."""
@@ -93,45 +96,51 @@ def fold_bn(model: nn.Sequential) -> nn.Sequential:
     return out
 
 
-def paired_ms(dense: nn.Module, model: nn.Module, x: torch.Tensor, args) -> tuple[float, float]:
-    """(dense ms, model ms): fastest of ``--repeats`` passes per round, ``--rounds``
-    alternating rounds (ABBA), medians over rounds."""
-    from prunekit.hardware import DeviceSpec
-    from prunekit.hardware.timing import paired_latency, time_placed
+def freeze(model: nn.Module) -> nn.Module:
+    """TorchScript-frozen and ``optimize_for_inference`` (oneDNN layout, BN folded, conv
+    and ReLU fused): an inference graph with less elementwise overhead. TorchScript is
+    deprecated upstream but present in torch 2.11-2.14."""
+    import warnings
 
-    spec = DeviceSpec("cpu", threads=args.threads)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(copy.deepcopy(model).eval())
+        return torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
 
-    def fn(m: nn.Module) -> float:
-        return time_placed(m.eval(), x, spec, 1, args.repeats, stat="min_ms")
 
-    return paired_latency(dense, model, fn, args.rounds)
+DEPLOY = {"eager": lambda m: m.eval(), "bn_folded": fold_bn, "frozen": freeze}
 
 
+# ---------------------------------------------------------------- profile
 def layer_profile(model: nn.Sequential, x: torch.Tensor, repeats: int = 3) -> list[dict]:
-    """Per top-level module: fastest forward time (ms, forward hooks; one thread runs the
-    ops synchronously) and MACs, at the timing batch."""
+    """Per top-level module: forward time (ms, forward hooks; one thread runs the ops
+    synchronously) — every reading and their median — and MACs, at the timing batch."""
     from prunekit.measure import macs_by_module
 
     macs = macs_by_module(model, x[:1])
-    times = {i: float("inf") for i in range(len(model))}
+    times: dict[int, list[float]] = {i: [] for i in range(len(model))}
     start: dict[int, float] = {}
     hooks = []
     for i, mod in enumerate(model):
         hooks.append(mod.register_forward_pre_hook(
             lambda _m, _a, i=i: start.__setitem__(i, time.perf_counter())))
         hooks.append(mod.register_forward_hook(
-            lambda _m, _a, _o, i=i: times.__setitem__(
-                i, min(times[i], 1e3 * (time.perf_counter() - start[i])))))
+            lambda _m, _a, _o, i=i: times[i].append(1e3 * (time.perf_counter() - start[i]))))
     model.eval()
     try:
         with torch.no_grad():
-            for _ in range(repeats + 1):
+            model(x)  # warm-up, not kept
+            for t in times.values():
+                t.clear()
+            for _ in range(repeats):
                 model(x)
     finally:
         for h in hooks:
             h.remove()
-    return [{"index": i, "type": type(m).__name__, "ms": times[i],
-             "macs": int(macs.get(str(i), 0)) * len(x)} for i, m in enumerate(model)]
+    return [{"index": i, "type": type(m).__name__, "ms": statistics.median(times[i]),
+             "readings_ms": times[i], "macs": int(macs.get(str(i), 0)) * len(x)}
+            for i, m in enumerate(model)]
 
 
 def profile_summary(dense_prof: list[dict], prof: list[dict]) -> dict:
@@ -145,26 +154,6 @@ def profile_summary(dense_prof: list[dict], prof: list[dict]) -> dict:
         out[kind] = {"dense_ms": d, "ms": m, "speedup": d / max(m, 1e-9),
                      "mac_reduction": dm / pm if pm else None}
     return out
-
-
-def measure_row(model: nn.Module, ref: dict, test, x_lat, args, **extra) -> dict:
-    """Accuracy, size, MACs and paired latency against dense (as is and BN-folded)."""
-    from prunekit.measure import count_macs
-
-    model.eval()
-    dense_ms, ms = paired_ms(ref["model"], model, x_lat, args)
-    fdense_ms, fms = paired_ms(ref["folded"], fold_bn(model), x_lat, args)
-    macs = count_macs(model, x_lat[:1])
-    row = {**extra, "accuracy": evaluate(model, test),
-           "params": sum(p.numel() for p in model.parameters()), "macs": macs,
-           "widths": tm._widths(model), "latency_ms": ms, "latency_dense_ms": dense_ms,
-           "latency_folded_ms": fms, "latency_folded_dense_ms": fdense_ms}
-    row["mac_reduction"] = ref["macs"] / macs
-    row["measured_speedup"] = dense_ms / ms
-    row["rho"] = row["measured_speedup"] / row["mac_reduction"]
-    row["measured_speedup_folded"] = fdense_ms / fms
-    row["rho_folded"] = row["measured_speedup_folded"] / row["mac_reduction"]
-    return row
 
 
 # ---------------------------------------------------------------- methods
@@ -189,24 +178,15 @@ def round_widths(model: nn.Module, x: torch.Tensor, multiple: int) -> dict[str, 
     return {gid: len(ch) for gid, ch in plan.items()}
 
 
-def _finetune(model: nn.Module, train, args) -> None:
-    fit(model, train, FitConfig(epochs=args.finetune_epochs, lr=args.lr, seed=args.seed,
-                                progress=args.progress))
-
-
-def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost_model=None,
-                 test=None):
-    """Proximal GL from the dense weights (SGD + momentum, ``--prox-epochs``), finalized
-    (debiased with ``--debias``: survivors restart from the dense weights), not yet
-    fine-tuned. ``training_methods.prox_select`` plus a trace of the budget dynamics.
+def _prox_select(dense, train, x, args, budget, lam, weights, min_keep, val=None):
+    """``training_methods.prox_select`` plus a trace of the budget dynamics.
 
     ``info["trajectory"]``: every ``--trace-every`` steps and at each epoch end, λ and
     (budget mode) ``zeros`` = cost of the exact zeros alone / B (≤ 1: the zeros meet the
-    budget themselves, no top-up); at epoch ends also ``landed`` (cost of what
-    ``finalize`` would cut had the run stopped there, top-up included, / B) and the kept
-    widths per group. With ``--epoch-accuracy`` and a ``test`` set, each epoch's selection
-    (debiased) is also fine-tuned like the final one and its test accuracy recorded:
-    accuracy against the number of proximal steps, in one run."""
+    budget themselves); at epoch ends also ``landed`` (cost of what ``finalize`` would cut
+    had the run stopped there / B) and the kept widths. With ``--epoch-accuracy`` and
+    ``val``, each epoch's (debiased) selection is also fine-tuned like the final one and
+    its **validation** accuracy recorded (a curve to choose ``--prox-epochs`` on)."""
     per_epoch = len(epoch_batches(len(train[1]), FitConfig().batch_size, args.seed, 0))
     trace: list[dict] = []
     plans: dict[int, dict[str, list[int]]] = {}
@@ -225,14 +205,11 @@ def _prox_select(dense, train, x_lat, args, budget, lam, weights, min_keep, cost
             trace[-1].update(epoch=step // per_epoch, landed=opt.current_cost(plan) / target,
                              kept={g.id: g.size - len(plan.get(g.id, [])) for g in opt.groups})
 
-    model, opt, info = tm.prox_select(dense, train, x_lat, args, budget, lam, weights,
-                                      cost_model, min_keep, on_step=on_step)
-    if args.epoch_accuracy and test is not None and args.debias:
-        _epoch_accuracy(trace, plans, dense, train, test, x_lat, args)
+    model, opt, info = tm.prox_select(dense, train, x, args, budget, lam, weights,
+                                      min_keep=min_keep, on_step=on_step)
+    if args.epoch_accuracy and val is not None and args.debias:
+        _epoch_accuracy(trace, plans, dense, train, val, x, args)
     info["trajectory"] = trace
-    console.log(f"prox: {opt.state.step} steps, λ {lam:g} → {opt.lam:.4g}, zeros alone "
-                f"{trace[-1].get('zeros', float('nan')):.3f}·B, met at step "
-                f"{opt.state.step_at_budget}")
     return model, info
 
 
@@ -243,10 +220,8 @@ def _trace_point(opt, step: int, target: float | None) -> dict:
     return point
 
 
-def _epoch_accuracy(trace, plans, dense, train, test, x_lat, args) -> None:
-    """Fine-tune each epoch's (debiased) selection; ``accuracy`` and ``macs`` into the
-    trace's epoch points (a plan equal to the previous epoch's reuses its result: the
-    fine-tuning is deterministic)."""
+def _epoch_accuracy(trace, plans, dense, train, val, x, args) -> None:
+    """Fine-tune each earlier epoch's selection; its validation accuracy into the trace."""
     from prunekit.graph import build_groups
     from prunekit.measure import count_macs
     from prunekit.surgery import remove_channels
@@ -261,286 +236,202 @@ def _epoch_accuracy(trace, plans, dense, train, test, x_lat, args) -> None:
             point.update(same[0])
             continue
         model = copy.deepcopy(dense)
-        remove_channels(model, build_groups(model, x_lat[:2]), plan, x_lat[:2])
-        _finetune(model, train, args)
-        res = {"accuracy": evaluate(model, test), "macs": count_macs(model, x_lat[:1]),
+        remove_channels(model, build_groups(model, x[:2]), plan, x[:2])
+        tm.finetune(model, train, args, args.finetune_epochs)
+        res = {"val_accuracy": evaluate(model, val), "macs": count_macs(model, x[:1]),
                "widths": tm._widths(model)}
         done.append((plan, res))
         point.update(res)
-        console.log(f"  selection after epoch {point['epoch']}: acc {res['accuracy']:.4f} "
-                    f"widths {res['widths']}")
 
 
-def _with_tp(rows, model, info, ref, dense, train, test, x_lat, args, method, level) -> dict:
-    """Measure a fine-tuned prunekit model, then Torch-Pruning matched to its MACs."""
-    row = measure_row(model, ref, test, x_lat, args, method=method, level=level, **info)
-    rows.append(row)
-    console.log(f"[{level}] {method}: acc {row['accuracy']:.4f} MAC red "
-                f"{row['mac_reduction']:.2f} speedup {row['measured_speedup']:.2f} "
-                f"widths {row['widths']}")
-    torch.manual_seed(args.seed)
-    tpm, tinfo = tm.torch_pruning_matched(dense, train, x_lat, args, row["macs"])
-    tp = measure_row(tpm, ref, test, x_lat, args, method="Torch-Pruning magnitude (matched MACs)",
-                     matched_to=method, level=level, **tinfo)
-    rows.append(tp)
-    console.log(f"[{level}] Torch-Pruning: acc {tp['accuracy']:.4f} widths {tp['widths']} "
-                f"speedup {tp['measured_speedup']:.2f}")
-    _checkpoint(rows, args)
-    return row
+def tp_at_widths(dense: nn.Module, x: torch.Tensor, widths: list[int]) -> nn.Module:
+    """Torch-Pruning's own channel choice (group L2) at prunekit's per-layer widths."""
+    layers = [m for m in dense.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][:-1]
+    model = copy.deepcopy(dense)
+    twins = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][:-1]
+    ratios = {t: 1.0 - w / (m.weight.shape[0]) for t, m, w in zip(twins, layers, widths)
+              if w < m.weight.shape[0]}
+    incumbents.torch_pruning(model, x[:1], 0.0, ratio_dict=ratios)
+    if tm._widths(model) != widths:
+        raise RuleViolation("incumbent as documented", f"Torch-Pruning landed widths "
+                            f"{tm._widths(model)}, not {widths}")
+    return model
 
 
-def mac_level(rows, ref, dense, train, test, x_lat, args, fraction: float) -> dict:
-    """Budget mode (+ its width-rounded variant) and fixed λ at one MAC budget."""
+def mac_level(dense, data: harness.Splits, x, args, fraction: float) -> tuple[list, list]:
+    """GL, its rounded variant, Torch-Pruning at matched MACs and at GL's widths."""
     level = f"{1 / fraction:g}x MACs"
-    keep = tm.min_keep_for(dense, x_lat, args, fraction)
-    budget = Budget(fraction, "macs", dual_lr=args.dual_lr)
-    model, info = _prox_select(dense, train, x_lat, args, budget, args.lam0, args.weights, keep,
-                               test=test)
-    rounded = copy.deepcopy(model) if args.round_multiple > 1 else None
-    _finetune(model, train, args)
-    name = f"prunekit proximal GL, MAC budget ({args.weights} weights)"
-    row = _with_tp(rows, model, info, ref, dense, train, test, x_lat, args, name, level)
-    if rounded is not None:
-        cut = round_widths(rounded, x_lat, args.round_multiple)
-        _finetune(rounded, train, args)
-        _with_tp(rows, rounded, {**info, "rounded_removed": cut}, ref, dense, train, test,
-                 x_lat, args, f"{name}, widths rounded down to ×{args.round_multiple}", level)
-    if fraction in args.fixed_budgets:
-        lam = args.lam_factor * (info["lam_at_budget"] or info["lam_final"])
-        model, info = _prox_select(dense, train, x_lat, args, None, lam, args.weights, keep)
-        _finetune(model, train, args)
-        _with_tp(rows, model, info, ref, dense, train, test, x_lat, args,
-                 f"prunekit proximal GL, fixed λ ({args.weights} weights)", level)
-    return row
+    total = args.prox_epochs + args.finetune_epochs
+    cmp = Comparison(f"VGG {level}", [Method(tm.GL, total, args.gl_grid),
+                                      Method(tm.TP, total, args.tp_grid, incumbent=True)],
+                     "epochs", matched_macs=True)
+    gl = tm._gl_run(dense, data, x, args, cmp, fraction, level)
+    rows = [gl, *tm._tp_runs(dense, data, x, args, cmp, gl, level)]
+    cmp.check_spent()
+    cmps = [cmp]
+    if args.round_multiple > 1:
+        rows += _rounded(dense, data, x, args, fraction, level, cmps)
+    if args.tp_at_our_widths:
+        rows.append(_tp_ours(dense, data, x, args, gl, level, cmps))
+    return rows, cmps
 
 
-def latency_level(rows, ref, dense, train, test, x_lat, args, fraction: float) -> None:
-    """A latency budget (predicted ms at the timing batch) with latency weights."""
-    from prunekit.methods.cost import LatencyCost
+def _rounded(dense, data, x, args, fraction, level, cmps) -> list[dict]:
+    """GL's selection rounded down to ×multiple, fine-tuned alike, vs Torch-Pruning at its
+    MACs (the same budget)."""
+    total = args.prox_epochs + args.finetune_epochs
+    cmp = Comparison(f"VGG {level}, rounded", [
+        Method(ROUNDED, total), Method(tm.TP, total, incumbent=True)], "epochs",
+        matched_macs=True)
+    keep = tm.min_keep_for(dense, x, args, fraction)
+    model, info = _prox_select(dense, data.train, x, args, Budget(fraction, "macs",
+                               dual_lr=args.dual_lr), args.lam0, args.weights, keep)
+    info["rounded_removed"] = round_widths(model, x, args.round_multiple)
+    tm.finetune(model, data.train, args, args.finetune_epochs)
+    cmp.spend(ROUNDED, total)
+    row = tm.measure(model, data, f"{level} {ROUNDED}", args, dense=dense, method=ROUNDED,
+                     level=level, role="prunekit", widths=tm._widths(model),
+                     **{k: v for k, v in info.items() if k != "widths"})
+    tp_rows = tm._tp_runs(dense, data, x, args, cmp, row, level)
+    for r in tp_rows:
+        r["matched_to"] = ROUNDED
+    cmp.check_spent()
+    cmps.append(cmp)
+    return [row, *tp_rows]
 
-    cost = LatencyCost.build(dense, x_lat[:1], threads=args.threads, batch_size=len(x_lat))
-    level = f"latency {fraction:.3g}"
-    try:
-        budget = Budget(min(fraction, 1.0), "latency", dual_lr=args.dual_lr,
-                        threads=args.threads, batch_size=len(x_lat))
-        model, info = _prox_select(dense, train, x_lat, args, budget, args.lam0, "latency",
-                                   args.latency_min_keep, cost)
-    except ValueError as err:  # below the latency floor of the minimum widths
-        console.log(f"[{level}] skipped: {err}")
-        rows.append({"method": "prunekit proximal GL, latency budget", "level": level,
-                     "skipped": str(err)})
-        return
-    info.update(latency_model_build_s=cost.build_seconds,
-                latency_model_dense_ms=cost.cost())
-    _finetune(model, train, args)
-    _with_tp(rows, model, info, ref, dense, train, test, x_lat, args,
-             "prunekit proximal GL, latency budget (latency weights)", level)
 
-
-def _checkpoint(rows: list[dict], args) -> None:
-    """Partial results after each pair (long runs on a busy machine)."""
-    if args.smoke:
-        return
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / f"training_vgg{_suffix(args)}_partial.json"
-    path.write_text(json.dumps({"config": vars(args), "rows": rows}, indent=1, default=str))
+def _tp_ours(dense, data, x, args, gl: dict, level: str, cmps) -> dict:
+    """Torch-Pruning's channel choice at GL's widths, fine-tuned for the whole budget."""
+    total = args.prox_epochs + args.finetune_epochs
+    cmp = Comparison(f"VGG {level}, allocation vs selection", [
+        Method(tm.GL, total), Method(TP_OURS, total, incumbent=True)], "epochs")
+    cmp.spend(tm.GL, total)
+    model = tp_at_widths(dense, x, gl["widths"])
+    harness.seed_all(args.seed)
+    tm.finetune(model, data.train, args, total)
+    cmp.spend(TP_OURS, total)
+    cmp.check_spent()
+    cmps.append(cmp)
+    return tm.measure(model, data, f"{level} {TP_OURS}", args, dense=dense, method=TP_OURS,
+                      level=level, role="incumbent", match="same widths", matched_to=tm.GL,
+                      widths=tm._widths(model))
 
 
 # ---------------------------------------------------------------- driver
-def _dense_key(args, n: int, epochs: int) -> str:
+def _dense_key(args, n: int, val: int, epochs: int) -> str:
     w = "-".join(map(str, args.widths))
-    return f"vggc_{w}_{args.hidden}_s{args.seed}_n{n}_e{epochs}_lr{args.lr:g}"
+    return f"vggc_{w}_{args.hidden}_s{args.seed}_n{n}_val{val}_e{epochs}_lr{args.lr:g}"
 
 
-def _dense(train, args) -> nn.Module:
-    """The dense model trained for ``--dense-epochs`` (loaded from the cache if there)."""
-    torch.manual_seed(args.seed)
+def dense_model(data: harness.Splits, args) -> nn.Module:
+    harness.seed_all(args.seed)
     model = vgg_cnn(args.widths, args.hidden)
-    return tm.train_cached(model, _dense_key(args, len(train[1]), args.dense_epochs), train,
-                           args)
+    key = _dense_key(args, len(data.train[1]), len(data.val[1]), args.dense_epochs)
+    return tm.train_cached(model, key, data.train, args)
 
 
-def dense_curve(train, test, args) -> dict:
-    """Dense test accuracy after every epoch up to ``--dense-epochs`` (is dense converged?).
-
-    Each epoch's weights are also written to the dense cache under the key a run with that
-    many ``--dense-epochs`` reads: :func:`fit` has a constant learning rate and seeds each
-    epoch's permutation by ``(seed, epoch)``, so epoch ``k`` of a longer run is a ``k``-epoch
-    run."""
-    from prunekit.measure.machine import machine_info
-
-    torch.manual_seed(args.seed)
+def dense_curve(data: harness.Splits, args) -> dict:
+    """Dense train and **validation** accuracy after every epoch up to ``--dense-epochs``
+    (choose the dense epochs on validation); every epoch's weights go to the dense cache
+    under the key a run with that many epochs reads (``fit`` seeds each epoch's order by
+    ``(seed, epoch)`` at a constant lr, so epoch k of a longer run is a k-epoch run)."""
+    harness.seed_all(args.seed)
     model = vgg_cnn(args.widths, args.hidden)
-    steps = len(epoch_batches(len(train[1]), FitConfig().batch_size, args.seed, 0))
+    steps = len(epoch_batches(len(data.train[1]), FitConfig().batch_size, args.seed, 0))
     curve: list[dict] = []
 
     def on_step(step: int, m: nn.Module) -> None:
         if step % steps:
             return
         epoch = step // steps
-        curve.append({"epoch": epoch, "test_accuracy": evaluate(m, test),
-                      "train_accuracy": evaluate(m, train)})
-        console.log(f"dense epoch {epoch}: test {curve[-1]['test_accuracy']:.4f} "
-                    f"train {curve[-1]['train_accuracy']:.4f}")
+        curve.append({"epoch": epoch, "val_accuracy": evaluate(m, data.val),
+                      "train_accuracy": evaluate(m, data.train)})
         if not args.smoke:
             args.dense_cache.mkdir(parents=True, exist_ok=True)
-            torch.save(m.state_dict(),
-                       args.dense_cache / f"{_dense_key(args, len(train[1]), epoch)}.pt")
-            _write_curve({"config": vars(args), "curve": curve, "partial": True}, args)
+            torch.save(m.state_dict(), args.dense_cache / (
+                _dense_key(args, len(data.train[1]), len(data.val[1]), epoch) + ".pt"))
 
-    fit(model, train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
-                                progress=args.progress), on_step=on_step)
-    return {"config": vars(args), "machine": machine_info(), "curve": curve}
-
-
-def _write_curve(results: dict, args) -> Path:
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"training_vgg_dense_curve{_suffix(args)}.json"
-    out.write_text(json.dumps(results, indent=1, default=str))
-    return out
+    fit(model, data.train, FitConfig(epochs=args.dense_epochs, lr=args.lr, seed=args.seed,
+                                     progress=args.progress), on_step=on_step)
+    return {"curve": curve}
 
 
-def _run(args) -> dict:
-    from prunekit.measure import count_macs
-    from prunekit.measure.machine import machine_info
-
+def run(data: harness.Splits, args) -> tuple[dict, list]:
     t0 = time.time()
-    train, test = tm.load_data(args)
-    x_lat = test[0][:args.latency_batch]
-    results = {"config": vars(args), "machine": machine_info()}
-    console.log(results["config"])
-    dense = _dense(train, args)
-    if args.dense_only:
-        return results
-    dense.eval()
-    ref = {"model": dense, "folded": fold_bn(dense), "macs": count_macs(dense, x_lat[:1])}
-    rows = [measure_row(dense, ref, test, x_lat, args, method="dense", level="")]
-    console.log(f"dense: acc {rows[0]['accuracy']:.4f}, {rows[0]['latency_ms']:.1f} ms")
-    level_rows = [mac_level(rows, ref, dense, train, test, x_lat, args, f)
-                  for f in args.budgets]
-    if args.latency_budget is not None:
-        fraction = args.latency_budget or _latency_fraction(level_rows)
-        latency_level(rows, ref, dense, train, test, x_lat, args, fraction)
-    results["rows"] = rows
-    results["wall_s"] = time.time() - t0
-    return results
-
-
-def _latency_fraction(level_rows: list[dict]) -> float:
-    """The latency ratio the tightest MAC budget run measured (same speed, other cuts)."""
-    row = max(level_rows, key=lambda r: r["mac_reduction"])
-    return row["latency_ms"] / row["latency_dense_ms"]
-
-
-def _suffix(args) -> str:
-    return ("_smoke" if args.smoke else "") + (f"_{args.tag}" if args.tag else "")
+    dense = dense_model(data, args).eval()
+    x = data.val[0][: args.latency_batch]
+    rows = [tm.measure(dense, data, "dense vgg", args, dense=dense, method="dense", level="",
+                       widths=tm._widths(dense))]
+    cmps: list[Comparison] = []
+    for fraction in args.budgets:
+        level_rows, level_cmps = mac_level(dense, data, x, args, fraction)
+        rows += level_rows
+        cmps += level_cmps
+    for r in rows:
+        r["mac_reduction"] = rows[0]["macs"] / r["macs"]
+        if "measured_speedup" in r:
+            r["rho"] = r["measured_speedup"] / r["mac_reduction"]
+    result = {"rows": rows, "wall_s": time.time() - t0}
+    add_profiles(result, args)
+    if args.retime_modes:
+        retime(result, args)
+    return result, cmps
 
 
 def add_profiles(results: dict, args) -> None:
-    """Profile dense and every prunekit row from its widths (rebuilt: dense kernels do not
-    depend on the weight values) and its Torch-Pruning twin."""
-    x = torch.rand(args.latency_batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    dense = vgg_cnn(args.widths, args.hidden).eval()
-    dense_prof = layer_profile(dense, x, args.repeats)
-    prof = {"dense": dense_prof}
+    """Profile dense and every row from its widths (rebuilt)."""
+    x = torch.rand(args.latency_batch, 1, 28, 28, generator=harness.generator(0))
+    dense_prof = layer_profile(rebuilt(results["rows"][0]["widths"]), x, args.repeats)
+    prof: dict[str, Any] = {"dense": dense_prof}
     for r in results["rows"][1:]:
-        if "widths" not in r:
-            continue
-        w = r["widths"]
-        model = vgg_cnn(tuple(w[:-2]), w[-2]).eval()
-        p = layer_profile(model, x, args.repeats)
-        twin = f" @ {r['matched_to']}" if r.get("matched_to") else ""
-        prof[f"{r['level']} | {r['method']}{twin}"] = {
-            "layers": p, "by_type": profile_summary(dense_prof, p)}
+        if "widths" in r:
+            p = layer_profile(rebuilt(r["widths"]), x, args.repeats)
+            prof[f"{r['level']} | {r['method']} | {r['widths']}"] = {
+                "layers": p, "by_type": profile_summary(dense_prof, p)}
     results["profile"] = prof
 
 
-def write(results: dict, args) -> Path:
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"training_vgg{_suffix(args)}.json"
-    out.write_text(json.dumps(results, indent=1, default=str))
-    plot(results["rows"], args.img_dir / f"training_vgg{_suffix(args)}.png")
-    plot_trajectory(results["rows"], args.img_dir / f"training_vgg{_suffix(args)}_trajectory.png")
-    print_table(results["rows"])
-    console.print(f"wrote {out}")
-    return out
+def retime(results: dict, args) -> None:
+    """Every row re-timed from its widths against dense in each deployment mode (paired
+    rounds): ``row["retime"][mode] = {dense_ms, ms, speedup, range, rho}``."""
+    x = torch.rand(args.latency_batch, 1, 28, 28, generator=harness.generator(0))
+    dense = rebuilt(results["rows"][0]["widths"])
+    deployed = {mode: DEPLOY[mode](dense) for mode in args.retime_modes}
+    for r in results["rows"][1:]:
+        if "widths" not in r:
+            continue
+        model, r["retime"] = rebuilt(r["widths"]), {}
+        for mode in args.retime_modes:
+            t = timing.paired({"dense": deployed[mode], "model": DEPLOY[mode](model)}, x,
+                              rounds=args.rounds, repeats=args.repeats, threads=args.threads)
+            sp = t.speedup("dense", "model")
+            r["retime"][mode] = {"dense_ms": t.median_ms("dense"), "ms": t.median_ms("model"),
+                                 "speedup": sp["speedup"], "range": [sp["min"], sp["max"]],
+                                 "rho": sp["speedup"] / r["mac_reduction"]}
 
 
+# ---------------------------------------------------------------- output
 def plot(rows: list[dict], path: Path) -> None:
     series: dict[str, list[dict]] = {}
     for r in rows[1:]:
-        if "accuracy" in r:
-            key = (f"Torch-Pruning @ {r['matched_to'].removeprefix('prunekit ')}"
-                   if r.get("matched_to") else r["method"])
-            series.setdefault(key, []).append(r)
-    tm.plot_accuracy_curves(series, rows[0]["accuracy"],
-                            (("mac_reduction", "MAC reduction (theory)"),
-                             ("speedup", "measured CPU speedup (batch 256, eager)"),
-                             ("params", "parameters")),
-                            "VGG-style CNN, Fashion-MNIST", path, figsize=(16, 4.5), x=_x)
+        if r.get("match") != "bracket":
+            series.setdefault(r["method"] + (f" @ {r['matched_to']}" if r.get("matched_to")
+                                             else ""), []).append(r)
+    plots.accuracy_curves(series, rows[0]["accuracy"],
+                          (("mac_reduction", "MAC reduction (theory)"),),
+                          "VGG-style CNN, Fashion-MNIST (same epochs)", path, figsize=(7, 4.5))
 
 
-def plot_trajectory(rows: list[dict], path: Path) -> None:
-    """Budget-mode runs with a trace: λ and the zeros' cost / B against the proximal step,
-    and the test accuracy of each epoch's selection (``--epoch-accuracy``; the last
-    epoch is the row itself) with its Torch-Pruning twin at the same level."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs = [r for r in rows if r.get("trajectory") and "budget_target" in r
-            and "rounded" not in r["method"]]
-    if not runs:
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for r in runs:
-        tr = r["trajectory"]
-        label = f"{r['level']}, {r.get('weights', '?')} weights"
-        axes[0].plot([p["step"] for p in tr], [p["lam"] for p in tr], label=label)
-        axes[1].plot([p["step"] for p in tr], [p["zeros"] for p in tr], label=label)
-        pts = [(p["epoch"], 100 * p["accuracy"]) for p in tr if "accuracy" in p]
-        pts.append((r["prox_epochs"], 100 * r["accuracy"]))
-        line = axes[2].plot(*zip(*pts), "o-", label=f"{label} prox GL")[0]
-        tp = [t for t in rows if t.get("matched_to") == r["method"] and t["level"] == r["level"]]
-        if tp:
-            axes[2].axhline(100 * tp[0]["accuracy"], ls="--", c=line.get_color(),
-                            label=f"{label} Torch-Pruning")
-    axes[1].axhline(1.0, ls=":", c="gray")
-    axes[0].set(yscale="log", xlabel="proximal step", ylabel="λ", title="dual ascent on λ")
-    axes[1].set(yscale="log", xlabel="proximal step", ylabel="cost of the exact zeros / budget",
-                title="zeros alone vs the budget (≤ 1: met)")
-    axes[2].set(xlabel="proximal epochs before the cut", ylabel="test accuracy (%)",
-                title="selection after k epochs, same fine-tuning")
-    for ax in axes:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+COLUMNS = ["level", "method", "match", "widths", "MAC red.", "speedup (range)", "ρ",
+           "test accuracy"]
 
 
-def _x(row: dict, key: str) -> float:
-    """Plot coordinate; ``"speedup"`` is the re-timed eager one when there is one."""
-    if key == "speedup":
-        return row.get("retime", {}).get("eager", {}).get("speedup", row["measured_speedup"])
-    return row[key]
-
-
-def print_table(rows: list[dict]) -> None:
-    t = Table(title="structured (VGG-style CNN)")
-    for c in ("level", "method", "widths", "params", "MAC red.", "ms", "speedup", "ρ",
-              "ρ folded", "accuracy"):
-        t.add_column(c)
-    for r in rows:
-        if "accuracy" not in r:
-            t.add_row(r["level"], r["method"], "skipped", "", "", "", "", "", "", "")
-            continue
-        t.add_row(r["level"], r["method"], str(r["widths"]), str(r["params"]),
-                  f"{r['mac_reduction']:.2f}", f"{r['latency_ms']:.1f}",
-                  f"{r['measured_speedup']:.2f}", f"{r['rho']:.2f}", f"{r['rho_folded']:.2f}",
-                  f"{r['accuracy']:.4f}")
-    console.print(t)
+def table_rows(rows: list[dict]) -> list[list]:
+    return [[r["level"], r["method"], r.get("match", ""), str(r.get("widths", "")),
+             f"{r['mac_reduction']:.2f}",
+             f"{r['measured_speedup']:.2f} ({r['speedup_range'][0]:.2f}–"
+             f"{r['speedup_range'][1]:.2f})" if "measured_speedup" in r else "—",
+             f"{r['rho']:.2f}" if "rho" in r else "—", f"{r['accuracy']:.4f}"] for r in rows]
 
 
 def _widths_arg(text: str) -> tuple[int, ...]:
@@ -548,154 +439,76 @@ def _widths_arg(text: str) -> tuple[int, ...]:
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p = harness.parser("training_vgg", __doc__, smoke_help="synthetic data, seconds")
     p.add_argument("--widths", type=_widths_arg, default=WIDTHS, help="conv widths, e.g. 32,32,64")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--train-size", type=int, default=6000)
-    p.add_argument("--dense-epochs", type=int, default=4)
-    p.add_argument("--prox-epochs", type=int, default=2)
+    p.add_argument("--dense-epochs", type=int, default=7)
+    p.add_argument("--prox-epochs", type=int, default=5)
     p.add_argument("--finetune-epochs", type=int, default=3)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--prox-lr", type=float, default=0.02)
     p.add_argument("--lam0", type=float, default=0.002)
-    p.add_argument("--lam-factor", type=float, default=0.5)
     p.add_argument("--dual-lr", type=float, default=0.03)
-    p.add_argument("--budgets", type=float, nargs="*", default=[0.125, 0.25])
-    p.add_argument("--weights", default="macs")
+    p.add_argument("--budgets", type=float, nargs="*", default=[0.25, 0.125])
+    p.add_argument("--weights", default="sqrt")
     p.add_argument("--min-keep", type=tm._int_or_float, default=2)
-    p.add_argument("--min-keep-rel", type=float, default=0.9,
+    p.add_argument("--min-keep-rel", type=float, default=0.0,
                    help="if > 0: min width = this × the uniform width meeting the budget")
-    p.add_argument("--fixed-budgets", type=float, nargs="*", default=[0.125],
-                   help="budgets at which to also run a fixed λ (× the budget run's λ)")
+    p.add_argument("--gl-grid", type=tm._grid, default={},
+                   help="GL grid chosen on val, e.g. min_keep_rel=0.7,0.8,0.9")
+    p.add_argument("--tp-grid", type=tm._grid, default={},
+                   help="Torch-Pruning grid (same size), e.g. lr=5e-4,1e-3,2e-3")
     p.add_argument("--round-multiple", type=int, default=8,
-                   help="also round the budget runs' widths down to this multiple (≤1: off)")
-    p.add_argument("--latency-budget", type=float, default=0.0,
-                   help="latency budget fraction; 0: the latency ratio measured at the "
-                        "tightest MAC budget; omit the run with --no-latency")
-    p.add_argument("--no-latency", dest="latency_budget", action="store_const", const=None)
-    p.add_argument("--latency-min-keep", type=tm._int_or_float, default=0.2)
+                   help="also round the GL widths down to this multiple (<= 1: off)")
+    p.add_argument("--no-tp-at-our-widths", dest="tp_at_our_widths", action="store_false",
+                   help="skip Torch-Pruning at prunekit's widths")
     p.add_argument("--trace-every", type=int, default=5,
                    help="record λ and the zeros' cost every this many proximal steps")
     p.add_argument("--epoch-accuracy", action="store_true",
-                   help="also fine-tune and test each proximal epoch's selection")
+                   help="also fine-tune each proximal epoch's selection (validation accuracy)")
     p.add_argument("--debias", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--latency-batch", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=3, help="timed passes per round")
-    p.add_argument("--rounds", type=int, default=3, help="alternating dense/pruned rounds")
-    p.add_argument("--progress", action="store_true")
-    p.add_argument("--dense-only", action="store_true", help="train/cache the dense model only")
-    p.add_argument("--dense-curve", action="store_true",
-                   help="train dense for --dense-epochs, test accuracy after each epoch, "
-                        "cache every epoch's weights; writes training_vgg_dense_curve.json")
-    p.add_argument("--dense-cache", type=Path,
-                   default=Path.home() / ".cache" / "prunekit" / "bench")
-    p.add_argument("--finish", type=Path, nargs="+", default=None,
-                   help="write JSON, profiles and plot from an interrupted run's partial JSON "
-                        "(several: merged, e.g. one MAC level per process)")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes per round")
+    p.add_argument("--rounds", type=int, default=4, help="alternating ABBA rounds")
     p.add_argument("--retime-modes", nargs="*", default=["eager", "bn_folded", "frozen"],
-                   choices=sorted(DEPLOY), help="re-time every row from its widths in these "
-                   "deployment modes (after the run)")
-    p.add_argument("--tag", default="")
-    p.add_argument("--results-dir", type=Path, default=RESULTS)
-    p.add_argument("--img-dir", type=Path, default=IMG)
-    args = p.parse_args(argv)
+                   choices=sorted(DEPLOY))
+    p.add_argument("--dense-curve", action="store_true",
+                   help="only the dense train/val curve (writes training_vgg_dense_curve)")
+    p.add_operational("--progress", action="store_true")
+    p.add_operational("--dense-cache", type=Path,
+                      default=Path.home() / ".cache" / "prunekit" / "bench")
+    args = p.parse(argv)
     if args.smoke:
         args.widths, args.hidden = tuple(max(2, w // 8) for w in args.widths), 16
         args.dense_epochs = args.prox_epochs = args.finetune_epochs = 1
-        args.latency_batch, args.repeats, args.rounds = 16, 1, 1
+        args.latency_batch, args.repeats, args.rounds = 16, 1, 2
         args.budgets = args.budgets[:1]
-        args.fixed_budgets = args.budgets
         args.round_multiple = min(args.round_multiple, 2)
     return args
 
 
-def freeze(model: nn.Module) -> nn.Module:
-    """TorchScript-frozen and ``optimize_for_inference`` (oneDNN layout, BN folded, conv
-    and ReLU fused, in-place activations): an inference graph with less elementwise
-    overhead. TorchScript is deprecated upstream but present in torch 2.11-2.14."""
-    import warnings
-
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(copy.deepcopy(model).eval())
-        return torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
-
-
-DEPLOY = {"eager": lambda m: m.eval(), "bn_folded": fold_bn, "frozen": freeze}
-
-
-def retime(results: dict, args) -> None:
-    """Re-time every row from its widths (dense kernels do not depend on the weight
-    values) against the dense model, in ``--retime-modes`` (eager, BN folded, frozen
-    TorchScript): ``row["retime"][mode] = {dense_ms, ms, speedup, rho}``."""
-    x = torch.rand(args.latency_batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    dense = vgg_cnn(args.widths, args.hidden).eval()
-    deployed = {mode: DEPLOY[mode](dense) for mode in args.retime_modes}
-    for r in results["rows"][1:]:
-        if "widths" not in r:
-            continue
-        model = vgg_cnn(tuple(r["widths"][:-2]), r["widths"][-2]).eval()
-        r["retime"] = {}
-        for mode in args.retime_modes:
-            dense_ms, ms = paired_ms(deployed[mode], DEPLOY[mode](model), x, args)
-            r["retime"][mode] = {"dense_ms": dense_ms, "ms": ms, "speedup": dense_ms / ms,
-                                 "rho": dense_ms / ms / r["mac_reduction"]}
-        console.log(f"{r['level']} {r['method'][:50]}: " + ", ".join(
-            f"{m} ρ {v['rho']:.2f}" for m, v in r["retime"].items()))
-    results["retime_config"] = {"modes": args.retime_modes, "repeats": args.repeats,
-                                "rounds": args.rounds, "batch": args.latency_batch}
-
-
-def finish(paths: Path | list[Path], args) -> dict:
-    """Results from the partial JSON of an interrupted run (the rows finished so far), or
-    from a finished run's JSON (profiles and re-timing redone). Several paths (runs of the
-    same dense model, e.g. one MAC level per process) are merged: the first file's dense
-    row and config, then every other row in order; ``wall_s`` is summed."""
-    from prunekit.measure.machine import machine_info
-
-    paths = [Path(p) for p in (paths if isinstance(paths, list) else [paths])]
-    parts = [json.loads(p.read_text()) for p in paths]
-    rows = list(parts[0]["rows"])
-    for part in parts[1:]:
-        if part["rows"][0]["method"] != "dense" or part["rows"][0]["widths"] != rows[0]["widths"]:
-            raise ValueError(f"--finish: {part['config'].get('tag')!r} has another dense model")
-        rows += part["rows"][1:]
-    walls = [part.get("wall_s") for part in parts]
-    out = {"config": parts[0]["config"], "machine": machine_info(), "rows": rows,
-           "wall_s": sum(walls) if None not in walls else None}
-    if len(parts) > 1:
-        out["merged_from"] = [p.name for p in paths]
-        out["configs"] = [part["config"] for part in parts]
-    partial = [p.name for p in paths if p.stem.endswith("_partial")]
-    if partial:
-        out["interrupted"] = (f"finished from {', '.join(partial)}: rows after the last "
-                              "completed pair were not run")
-    return out
-
-
 def main(argv=None) -> dict:
     args = parse(argv)
-    before = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    stem = "training_vgg_dense_curve" if args.dense_curve else "training_vgg"
+    out = Path(args.out) if args.out else harness.out_path(args, f"{stem}_s{args.seed}")
+    with harness.session(args) as rec:
+        data = harness.fashion_mnist(args.train_size, args.seed, args.smoke)
         if args.dense_curve:
-            train, test = tm.load_data(args)
-            results = dense_curve(train, test, args)
-            console.print(f"wrote {_write_curve(results, args)}")
-            return results
-        results = finish(args.finish, args) if args.finish else _run(args)
-        if "rows" in results:
-            add_profiles(results, args)
-            if args.retime_modes:
-                retime(results, args)
-            write(results, args)
-        return results
-    finally:
-        torch.set_num_threads(before)
+            result = dense_curve(data, args)
+            rec.write(out, result, splits=data)
+            return result
+        try:
+            result, cmps = run(data, args)
+        except RuleViolation as err:
+            raise SystemExit(f"refused: {err}") from err
+        result["table"] = {"columns": COLUMNS, "rows": table_rows(result["rows"])}
+        rec.write(out, result, comparison=cmps, splits=data)
+        if args.img_dir is not None:
+            plot(result["rows"], args.img_dir / f"{out.stem}.png")
+    tables.show(f"VGG-style CNN (seed {args.seed})", COLUMNS, result["table"]["rows"])
+    console.print(f"wrote {out}")
+    return result
 
 
 if __name__ == "__main__":

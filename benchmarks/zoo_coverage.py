@@ -1,16 +1,24 @@
 """Coverage: the model zoo through prunekit and Torch-Pruning, side by side.
 
-Every model (torchvision classification zoo, the timm models and Hugging Face configs of
-issue 3) is pruned at channel ratio 0.5 by both tools with their generic settings
-(Torch-Pruning: ``MetaPruner`` + group L2 magnitude, final classifier ignored, the first
-output tensor traced, as its README shows). Each run happens in its own subprocess with a
-time limit, so a tool that hangs or recurses without end is reported as such. Reported
-per model and tool: pass / fail (the pruned model must run and keep its output shape),
-MACs before/after (same counter for both), prune time, and prunekit's skipped list.
+Every model (all torchvision classification models, the timm models and Hugging Face
+configs of issue 3, large ones included unless ``--small``) is pruned at channel ratio 0.5
+by both tools. Torch-Pruning runs as its documentation says
+(``benchmarks.harness.incumbents``): ``MetaPruner`` with group L2 magnitude, every layer
+that produces a model output ignored whatever its type, ``num_heads`` for attention
+layers, the first output tensor traced. Each run happens in its own subprocess with a time
+limit, so a tool that hangs or recurses without end is reported as such. Reported per model
+and tool: pass / fail (the pruned model must run and keep its output shapes), MACs
+before/after (same counter for both), prune time, and prunekit's skipped list.
 
-    python benchmarks/zoo_coverage.py            # whole zoo (large models too), ~1 h on 2 cores
-    python benchmarks/zoo_coverage.py --smoke    # two small models, in process, seconds
-    python benchmarks/zoo_coverage.py --only torchvision/resnet18 hf/llama
+The zoo is long (2-3 CPU-hours): run it in shards, each its own command and file, and
+resume a shard that was cut off; then combine the shards into ``coverage.json`` (the
+combined file lists every shard file with the command and commit that wrote it)::
+
+    python benchmarks/zoo_coverage.py --shard 1/4            # -> coverage_shard1of4.json
+    python benchmarks/zoo_coverage.py --shard 1/4 --resume   # continue a cut-off shard
+    python benchmarks/zoo_coverage.py --combine benchmarks/results/coverage_shard*of4.json
+    python benchmarks/zoo_coverage.py --smoke                # two small models, in process
+    python benchmarks/zoo_coverage.py --only torchvision/resnet18 hf/llama --out /tmp/c.json
 """
 
 from __future__ import annotations
@@ -23,8 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a file: make `benchmarks.harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import record, tables  # noqa: E402
+
+ROOT = harness.ROOT
 SMOKE = ["torchvision/shufflenet_v2_x0_5", "hf/bert"]  # in process: no tool may hang
+TOOLS = ("prunekit", "torch_pruning")
 
 
 def _zoo(include_large: bool) -> dict[str, Any]:
@@ -50,14 +64,6 @@ def _prune_prunekit(model: Any, x: Any) -> dict[str, Any]:
                         for s in res.skipped]}
 
 
-def _classifier(model: Any) -> list[Any]:
-    """The last Linear layer (Torch-Pruning must be told not to prune the outputs)."""
-    import torch
-
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    return linears[-1:]
-
-
 def _first_tensor(out: Any) -> Any:
     """Torch-Pruning traces one output tensor: the logits of a HF ModelOutput."""
     from prunekit.graph.trace import iter_tensors
@@ -66,16 +72,12 @@ def _first_tensor(out: Any) -> Any:
 
 
 def _prune_torch_pruning(model: Any, x: Any) -> dict[str, Any]:
-    import torch_pruning as tp
+    from benchmarks.harness.incumbents import torch_pruning
 
-    pruner = tp.pruner.MetaPruner(model, x, importance=tp.importance.GroupMagnitudeImportance(p=2),
-                                  pruning_ratio=0.5, ignored_layers=_classifier(model),
-                                  output_transform=_first_tensor)
-    pruner.step()
-    return {}
+    return {"config": torch_pruning(model, x, 0.5, output_transform=_first_tensor)}
 
 
-def run_one(name: str, tool: str) -> dict[str, Any]:
+def run_one(name: str, tool: str, seed: int = 0) -> dict[str, Any]:
     """Build ``name``, prune it with ``tool``, check it; one result row."""
     import torch
 
@@ -83,7 +85,7 @@ def run_one(name: str, tool: str) -> dict[str, Any]:
     from prunekit.measure import count_macs
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
+    harness.seed_all(seed)
     zm = _zoo(True)[name]
     model = zm.build().eval()
     x = zm.inputs()
@@ -109,8 +111,9 @@ def run_one(name: str, tool: str) -> dict[str, Any]:
     return row
 
 
-def _spawn(name: str, tool: str, timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--tool", tool]
+def _spawn(name: str, tool: str, timeout: float, seed: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--tool", tool,
+           "--seed", str(seed)]
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
@@ -125,82 +128,124 @@ def _spawn(name: str, tool: str, timeout: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def _table(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Coverage at channel ratio 0.5 (MAC reduction is theory)")
-    for col in ("model", "prunekit", "MACs ÷", "time s", "Torch-Pruning", "MACs ÷ ", "time s "):
-        table.add_column(col)
+def table_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
     by = {(r["model"], r["tool"]): r for r in rows}
+    out = []
     for model in dict.fromkeys(r["model"] for r in rows):
-        cells = [model]
-        for tool in ("prunekit", "torch_pruning"):
+        cells: list[Any] = [model]
+        for tool in TOOLS:
             r = by.get((model, tool), {})
             cells += [r.get("status", "-"), f"{r.get('mac_reduction', 0):.2f}",
                       f"{r.get('seconds', 0):.1f}"]
-        table.add_row(*cells)
-    Console().print(table)
+        out.append(cells)
+    return out
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+COLUMNS = ["model", "prunekit", "MACs ÷", "s", "Torch-Pruning", "MACs ÷ ", "s "]
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
-    for tool in ("prunekit", "torch_pruning"):
+    for tool in TOOLS:
         mine = [r for r in rows if r["tool"] == tool]
         out[tool] = {"models": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
                      "ok_1.5x": sum(r.get("mac_reduction", 0) >= 1.5 for r in mine)}
     return out
 
 
+def shard_of(names: list[str], shard: str | None) -> list[str]:
+    """Models of shard ``I/N`` (every N-th model from the I-th, 1-based)."""
+    if shard is None:
+        return names
+    try:
+        i, n = (int(v) for v in shard.split("/"))
+    except ValueError as err:
+        raise SystemExit(f"--shard must be I/N (e.g. 2/4), got {shard!r}") from err
+    if not 1 <= i <= n:
+        raise SystemExit(f"--shard I/N needs 1 <= I <= N, got {shard!r}")
+    return names[i - 1::n]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = harness.parser("zoo_coverage", __doc__, smoke_help="two small models, in process",
+                       threads=None, img=False)
+    p.add_argument("--only", nargs="*", help="model names (see prunekit.graph.zoo)")
+    p.add_argument("--tools", nargs="*", default=list(TOOLS))
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
+    p.add_argument("--small", action="store_true", help="skip the large models")
+    p.add_argument("--shard", default=None, help="run shard I/N of the model list")
+    p.add_argument("--combine", nargs="+", type=Path, default=None,
+                   help="write coverage.json from complete shard files")
+    p.add_operational("--resume", action="store_true",
+                      help="keep the rows already in this command's own output and run only "
+                           "the models it lacks")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--tool", help=argparse.SUPPRESS)
+    return p.parse(argv)
+
+
+def default_out(args: argparse.Namespace) -> Path:
+    if args.out is not None or args.shard is None:
+        return harness.out_path(args, "coverage")
+    i, n = args.shard.split("/")
+    return harness.RESULTS / f"coverage_shard{i}of{n}.json"
+
+
+def combine(args: argparse.Namespace, rec: harness.Run) -> dict[str, Any]:
+    """One file from complete shards: their rows, and which command and commit wrote each."""
+    rows, sources = [], []
+    for path in args.combine:
+        doc = record.load(path)
+        if record.status(doc) != "ok":
+            raise SystemExit(f"{path}: not a complete harness-written shard "
+                             f"({record.status(doc)}); finish it first (--resume)")
+        rows += doc["results"]
+        sources.append({"file": str(path), "command": doc["provenance"]["command"],
+                        "commit": doc["provenance"]["git"]["commit"],
+                        "dirty": doc["provenance"]["git"]["dirty"]})
+    payload = {"combined_from": sources, "summary": summary(rows), "results": rows,
+               "table": {"columns": COLUMNS, "rows": table_rows(rows)}}
+    rec.write(harness.out_path(args, "coverage"), payload)
+    return payload
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="two small models, in process")
-    parser.add_argument("--only", nargs="*", help="model names (see prunekit.graph.zoo)")
-    parser.add_argument("--tools", nargs="*", default=["prunekit", "torch_pruning"])
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
-    parser.add_argument("--small", action="store_true", help="skip the large models")
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the rows already in the output file and run only the "
-                             "models it lacks (a model named in --only is re-run)")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--tool", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one, args.tool)))
+        print(json.dumps(run_one(args.one, args.tool, args.seed)))
         return {}
+    with harness.session(args) as rec:
+        if args.combine:
+            return combine(args, rec)
+        return run_zoo(args, rec)
+
+
+def run_zoo(args: argparse.Namespace, rec: harness.Run) -> dict[str, Any]:
     from rich.progress import track
 
-    from prunekit.measure.machine import machine_info
-
-    names = args.only or (SMOKE if args.smoke else list(_zoo(not args.small)))
-    config = {"ratio": 0.5, "models": names, "tools": args.tools, "timeout_s": args.timeout,
-              "torch_threads_per_run": 1, "smoke": args.smoke}
-    print(json.dumps({"config": config, "machine": machine_info()}))
-    runner = (lambda n, t: run_one(n, t)) if args.smoke else (
-        lambda n, t: _spawn(n, t, args.timeout))
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
-        "coverage_smoke.json" if args.smoke else "coverage.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    names = args.only or (SMOKE if args.smoke else shard_of(list(_zoo(not args.small)),
+                                                             args.shard))
+    runner = (lambda n, t: run_one(n, t, args.seed)) if args.smoke else (
+        lambda n, t: _spawn(n, t, args.timeout, args.seed))
+    out = default_out(args)
     rows: list[dict[str, Any]] = []
     if args.resume and out.is_file():
-        rerun = set(args.only or ())
-        rows = [r for r in json.loads(out.read_text()).get("results", [])
-                if r["model"] not in rerun]
-        done = {r["model"] for r in rows}
-        names = [n for n in names if n not in done]
-        config["models"] = sorted(done | set(names))
+        rec.check_owner(out)  # only this command's own rows are resumed
+        rows = record.load(out).get("results", [])
+        names = [n for n in names if n not in {r["model"] for r in rows}]
+    total = len({r["model"] for r in rows}) + len(names)
     payload: dict[str, Any] = {}
     for name in track(names, description="coverage"):
         rows += [runner(name, tool) for tool in args.tools]
-        payload = {"machine": machine_info(), "config": config, "smoke": args.smoke,
-                   "complete": len(rows) == len(config["models"]) * len(args.tools),
-                   "summary": _summary(rows), "results": rows}
-        out.write_text(json.dumps(payload, indent=1))  # partial results survive a kill
+        payload = {"config": {"ratio": 0.5, "torch_threads_per_run": 1},
+                   "summary": summary(rows), "results": rows,
+                   "table": {"columns": COLUMNS, "rows": table_rows(rows)}}
+        rec.write(out, payload, complete=len(rows) == total * len(args.tools))
     if not payload:
         print(f"nothing to run: every model is already in {out}")
         return {}
-    _table(rows)
+    tables.show("Coverage at channel ratio 0.5 (MAC reduction is theory)", COLUMNS,
+                payload["table"]["rows"])
     print(json.dumps(payload["summary"]))
     return payload
 

@@ -15,8 +15,8 @@ Ratio semantics (read this once; the incumbents mix them up):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
@@ -24,57 +24,12 @@ import torch
 from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
-from prunekit.surgery import Plan, SurgeryError, remove_channels
-from prunekit.surgery.state import Snapshot
+from prunekit.result import PruneResult, SpeedupResult
+from prunekit.surgery import Plan, remove_channels
+from prunekit.surgery.isolate import cut_or_leave_whole
+from prunekit.surgery.state import Snapshot, transaction
 
-
-@dataclass
-class PruneResult:
-    """What :func:`prune` did.
-
-    Attributes
-    ----------
-    model : nn.Module
-        The pruned model (the same object that was passed in, cut in place).
-    plan : Plan
-        JSON-serializable record of the removed channels and cuts (save it with the
-        weights: :func:`prunekit.save`).
-    skipped : list of dict
-        Barriers and groups left whole, ``{"op", "module", "reason", ...}``.
-    macs_before, macs_after, params_before, params_after : int
-        Counted with :mod:`prunekit.measure` on the example inputs (MACs are theory).
-    notes : list of str
-        What the importance criteria had to fall back on (e.g. no calibration loss, so
-        a data-driven criterion used the example inputs only).
-    plans : list
-        Every plan in the order applied (channel :class:`Plan` and structure plans such
-        as a ``DepthPlan``); ``prunekit.save(model, path, plan=result.plans)`` keeps
-        them all. For a channel-only prune this is ``[plan]``.
-    structures : dict
-        ``{structure name: its result}`` for the structures other than channels.
-    reconstruction : list of dict
-        With ``reconstruct=``: per re-fitted layer ``{layer, method, err_before,
-        err_after, rows, note}``, relative calibration errors ``Σ‖ŷ − y‖² / Σ‖y‖²`` against
-        the dense layer (see :mod:`prunekit.methods.reconstruct`).
-    """
-
-    model: nn.Module
-    plan: Plan
-    skipped: list[dict[str, Any]]
-    macs_before: int
-    macs_after: int
-    params_before: int
-    params_after: int
-    groups: GroupSet | None = field(default=None, repr=False)
-    notes: list[str] = field(default_factory=list)
-    plans: list[Any] = field(default_factory=list)
-    structures: dict[str, Any] = field(default_factory=dict, repr=False)
-    reconstruction: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-    @property
-    def mac_reduction(self) -> float:
-        """``macs_before / macs_after`` (theoretical speedup, not a measurement)."""
-        return self.macs_before / max(self.macs_after, 1)
+__all__ = ["PruneResult", "SpeedupResult", "prune"]
 
 
 def _check_args(model: Any, ratio: Any, target_macs: Any, round_to: Any, min_keep: Any,
@@ -129,35 +84,10 @@ def _choose(gs: GroupSet, scores: dict, ratio: float, opts: dict) -> dict[str, l
     return _keep_members(gs, {k: v for k, v in removal.items() if v}, scores)
 
 
-def _steps(items: Iterable[Any], description: str, progress: bool) -> Iterable[Any]:
-    if not progress:
-        return items
-    from rich.progress import track
+def _steps(items: Iterable[Any], description: str, progress: bool | None) -> Iterable[Any]:
+    from prunekit.progress import track
 
-    return track(list(items), description=description)
-
-
-def _cut_with_fallback(model: nn.Module, gs: GroupSet, removal: dict[str, list[int]],
-                       example_inputs: Any, progress: bool = False
-                       ) -> tuple[Plan, list[dict[str, Any]]]:
-    """Cut everything; if the forward check fails, find the groups that break it
-    (one by one), leave them whole (reported) and cut the rest."""
-    try:
-        return remove_channels(model, gs, removal, example_inputs), []
-    except SurgeryError:
-        pass
-    bad = []
-    for gid, chans in _steps(removal.items(), "finding groups that break", progress):
-        snap = Snapshot.take(model)
-        try:
-            remove_channels(model, gs, {gid: chans}, example_inputs)
-            snap.restore()
-        except (SurgeryError, ValueError) as err:
-            bad.append({"op": getattr(err, "op", ""), "module": getattr(err, "module", ""),
-                        "reason": f"group {gid!r} left whole: cutting it fails ({err})",
-                        "group": gid})
-    rest = {g: c for g, c in removal.items() if g not in {b["group"] for b in bad}}
-    return remove_channels(model, gs, rest, example_inputs), bad
+    return track(list(items), description, progress)
 
 
 def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
@@ -172,7 +102,7 @@ def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
 
 
 def _search(model: nn.Module, gs: GroupSet, scores: dict, target: float, macs0: int,
-            x: Any, opts: dict, progress: bool = False) -> dict[str, list[int]]:
+            x: Any, opts: dict, progress: bool | None = False) -> dict[str, list[int]]:
     """Smallest channel ratio whose cut model has at most ``target · macs0`` MACs."""
     hi = 0.999
     best = _choose(gs, scores, hi, opts)
@@ -204,7 +134,7 @@ def prune(
     min_keep: int = 1,
     max_ratio: float = 1.0,
     calibration: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
     target_speedup: float | None = None,
     device: str = "cpu",
     threads: int | None = 2,
@@ -212,6 +142,7 @@ def prune(
     structures: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = None,
     prefer: str | None = None,
     reconstruct: Any = False,
+    configs: str = "strict",
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -243,12 +174,16 @@ def prune(
         An :class:`prunekit.importance.ImportanceContext` with batches / loss for
         data-driven criteria (default: the example inputs).
     progress
-        Show progress bars for the MAC-target search and the safety-net search.
+        Progress on stderr: tracing, scoring, the MAC-target search, the measured speed
+        search and whether ``target_speedup`` was met. ``None`` (default): shown when stderr
+        is a terminal (or as an enclosing :func:`prunekit.progress.showing` says);
+        ``False``: silent; ``True``: always.
     target_speedup, device, threads, batch_size
         Prune until the model is *measured* this many times faster on ``device``
         (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and
-        target_macs. See :func:`prunekit.hardware.prune_to_speedup` (returns its
-        ``SpeedupResult``).
+        target_macs. See :func:`prunekit.hardware.prune_to_speedup`; what was measured
+        is ``result.speedup`` (a :class:`~prunekit.result.SpeedupResult`: measured
+        speedup, ``met``, ρ, every timed candidate).
     structures
         What to cut, in order: ``"channels"`` (the default, driven by ``ratio`` /
         ``target_macs``) and registered structures (:func:`prunekit.structures.available`:
@@ -267,13 +202,22 @@ def prune(
         Re-fit the layers after the cut to the dense model's outputs on ``calibration``
         (no gradient training of the model): ``True``/``"ls"`` (damped least squares),
         ``"bias"`` (bias compensation only), ``"block"`` (least squares, then Adam on each
-        block with its nonlinearity) or a :class:`prunekit.methods.reconstruct.
+        block with its nonlinearity) or a :class:`prunekit.reconstruct.
         ReconstructConfig`. Needs ``calibration`` with batches; ratio/target_macs only.
         Per-layer errors before/after are in ``result.reconstruction``.
+    configs
+        Hugging Face models: ``"strict"`` (default) leaves whole, and names in ``skipped``,
+        a group whose cut the model's config cannot describe (``Model(config)`` would not
+        load the pruned weights; e.g. BERT heads, whose size is ``hidden_size /
+        num_attention_heads``); ``"warn"`` cuts it anyway with a
+        :class:`~prunekit.surgery.ConfigWarning` — the model is right and
+        :func:`prunekit.save`/:func:`prunekit.load` round-trip it, ``from_pretrained`` does not.
 
     Returns
     -------
     PruneResult
+        The same type for every mode; ``result.speedup`` is set with ``target_speedup``
+        (``None`` otherwise) and ``result.structures`` holds the other structures' results.
 
     Raises
     ------
@@ -282,9 +226,14 @@ def prune(
         unreachable ``target_macs``; the model is untouched.
     """
     from prunekit.measure import count_macs, count_params
+    from prunekit.progress import stage, stages
 
     recon = _reconstruct_config(reconstruct, calibration, progress,
                                 target_speedup is not None or structures is not None)
+    if target_speedup is not None:  # a typo or a missing GPU: ValueError, model untouched
+        from prunekit.measure.devices import validate_device
+
+        validate_device(device)
     if prefer is not None and (target_speedup is None or structures is None):
         raise ValueError("prefer applies to width or depth: give target_speedup and "
                          "structures=['depth', 'channels']")
@@ -296,13 +245,18 @@ def prune(
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
         from prunekit.hardware.choose import prune_width_or_depth
 
-        return prune_width_or_depth(model, example_inputs, target_speedup, device=device,
-                                    threads=threads, batch_size=batch_size,
-                                    importance=importance, ignore=ignore,
-                                    round_to=None if round_to == 1 else round_to,
-                                    min_keep=min_keep, calibration=calibration,
-                                    progress=print if progress else None,
-                                    prefer=prefer or "fidelity")
+        with stages(progress) as say:
+            result = prune_width_or_depth(model, example_inputs, target_speedup, device=device,
+                                          threads=threads, batch_size=batch_size,
+                                          importance=importance, ignore=ignore,
+                                          round_to=None if round_to == 1 else round_to,
+                                          min_keep=min_keep, calibration=calibration,
+                                          progress=say, prefer=prefer or "fidelity")
+            if say is not None:
+                from prunekit.hardware.verdict import target_line
+
+                say(f"chosen: {target_line(result)}")
+            return result
     if structures is not None:
         return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
                                                                          target_macs),
@@ -316,31 +270,39 @@ def prune(
             raise ValueError("target_speedup is exclusive with ratio and target_macs")
         from prunekit.hardware.target import prune_to_speedup
 
-        return prune_to_speedup(model, example_inputs, target_speedup, device=device,
-                                threads=threads, batch_size=batch_size, importance=importance,
-                                ignore=ignore, round_to=None if round_to == 1 else round_to,
-                                min_keep=min_keep, calibration=calibration,
-                                progress=print if progress else None)
+        with stages(progress) as say:
+            return prune_to_speedup(model, example_inputs, target_speedup, device=device,
+                                    threads=threads, batch_size=batch_size,
+                                    importance=importance, ignore=ignore,
+                                    round_to=None if round_to == 1 else round_to,
+                                    min_keep=min_keep, calibration=calibration, progress=say)
     _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
-    gs = build_groups(model, example_inputs, ignore)
-    macs0, params0 = count_macs(model, example_inputs), count_params(model)
-    scores = _scores(model, gs, importance, calibration, example_inputs)
+    if configs not in ("strict", "warn"):
+        raise ValueError(f"configs must be 'strict' or 'warn', got {configs!r}")
+    with stage("tracing the model (coupled channel groups)", progress):
+        gs = build_groups(model, example_inputs, ignore)
+        macs0, params0 = count_macs(model, example_inputs), count_params(model)
+    with stage(f"scoring channels ({importance if isinstance(importance, str) else 'custom'}"
+               " importance)", progress):
+        scores = _scores(model, gs, importance, calibration, example_inputs)
     opts = {"global_ranking": global_ranking, "min_keep": min_keep, "max_ratio": max_ratio,
             "round_to": round_to}
     bad: list[dict[str, Any]] = []
     if target_macs is not None:
         probe = _choose(gs, scores, 0.5, opts)
         snap = Snapshot.take(model)
-        _, bad = _cut_with_fallback(model, gs, probe, example_inputs, progress)
+        _, bad = cut_or_leave_whole(model, gs, probe, example_inputs, progress, configs)
         snap.restore()
         scores = {g: s for g, s in scores.items() if g not in {b["group"] for b in bad}}
         removal = _search(model, gs, scores, float(target_macs), macs0, example_inputs, opts,
                           progress)
     else:
         removal = _choose(gs, scores, float(ratio), opts)
-    dense = _dense_copy(model, recon)
-    plan, more = _cut_with_fallback(model, gs, removal, example_inputs, progress)
-    layers = _reconstructed(dense, model, plan, calibration, recon)
+    dense = copy.deepcopy(model) if recon is not None else None  # reconstruction's reference
+    with transaction(model):  # the cut and the re-fit, or neither
+        plan, more = cut_or_leave_whole(model, gs, removal, example_inputs, progress,
+                                        configs)
+        layers = _reconstructed(dense, model, plan, calibration, recon)
     skipped = gs.skipped + bad + [b for b in more if b not in bad]
     notes = list(getattr(calibration, "notes", []) or [])
     return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),
@@ -354,7 +316,7 @@ def _reconstruct_config(value: Any, calibration: Any, progress: bool, other_path
     from dataclasses import replace
 
     from prunekit.importance import ImportanceContext
-    from prunekit.methods.reconstruct import ReconstructConfig
+    from prunekit.reconstruct import ReconstructConfig
 
     cfg = ReconstructConfig.of(value)
     if cfg is None:
@@ -368,28 +330,14 @@ def _reconstruct_config(value: Any, calibration: Any, progress: bool, other_path
     return replace(cfg, progress=True) if progress else cfg
 
 
-def _dense_copy(model: nn.Module, recon: Any) -> tuple[nn.Module, Snapshot] | None:
-    """The dense reference for reconstruction and a snapshot to restore on failure."""
-    if recon is None:
-        return None
-    import copy
-
-    return copy.deepcopy(model), Snapshot.take(model)
-
-
-def _reconstructed(dense: Any, model: nn.Module, plan: Plan, calibration: Any, recon: Any
-                   ) -> list[dict[str, Any]]:
-    """Re-fit ``model`` after the cut; on failure the model is put back as before the cut."""
+def _reconstructed(dense: nn.Module | None, model: nn.Module, plan: Plan, calibration: Any,
+                   recon: Any) -> list[dict[str, Any]]:
+    """Re-fit ``model`` after the cut to the dense ``dense`` (nothing without ``recon``)."""
     if dense is None:
         return []
-    from prunekit.methods.reconstruct import reconstruct
+    from prunekit.reconstruct import reconstruct
 
-    reference, snap = dense
-    try:
-        return [r.to_dict() for r in reconstruct(reference, model, plan, calibration, recon)]
-    except Exception:
-        snap.restore()
-        raise
+    return [r.to_dict() for r in reconstruct(dense, model, plan, calibration, recon)]
 
 
 def _structure_steps(structures: Any, ratio: Any, target_macs: Any
@@ -433,19 +381,16 @@ def _structure_steps(structures: Any, ratio: Any, target_macs: Any
 def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str, Any]]],
                       channel_args: dict[str, Any]) -> PruneResult:
     """Apply each step in order; restore the whole model if any step fails."""
-    import copy
-
     from prunekit import structures as registry
     from prunekit.measure import count_macs, count_params
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     macs0, params0 = count_macs(model, x), count_params(model)
-    backup = copy.deepcopy(model) if len(steps) > 1 else None
     plans: list[Any] = []
     results: dict[str, Any] = {}
     channel: PruneResult | None = None
-    try:
+    with transaction(model, copy_values=True):  # a structure may fit weights in place
         for name, opts in steps:
             if name == "channels":
                 channel = prune(model, x, **channel_args)
@@ -454,19 +399,8 @@ def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str,
                 res = registry.get(name).prune(model, x, **opts)
                 results[name] = res
                 plans.append(getattr(res, "plan", res))
-    except Exception:
-        if backup is not None:
-            _put_back(model, backup)
-        raise
     return PruneResult(model, channel.plan if channel else Plan(),
                        channel.skipped if channel else [], macs0, count_macs(model, x),
                        params0, count_params(model), channel.groups if channel else None,
                        notes=channel.notes if channel else [], plans=plans,
                        structures=results)
-
-
-def _put_back(model: nn.Module, backup: nn.Module) -> None:
-    """Restore ``model``'s modules, parameters, buffers and attributes from ``backup``
-    (a deep copy taken before the first step), keeping the root object itself."""
-    model.__dict__.clear()
-    model.__dict__.update(backup.__dict__)

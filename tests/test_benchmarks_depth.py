@@ -78,7 +78,8 @@ def test_minilm_smoke_width_plans_and_relational_loss(tmp_path):
                 "--seed", "1", "--hidden-weight", "1", "--out", str(out)])
     data = json.loads(out.read_text())
     rows = {r["plan"]: r for r in data["plans"]}
-    assert data["config"]["relational_weight"] == 1.0 and data["config"]["seed"] == 1
+    config = data["provenance"]["config"]
+    assert config["relational_weight"] == 1.0 and config["seed"] == 1
     for r in rows.values():
         assert r["layers_removed"] == 0 and r["kept_layers"] == [0, 1, 2, 3]
         assert r["ffn_removed_per_layer"] % 64 == 0 and r["ffn_removed_per_layer"] > 0

@@ -1,17 +1,63 @@
-"""benchmarks/zoo_coverage.py runs end to end in smoke mode (so it never rots)."""
+"""benchmarks/zoo_coverage.py and mac_counter.py run end to end in smoke mode (never rot);
+the incumbent is configured as its docs say (every final layer ignored, num_heads)."""
 
 import json
+import sys
 
-from support import load_benchmark
+import torch
+import torchvision
+from support import BENCHMARKS, load_benchmark
+
+sys.path.insert(0, str(BENCHMARKS.parent))  # the repo root: `benchmarks` as a package
+
+from benchmarks.harness import incumbents  # noqa: E402
 
 
-def test_coverage_smoke(tmp_path):
+def test_coverage_smoke_shards_and_combine(tmp_path):
     module = load_benchmark("zoo_coverage")
     out = tmp_path / "coverage.json"
     module.main(["--smoke", "--out", str(out)])
     payload = json.loads(out.read_text())
-    assert payload["machine"]["torch"] and payload["smoke"] is True
+    assert payload["machine"]["torch"] and payload["provenance"]["complete"]
     rows = {(r["model"], r["tool"]): r for r in payload["results"]}
     assert rows[("torchvision/shufflenet_v2_x0_5", "prunekit")]["status"] == "ok"
     assert rows[("hf/bert", "prunekit")]["mac_reduction"] >= 1.5
     assert {r["tool"] for r in payload["results"]} == {"prunekit", "torch_pruning"}
+    tp = rows[("torchvision/shufflenet_v2_x0_5", "torch_pruning")]
+    if tp["status"] == "ok":
+        assert tp["config"]["ignored_layers"] == ["Linear"]
+    combined = tmp_path / "combined.json"
+    res = module.main(["--combine", str(out), "--out", str(combined)])
+    assert res["summary"] == payload["summary"]
+    assert json.loads(combined.read_text())["combined_from"][0]["command"].startswith(
+        "python benchmarks/zoo_coverage.py --smoke")
+    assert module.shard_of(list("abcdefg"), "2/3") == ["b", "e"]
+
+
+def test_final_layers_whatever_their_type():
+    sq = torchvision.models.squeezenet1_0()
+    assert incumbents.final_layers(sq, torch.randn(1, 3, 64, 64)) == [sq.classifier[1]]
+    two = torch.nn.ModuleDict({"a": torch.nn.Linear(4, 3), "b": torch.nn.Linear(4, 2)})
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.heads = torch.nn.Linear(4, 4), two
+
+        def forward(self, x):
+            h = torch.relu(self.body(x))
+            return self.heads["a"](h), self.heads["b"](h).flatten()
+
+    model = TwoHeads()
+    assert set(incumbents.final_layers(model, torch.randn(2, 4))) == {two["a"], two["b"]}
+    mha = torch.nn.MultiheadAttention(8, 2)
+    assert incumbents.attention_heads(torch.nn.Sequential(mha)) == {mha: 2}
+
+
+def test_mac_counter_smoke(tmp_path):
+    out = tmp_path / "macs.json"
+    res = load_benchmark("mac_counter").main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["provenance"]["complete"] and len(saved["models"]) == 2
+    assert res["summary"]["n_models"] == 2
+    assert all(m["counts"]["prunekit"] > 0 for m in saved["models"])

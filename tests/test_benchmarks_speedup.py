@@ -16,42 +16,34 @@ def bench():
 def test_smoke_writes_rows_with_measurements(bench, tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "speedup.json"
-    md = tmp_path / "speedup.md"
     doc = bench.main(["--smoke", "--out", str(out), "--floor", "--width-or-depth",
-                      "--markdown", str(md)])
+                      "--img-dir", str(tmp_path)])
     saved = json.loads(out.read_text())
-    assert saved["machine"]["torch"] and saved["machine"]["torch_pruning"]
-    assert saved["device"]["threads"] == 2 and len(saved["load_avg_start"]) == 3
+    assert saved["machine"]["versions"]["torch-pruning"] and saved["provenance"]["complete"]
+    assert saved["device"]["threads"] == 2
+    assert len(saved["provenance"]["load_average"]["start"]) == 3
     (row,) = saved["rows"]
     assert row["model"] == "tiny" and row["target"] == 1.5 and row["multiple"] == 8
-    assert set(row["ms"]) == {"dense", "prunekit", "torch_pruning", "width_floor",
-                              "prunekit_wd"}, row.get("tp_error")
-    # the floor cuts every group by 0.9: far fewer MACs than any searched plan
+    names = set(row["ms"])
+    assert {"dense", "prunekit", "width_floor", "prunekit_wd"} <= names, row.get("tp_error")
+    tp = sorted(n for n in names if n.startswith("torch_pruning"))
+    assert tp in (["torch_pruning_0"], ["torch_pruning_0", "torch_pruning_1"])
+    if tp == ["torch_pruning_0"]:  # matched within 1 % ...
+        assert row["tp_macs_ratio"] == pytest.approx(row["macs_ratio"], rel=0.0101)
+        assert row["tp_match"] == "within 1 %"
+    else:  # ... or a bracketing pair, the speedup interpolated at our MACs
+        assert row["tp_match"].startswith("bracket") and row["tp_macs_ratio"] == row["macs_ratio"]
+    assert row["tp_config"]["ignored_layers"] == ["Linear"] and row["tp_config"]["round_to"] == 8
+    # every reading of the paired rounds is kept
+    kept = row["timing"]["models"]["dense"]["samples_ms"]
+    assert len(kept) == 2 and all(len(r) >= 3 for r in kept)
     assert row["floor_macs_ratio"] > row["macs_ratio"]
     assert row["floor_rho"] == pytest.approx(row["floor_speedup"] / row["floor_macs_ratio"])
-    # the tiny model has no residual block: the width-or-depth chooser can only pick width
     assert row["wd_kind"] == "width" and [c["kind"] for c in row["wd_candidates"]] == ["width"]
     assert row["wd_macs_ratio"] >= 1.0 and row["wd_prune_s"] > 0
-    assert saved["config"]["prefer"] == "macs" and row["wd_candidates"][0]["seconds"] > 0
-    # on a busy machine the search may (rightly) back off; either way it says so
-    assert row["macs_ratio"] > 1.0 if row["met"] else (row["macs_ratio"] >= 1.0
-                                                        and row["notes"])
-    # Torch-Pruning is matched to our MACs from below (nothing to match when we backed off)
-    assert row["tp_macs_ratio"] > 1.0 if row["macs_ratio"] > 1.0 else row["tp_macs_ratio"] >= 1.0
     assert row["rho"] == pytest.approx(row["speedup"] / row["macs_ratio"])
     assert row["speedup"] == pytest.approx(row["ms"]["dense"] / row["ms"]["prunekit"])
-    assert row["prune_s"] > 0 and row["own_measured_speedup"] >= 1.0
-    assert doc["rows"][0]["model"] == "tiny"
-    lines = md.read_text().splitlines()
-    assert len(lines) == 3 and lines[2].startswith("| tiny | 1 | 1.5× | ")
-    assert f"({row['rho']:.2f})" in lines[2] and "width" in lines[2]
-    md.unlink()  # rebuilt from the JSON alone
-    bench.main(["--out", str(out), "--markdown", str(md), "--markdown-only"])
-    assert md.read_text().splitlines() == lines
-
-
-def test_plot_goes_beside_the_json_unless_asked(bench, tmp_path):
-    out = tmp_path / "rows.json"
-    assert bench.plot_path(bench._parse(["--out", str(out)]), out) == tmp_path / "rows.png"
-    fig = tmp_path / "fig.png"
-    assert bench.plot_path(bench._parse(["--plot", str(fig)]), out) == fig
+    lo, hi = row["speedup_range"]
+    assert lo <= hi and row["prune_s"] > 0  # no timing asserts: the box is shared
+    assert doc["table"]["rows"][0][:3] == ["tiny", "1", "1.5×"]
+    assert (tmp_path / "speedup.png").stat().st_size > 0

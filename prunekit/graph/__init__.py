@@ -6,6 +6,8 @@
 """
 
 from prunekit.graph.build import build_groups
+from prunekit.graph.oplog import OpLog, call_model, first_tensor, iter_tensors, record, run
 from prunekit.graph.types import Group, GroupSet, Member
 
-__all__ = ["Group", "GroupSet", "Member", "build_groups"]
+__all__ = ["Group", "GroupSet", "Member", "OpLog", "build_groups", "call_model",
+           "first_tensor", "iter_tensors", "record", "run"]

@@ -20,6 +20,7 @@ from prunekit.graph.atoms import FIXED, Atoms
 from prunekit.graph.labels import all_atoms
 from prunekit.graph.trace import TraceState, iter_tensors, trace
 from prunekit.graph.types import Group, GroupSet, Member
+from prunekit.graph.width_ops import WidthOp
 
 
 def resolve_ignore(model: nn.Module, ignore: Iterable[Any]) -> set[str]:
@@ -153,7 +154,33 @@ def assemble(st: TraceState, output: Any, ignored: set[str]) -> GroupSet:
         skipped=[dict(v) for v in st.skipped.values()],
         output_shapes=[tuple(t.shape) for t in iter_tensors(output)],
         shape_attrs=_shape_attrs(st, unit_of),
+        width_ops=_width_ops(st, groups, unit_of),
     )
+
+
+def _width_ops(st: TraceState, groups: list[Group], unit_of: dict[int, tuple[str, int]]
+               ) -> list[WidthOp]:
+    """The recorded width-dependent ops whose dims carry a group's channels, with atoms
+    resolved to unit ids (``offset of the group + channel``)."""
+    if not unit_of or not st.width_ops:
+        return []
+    offsets, k = {}, 0
+    for g in groups:
+        offsets[g.id], k = k, k + g.size
+    roots = np.array(sorted(unit_of), np.int64)
+    ids = np.array([offsets[unit_of[r][0]] + unit_of[r][1] for r in roots.tolist()], np.int64)
+    out = []
+    for index, op, kind, module, dims, shape, blocks in st.width_ops:
+        resolved = []
+        for b in blocks:
+            r = st.uf.find(b.atoms)
+            pos = np.clip(np.searchsorted(roots, r), 0, roots.size - 1)
+            units = np.where(roots[pos] == r, ids[pos], -1)
+            if np.any(units >= 0):
+                resolved.append((b.dims, units))
+        if resolved:
+            out.append(WidthOp(index, op, kind, module, dims, shape, resolved))
+    return out
 
 
 def _group_roots(g: Group, occ: dict) -> list[int]:

@@ -1,37 +1,27 @@
-"""One eager forward pass, recorded op by op.
+"""The channel graph of one eager forward pass, built op by op.
 
-:class:`TraceState` holds the atoms of every tensor seen; a
-:class:`~torch.overrides.TorchFunctionMode` feeds it every torch call (functional ops,
-tensor methods, layer functionals) and module hooks keep the module path for messages.
-This works under ``torch.no_grad``, with frozen parameters and on models that
+:class:`TraceState` holds the atoms of every tensor seen. It observes the one forward
+pass of :func:`prunekit.graph.oplog.run`, which feeds it every torch call (functional
+ops, tensor methods, layer functionals) and every module call (the module path for
+messages). This works under ``torch.no_grad``, with frozen parameters and on models that
 ``torch.fx`` cannot trace, because the model simply runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from prunekit.graph.atoms import Atoms
 from prunekit.graph.labels import Label, all_atoms, fixed, fresh
+from prunekit.graph.oplog import ModuleCall, OpRecord, call_model, iter_tensors, run
 from prunekit.graph.rules import lookup
 
-
-def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
-    """Tensors inside nested tuples, lists and mappings (HF ModelOutput included)."""
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for item in obj:
-            yield from iter_tensors(item)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from iter_tensors(item)
+__all__ = ["TraceState", "call_model", "iter_tensors", "trace"]  # call_model, iter_tensors:
+# re-exported for older imports; their home is prunekit.graph.oplog (public: prunekit.graph)
 
 
 class TraceState:
@@ -48,6 +38,23 @@ class TraceState:
         self.skipped: dict[tuple[str, str], dict[str, Any]] = {}
         self.module_outputs: list[tuple[str, torch.Tensor]] = []
         self.shape_attrs: dict[str, dict[str, list[np.ndarray]]] = {}
+        self.calls = 0  # torch calls seen so far: a recorded op's index in the pass
+        self.current_op = ""
+        self.width_ops: list[tuple[Any, ...]] = []
+
+    # -- observer of the one forward pass (prunekit.graph.oplog.run) --------------------
+    def enter(self, call: ModuleCall) -> None:
+        self.stack.append(call.name)
+
+    def exit(self, call: ModuleCall) -> None:
+        if self.stack and self.stack[-1] == call.name:
+            self.stack.pop()
+        for t in iter_tensors(call.output):
+            self.module_outputs.append((call.name, t))
+
+    def op(self, rec: OpRecord) -> None:
+        self.calls = rec.index + 1
+        self.record(rec.func, rec.args, rec.kwargs, rec.out)
 
     # -- labels -------------------------------------------------------------------------
     def label(self, t: torch.Tensor) -> Label:
@@ -89,6 +96,18 @@ class TraceState:
     def is_param(self, t: torch.Tensor) -> bool:
         return id(t) in self.param_names or id(t) in self.buffer_names
 
+    def width_op(self, kind: str, x: torch.Tensor | None, dims: Any,
+                 label: Label | None = None) -> None:
+        """Record that the current op's value depends on the width of ``dims`` of ``x``
+        (a mean, a norm, a softmax over them; see :mod:`prunekit.graph.width_ops`)."""
+        lab = label if label is not None else self.label(x)
+        nd = max(len(lab.shape), 1)
+        dims = tuple(sorted({d % nd for d in dims}))
+        blocks = [b for b in lab.blocks if set(b.dims) & set(dims)]
+        if blocks:
+            self.width_ops.append((self.calls - 1, self.current_op, kind, self.module(), dims,
+                                   tuple(lab.shape), blocks))
+
     # -- barriers -----------------------------------------------------------------------
     def fix_tensors(self, tensors: list[torch.Tensor]) -> bool:
         """Fix every atom the tensors carry; True if any was prunable before."""
@@ -116,6 +135,7 @@ class TraceState:
     def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         """Propagate atoms through one op."""
         name, fn = lookup(func)
+        self.current_op = name
         if fn is None:
             if next(iter_tensors(out), None) is not None:
                 self.barrier(name, args, kwargs, "no propagation rule for this op")
@@ -128,61 +148,11 @@ class TraceState:
                 self.fix_tensors([t])
 
 
-class _Mode(TorchFunctionMode):
-    def __init__(self, st: TraceState) -> None:
-        super().__init__()
-        self.st = st
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        self.st.record(func, args, kwargs, out)
-        return out
-
-
-def _hooks(model: nn.Module, st: TraceState) -> list[Any]:
-    handles = []
-    for name, mod in model.named_modules():
-        def push(_m: nn.Module, _a: Any, name: str = name) -> None:
-            st.stack.append(name)
-
-        def pop(_m: nn.Module, _a: Any, out: Any, name: str = name) -> None:
-            if st.stack and st.stack[-1] == name:
-                st.stack.pop()
-            for t in iter_tensors(out):
-                st.module_outputs.append((name, t))
-
-        handles.append(mod.register_forward_pre_hook(push))
-        handles.append(mod.register_forward_hook(pop, always_call=True))
-    return handles
-
-
-def call_model(model: nn.Module, example_inputs: Any) -> Any:
-    """Run ``model`` on a tensor (``model(x)``), tuple/list (``model(*x)``) or dict."""
-    if isinstance(example_inputs, dict):
-        return model(**example_inputs)
-    if isinstance(example_inputs, (tuple, list)):
-        return model(*example_inputs)
-    return model(example_inputs)
-
-
 def trace(model: nn.Module, example_inputs: Any) -> tuple[TraceState, Any]:
-    """Run the model once in eval mode under the recording mode; the state and output.
-
-    The model's train/eval flags are restored afterwards; nothing else is changed.
-    """
+    """Run the model once (eval, no_grad; :func:`prunekit.graph.oplog.run`) with the
+    channel graph as observer; the state and output. Nothing of the model changes."""
     st = TraceState(model)
-    modes = {m: m.training for m in model.modules()}
-    handles = _hooks(model, st)
-    try:
-        model.eval()
-        with torch.no_grad(), _Mode(st):
-            out = call_model(model, example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in modes.items():
-            m.training = flag
+    out = run(model, example_inputs, [st])
     st.stack.clear()
     st.fix_tensors(list(iter_tensors(out)))
     return st, out

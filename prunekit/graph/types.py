@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.layout import slices
+
 
 @dataclass
 class Member:
@@ -52,14 +54,10 @@ class Group:
     def channel_norms(self, model: nn.Module, p: float = 2.0) -> torch.Tensor:
         """Per-channel p-norm over all members: ``(Σ_m Σ_{i ∈ index_m[c]} |w_i|^p)^(1/p)``."""
         acc = torch.zeros(self.size, dtype=torch.float64)
-        tensors = dict(model.named_parameters())
-        tensors.update(dict(model.named_buffers()))
-        for m in self.members:
-            t = tensors[m.param].detach().to("cpu", torch.float64)
-            per_pos = t.movedim(m.dim, 0).reshape(t.shape[m.dim], -1).abs().pow(p).sum(1)
-            for c, idx in enumerate(m.index):
-                if idx:
-                    acc[c] += per_pos[idx].sum()
+        for s in slices(model, self, params_only=False):
+            t = s.tensor.detach().to("cpu", torch.float64)
+            per_pos = t.movedim(s.dim, 0).reshape(t.shape[s.dim], -1).abs().pow(p).sum(1)
+            acc.index_add_(0, s.owner.cpu(), per_pos[s.flat.cpu()])
         return acc.pow(1.0 / p)
 
 
@@ -79,6 +77,10 @@ class GroupSet:
     shape_attrs : dict
         ``{module: {attr: [per-dim list of (group_id, channel) or None]}}`` for layers
         whose size lives only in an attribute (LayerNorm without weights).
+    width_ops : list of WidthOp
+        Ops of the traced pass whose value depends on how many channels of a group a
+        dimension has (means, norms, softmax over channels): where a cut changes values
+        by definition (see :mod:`prunekit.graph.width_ops`; used by the value check).
     """
 
     groups: list[Group]
@@ -86,10 +88,20 @@ class GroupSet:
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     shape_attrs: dict[str, dict[str, list[list[tuple[str, int] | None]]]] = field(
         default_factory=dict)
+    width_ops: list[Any] = field(default_factory=list, repr=False)
 
     def by_id(self) -> dict[str, Group]:
         """``{group.id: group}``."""
         return {g.id: g for g in self.groups}
+
+    def unit_offsets(self) -> dict[str, int]:
+        """``{group id: offset}``: channel ``c`` of a group is unit ``offset + c`` (the unit
+        ids of :attr:`width_ops`), in group order."""
+        out, k = {}, 0
+        for g in self.groups:
+            out[g.id] = k
+            k += g.size
+        return out
 
     def __len__(self) -> int:
         return len(self.groups)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from prunekit.measure.devices import validate_device
 from prunekit.measure.machine import machine_info
 
 
@@ -40,9 +41,7 @@ class DeviceSpec:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        kind = torch.device(self.device).type
-        if kind not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
+        validate_device(self.device)  # cpu or cuda[:i] that exists here, else ValueError
         if self.threads is not None and (isinstance(self.threads, bool)
                                          or not isinstance(self.threads, int)
                                          or self.threads < 1):

@@ -105,12 +105,21 @@ def model_latency_fn(inputs: Any, spec: DeviceSpec, warmup: int = 3,
     return measure
 
 
-def paired_latency(dense: nn.Module, pruned: nn.Module, fn: LatencyFn,
-                   rounds: int = 3) -> tuple[float, float]:
-    """Medians over ``rounds`` alternating (ABBA) measurements of dense and pruned, in ms."""
+def paired_rounds(dense: nn.Module, pruned: nn.Module, fn: LatencyFn,
+                  rounds: int = 3) -> tuple[list[float], list[float]]:
+    """Every reading of ``rounds`` alternating (ABBA) measurements: (dense ms, pruned ms),
+    one per round, in order."""
     times: dict[int, list[float]] = {0: [], 1: []}
     models = (dense, pruned)
     for r in range(rounds):
         for side in ((0, 1) if r % 2 == 0 else (1, 0)):
             times[side].append(fn(models[side]))
-    return statistics.median(times[0]), statistics.median(times[1])
+    return times[0], times[1]
+
+
+def paired_latency(dense: nn.Module, pruned: nn.Module, fn: LatencyFn,
+                   rounds: int = 3) -> tuple[float, float]:
+    """Medians over ``rounds`` alternating (ABBA) measurements of dense and pruned, in ms."""
+    dense_ms, pruned_ms = paired_rounds(dense, pruned, fn, rounds)
+    return statistics.median(dense_ms), statistics.median(pruned_ms)
+

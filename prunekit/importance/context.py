@@ -8,13 +8,17 @@ in the context; scoring one group is then a cheap reduction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
 import torch
 from torch import nn
+
+from prunekit.inputs import call_model, iter_tensors
+
+__all__ = ["ImportanceContext", "batch_loss", "call_model"]
 
 
 @dataclass
@@ -123,33 +127,14 @@ class ImportanceContext:
         return [_as_pair(b, i) for i, b in enumerate(batches)]
 
 
-def call_model(model: nn.Module, inputs: Any) -> Any:
-    """``model(x)``, ``model(*x)`` or ``model(**x)`` depending on the type of ``inputs``."""
-    if isinstance(inputs, Mapping):
-        return model(**inputs)
-    if isinstance(inputs, tuple | list):
-        return model(*inputs)
-    return model(inputs)
-
-
 def batch_loss(ctx: ImportanceContext, output: Any, target: Any) -> torch.Tensor:
     """``loss_fn(output, target)``, or the self-supervised ``Σ_t mean(t²)`` over outputs."""
     if ctx.loss_fn is not None:
         return ctx.loss_fn(output, target)
-    leaves = [t for t in _tensor_leaves(output) if t.is_floating_point() and t.requires_grad]
+    leaves = [t for t in iter_tensors(output) if t.is_floating_point() and t.requires_grad]
     if not leaves:
         raise ValueError("model output has no floating tensor that depends on the parameters")
     return sum(t.float().pow(2).mean() for t in leaves)
-
-
-def _tensor_leaves(output: Any) -> list[torch.Tensor]:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, Mapping):
-        return [t for v in output.values() for t in _tensor_leaves(v)]
-    if isinstance(output, tuple | list):
-        return [t for v in output for t in _tensor_leaves(v)]
-    return []
 
 
 def _as_pair(batch: Any, i: int) -> tuple[Any, Any]:

@@ -16,26 +16,20 @@ import torch
 from torch import nn
 
 from prunekit.importance.types import GroupLike, MemberLike
+from prunekit.layout import compile_member, resolve
+from prunekit.layout import is_parameter as is_param_name
 
 
 def resolve_tensor(model: nn.Module, name: str) -> torch.Tensor:
-    """The parameter or buffer called ``name`` (fully qualified) in ``model``.
+    """The tensor called ``name`` in ``model`` (:func:`prunekit.layout.resolve`: the
+    parameter, its parametrization's dense original, or the buffer).
 
     Raises
     ------
     ValueError
         If ``model`` has neither a parameter nor a buffer of that name.
     """
-    try:
-        return model.get_parameter(name)
-    except AttributeError:
-        pass
-    try:
-        return model.get_buffer(name)
-    except AttributeError:
-        raise ValueError(
-            f"member param {name!r} is not a parameter or buffer of the model"
-        ) from None
+    return resolve(model, name)
 
 
 def owner_module(model: nn.Module, name: str) -> tuple[nn.Module, str]:
@@ -60,7 +54,11 @@ def member_channels(values: torch.Tensor, member: MemberLike, size: int) -> torc
     dim = _check_member(values, member, size)
     other = [d for d in range(values.dim()) if d != dim]
     per_index = values.sum(other) if other else values
-    flat, owner = flatten_index(member.index, per_index.shape[0], member.param)
+    c = compile_member(member)
+    if c.flat.size and c.flat.max() >= per_index.shape[0]:
+        raise ValueError(f"{member.param}: index {int(c.flat.max())} out of range for a dim "
+                         f"of size {per_index.shape[0]}")
+    flat, owner = torch.from_numpy(c.flat), torch.from_numpy(c.owner)
     return channel_sum(per_index[flat.to(per_index.device)], owner, size)
 
 
@@ -81,7 +79,7 @@ def is_parameter(model: nn.Module, member: MemberLike) -> bool:
 
     Raises ValueError (via :func:`resolve_tensor`) if it names neither.
     """
-    return isinstance(resolve_tensor(model, member.param), nn.Parameter)
+    return is_param_name(model, member.param)
 
 
 def reduce_members(

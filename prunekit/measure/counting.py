@@ -17,6 +17,11 @@ Counting policy (one MAC = one multiply followed by one add; FLOPs ≈ 2 × MACs
 * PyTorch's fused fast paths ``_native_multi_head_attention`` and
   ``_transformer_encoder_layer_fwd`` are expanded into their projections, attention and
   feed-forward matrix products.
+* recurrent layers (``nn.LSTM``/``nn.GRU``/``nn.RNN``): every token meets every gate
+  matrix once, ``tokens · Σ numel(W_ih, W_hh, W_hr)`` per layer and direction. The
+  reference path lowers to ``addmm``/``mm`` and is counted by those; the fused kernels
+  (oneDNN ``mkldnn_rnn_layer`` on CPU, ``_cudnn_rnn``, ``miopen_rnn``) get this formula,
+  so both paths give the same count. Cells (``nn.LSTMCell``) lower to matrix products.
 
 Not counted (they are not multiply-accumulates of a weight, and conventions disagree):
 bias additions, normalization (BatchNorm folds into the preceding conv at inference),
@@ -36,7 +41,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
+from prunekit.inputs import Inputs, call_model, inference_mode_of
 
 aten = torch.ops.aten
 
@@ -166,6 +171,23 @@ def _encoder_layer_macs(args: tuple, kwargs: dict, out: Any) -> int:
     tokens = src.numel() // embed_dim
     attention = _native_mha_macs((src, src, src, embed_dim), {}, out)
     return attention + 2 * tokens * embed_dim * ffn_weight_1.shape[0]
+
+
+def _tokens(x: torch.Tensor) -> int:
+    """Time steps × batch of a sequence ``(T, B, F)``/``(B, T, F)`` or packed ``(N, F)``."""
+    return x.numel() // x.shape[-1]
+
+
+@register_mac_formula(_optional("mkldnn_rnn_layer"))
+def _mkldnn_rnn_macs(args: tuple, kwargs: dict, out: Any) -> int:
+    """One layer and direction: ``(input, weight_ih, weight_hh, bias_ih, bias_hh, ...)``."""
+    return _tokens(args[0]) * (args[1].numel() + args[2].numel())
+
+
+@register_mac_formula(_optional("_cudnn_rnn"), _optional("miopen_rnn"))
+def _fused_rnn_macs(args: tuple, kwargs: dict, out: Any) -> int:
+    """All layers at once: ``(input, weights, ...)``; matrices are the 2-D weights."""
+    return _tokens(args[0]) * sum(w.numel() for w in args[1] if w.dim() == 2)
 
 
 MAC_FORMULAS.pop(None, None)

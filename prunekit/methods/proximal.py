@@ -40,7 +40,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.layout import Slice
+from prunekit.layout import slices as layout_slices
 from prunekit.methods.cost import COST_KINDS, Cost, build_cost
+from prunekit.methods.removal import fill, plan_removal
+from prunekit.sparsity.optim import ProxOptimizer
 
 WEIGHTINGS: dict[str, Callable[[int], float]] = {
     "sqrt": lambda n: math.sqrt(n),
@@ -50,23 +54,10 @@ WEIGHTINGS: dict[str, Callable[[int], float]] = {
 
 
 @dataclass
-class _Slice:
-    """A member tensor: indices ``flat`` along ``dim``, ``owner[i]`` the channel of
-    ``flat[i]``, ``counts[c]`` the number of indices of channel ``c`` (may be 0)."""
-
-    name: str
-    param: torch.Tensor
-    dim: int
-    flat: torch.Tensor
-    owner: torch.Tensor
-    counts: torch.Tensor
-
-
-@dataclass
 class _Group:
     id: str
     size: int
-    slices: list[_Slice]
+    slices: list[Slice]
     elements: int  # parameter elements per channel
     weight: float = 1.0  # mean of channel_weights
     channel_weights: torch.Tensor | None = None  # w_{g,c}, shape (size,)
@@ -139,7 +130,6 @@ class ZeroEvent:
 
 @dataclass
 class _State:
-    step: int = 0
     seen: dict[str, set[int]] = field(default_factory=dict)
     events: list[ZeroEvent] = field(default_factory=list)
     lam_history: list[float] = field(default_factory=list)
@@ -151,31 +141,6 @@ def unwrap(model: nn.Module) -> nn.Module:
     """The user's module inside DistributedDataParallel / DataParallel wrappers."""
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) \
         else model
-
-
-def _resolve_tensor(model: nn.Module, name: str) -> torch.Tensor | None:
-    """The parameter ``name`` (its dense original when masked); None for buffers."""
-    params = dict(model.named_parameters())
-    mod, _, leaf = name.rpartition(".")
-    for candidate in (name, f"{mod}.parametrizations.{leaf}.original".lstrip(".")):
-        if candidate in params:
-            return params[candidate]
-    buffers = dict(model.named_buffers())
-    if name in buffers:
-        return None
-    raise ValueError(f"group member {name!r} is neither a parameter nor a buffer of the model")
-
-
-def _make_slice(name: str, tensor: torch.Tensor, dim: int,
-                index: Sequence[Sequence[int]]) -> _Slice:
-    counts = torch.as_tensor([len(ix) for ix in index], dtype=torch.long)
-    flat = torch.as_tensor([i for ix in index for i in ix], dtype=torch.long)
-    owner = torch.repeat_interleave(torch.arange(len(index)), counts)
-    if flat.numel() and (int(flat.max()) >= tensor.shape[dim] or int(flat.min()) < 0):
-        raise ValueError(f"member {name!r}: index out of range for dim {dim} of size "
-                         f"{tensor.shape[dim]}")
-    dev = tensor.device
-    return _Slice(name, tensor, dim, flat.to(dev), owner.to(dev), counts)
 
 
 def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) -> list[_Group]:
@@ -193,15 +158,10 @@ def normalize_groups(model: nn.Module, group_set: Any, weights: str | Callable) 
     groups = getattr(group_set, "groups", group_set)
     out = []
     for g in groups:
-        slices = []
-        for m in g.members:
-            tensor = _resolve_tensor(model, m.param)
-            if tensor is None:
-                continue
-            if len(m.index) != g.size:
-                raise ValueError(f"group {g.id!r}: member {m.param!r} has {len(m.index)} "
-                                 f"channels, the group has {g.size}")
-            slices.append(_make_slice(m.param, tensor, m.dim, m.index))
+        try:
+            slices = layout_slices(model, g)
+        except ValueError as err:
+            raise ValueError(f"group {g.id!r}: {err}") from err
         if not slices or not getattr(g, "prunable", True):
             continue
         # elements of the largest channel (channels differ only across concat branches)
@@ -245,7 +205,7 @@ def cost_weights(groups: Sequence[_Group], cost: Cost) -> None:
         g.weight = float(w.mean())
 
 
-def _sq_norms(s: _Slice, size: int) -> torch.Tensor:
+def _sq_norms(s: Slice, size: int) -> torch.Tensor:
     """Σ of squares of the slice, per channel (channels with no index get 0)."""
     picked = s.param.detach().index_select(s.dim, s.flat).movedim(s.dim, 0)
     per_index = picked.reshape(s.flat.numel(), -1).pow(2).sum(dim=1)
@@ -267,7 +227,7 @@ def _scale_slices(group: _Group, scale: torch.Tensor) -> None:
         s.param.data.mul_(full.view(shape))
 
 
-class ProximalGroupLasso:
+class ProximalGroupLasso(ProxOptimizer):
     """Wrap ``optimizer``; after each step apply the group soft-threshold to ``group_set``.
 
     Parameters
@@ -319,8 +279,7 @@ class ProximalGroupLasso:
                  min_keep: int | float = 1,
                  cost_model: Cost | None = None,
                  weight_cost: Cost | None = None) -> None:
-        if lam < 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
+        super().__init__(optimizer, lam)
         if not 0.0 <= l1_ratio < 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1), got {l1_ratio}")
         if isinstance(min_keep, bool) or not (
@@ -330,18 +289,18 @@ class ProximalGroupLasso:
                              f"got {min_keep!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a Budget, got {type(budget).__name__}")
-        self.optimizer = optimizer
         self.model = unwrap(model)
         self.group_set = group_set
         self.groups = normalize_groups(self.model, group_set, weights)
-        self.lam = float(lam)
         self.l1_ratio = float(l1_ratio)
         self.budget = budget
         self.example_inputs = example_inputs
         self.on_zero = on_zero
         self.min_keep = min_keep
         self.state = _State()
-        self._lr_of = {id(p): pg for pg in optimizer.param_groups for p in pg["params"]}
+        self.hooks.append(ProximalGroupLasso._record_zeros)
+        if budget is not None:
+            self.hooks.append(ProximalGroupLasso._budget_hook)
         if budget is not None and cost_model is None:
             if budget.kind != "params" and example_inputs is None:
                 raise ValueError(f"example_inputs is required for a {budget.kind} budget")
@@ -381,41 +340,15 @@ class ProximalGroupLasso:
                 f"cannot go below {floor / self.dense_cost:.4f} of dense (layers outside "
                 "the groups and fixed overhead stay)")
 
-    # -- optimizer protocol -------------------------------------------------------------
-    @property
-    def param_groups(self) -> list[dict]:
-        return self.optimizer.param_groups
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict:
-        """Inner optimizer state plus λ and the step counter (for checkpoints)."""
-        return {"optimizer": self.optimizer.state_dict(), "lam": self.lam,
-                "step": self.state.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.lam = float(state["lam"])
-        self.state.step = int(state["step"])
-
-    def step(self, closure: Callable | None = None) -> Any:
-        """``optimizer.step()``, then the prox, then zero-group bookkeeping and budget update."""
-        loss = self.optimizer.step(closure)
-        self.state.step += 1
-        self.prox()
-        self._record_zeros()
-        if self.budget is not None and self.state.step % self.budget.every == 0:
+    def _budget_hook(self) -> None:
+        """Budget control, a hook of the prox step: every ``budget.every`` steps, move λ
+        toward the budget (dual ascent)."""
+        if self.steps % self.budget.every == 0:
             self._dual_update()
-        return loss
 
     # -- the prox -------------------------------------------------------------------------
     def _lr(self, group: _Group) -> float:
-        pg = self._lr_of.get(id(group.slices[0].param))
-        if pg is None:
-            raise ValueError(f"group {group.id!r}: {group.slices[0].name!r} is not optimized "
-                             "by the wrapped optimizer")
-        return float(pg["lr"])
+        return self.lr(group.slices[0].param, f"group {group.id!r}: {group.slices[0].name!r}")
 
     @torch.no_grad()
     def prox(self) -> None:
@@ -465,39 +398,11 @@ class ProximalGroupLasso:
         if not new or self.current_cost(everything) >= target:
             return
         plan = {gid: list(ch) for gid, ch in zeros.items()}
-        accepted = self._fill(plan, [(gid, c) for _, gid, c in sorted(new)], target,
-                              fallback=False)
+        accepted = fill(plan, [(gid, c) for _, gid, c in sorted(new)], self.current_cost,
+                        target, self.budget.tolerance, fallback=False)
         for _, gid, c in new:
             if (gid, c) not in accepted:
                 scales[gid][0][c] = 1.0
-
-    def _fill(self, plan: dict[str, list[int]], order: list[tuple[str, int]], target: float,
-              fallback: bool) -> set[tuple[str, int]]:
-        """Add channels of ``order`` to ``plan`` (in place) while its cost is above
-        ``target``, skipping any that would land below ``(1 − tolerance)·target``. With
-        ``fallback``, if that leaves the cost above target, the first skipped channel that
-        reaches it is added anyway. Returns the added (group, channel) pairs."""
-        lower = (1.0 - self.budget.tolerance) * target
-        cost = self.current_cost(plan)
-        added, skipped = set(), []
-        for gid, c in order:
-            if cost <= target:
-                break
-            plan.setdefault(gid, []).append(c)
-            after = self.current_cost(plan)
-            if after < lower:
-                plan[gid].pop()
-                skipped.append((gid, c))
-                continue
-            cost = after
-            added.add((gid, c))
-        if fallback and cost > target:
-            for gid, c in skipped:
-                plan.setdefault(gid, []).append(c)
-                added.add((gid, c))
-                if self.current_cost(plan) <= target:
-                    break
-        return added
 
     # -- zero groups --------------------------------------------------------------------
     def zero_groups(self) -> dict[str, list[int]]:
@@ -520,7 +425,7 @@ class ProximalGroupLasso:
             new = [c for c in chans if c not in seen]
             if new:
                 seen.update(new)
-                event = ZeroEvent(self.state.step, gid, new)
+                event = ZeroEvent(self.steps, gid, new)
                 self.state.events.append(event)
                 if self.on_zero is not None:
                     self.on_zero(event)
@@ -544,7 +449,7 @@ class ProximalGroupLasso:
         gap = min(ratio - 1.0, 1.0) if ratio > 1.0 else -1.0
         if ratio <= 1.0 and self.state.lam_at_budget is None:
             self.state.lam_at_budget = self.lam
-            self.state.step_at_budget = self.state.step
+            self.state.step_at_budget = self.steps
         lam = max(self.lam, self.budget.lam_min) * math.exp(self.budget.dual_lr * gap)
         self.lam = min(max(lam, self.budget.lam_min), self.budget.lam_max)
         self.state.lam_history.append(self.lam)
@@ -567,39 +472,25 @@ class ProximalGroupLasso:
             raise ValueError(f"round_to must be an int >= 1, got {round_to!r}")
         norms = {g.id: channel_norms(g) / self._weight[g.id].to(torch.float64)
                  for g in self.groups}
-        keep = {g.id: _strongest(norms[g.id], self._min_width(g)) for g in self.groups}
-        plan = {gid: [c for c in ch if c not in keep[gid]]
-                for gid, ch in self.zero_groups().items()}
-        if enforce_budget and self.budget is not None:
-            target = self.budget.fraction * self.dense_cost
-            order = sorted((float(n[c]), gid, c) for gid, n in norms.items()
-                           for c in range(len(n))
-                           if c not in plan.get(gid, []) and c not in keep[gid])
-            self._fill(plan, [(gid, c) for _, gid, c in order], target, fallback=True)
-        plan = {gid: sorted(set(ch)) for gid, ch in plan.items() if ch}
-        if round_to > 1:
-            plan = {g.id: self._rounded(g, plan.get(g.id, []), norms[g.id], round_to)
-                    for g in self.groups}
-        return {gid: ch for gid, ch in plan.items() if ch}
+        target = self.budget.fraction * self.dense_cost \
+            if enforce_budget and self.budget is not None else None
+        return plan_removal(norms, {g.id: self._min_width(g) for g in self.groups},
+                            self.zero_groups(), round_to, target,
+                            self.current_cost if target is not None else None,
+                            self.budget.tolerance if target is not None else 0.0)
 
-    def _rounded(self, g: _Group, cut: list[int], norms: torch.Tensor, m: int) -> list[int]:
-        """``cut`` changed so that ``g`` keeps a multiple of ``m`` channels (see
-        :meth:`removal_plan`)."""
-        kept = g.size - len(cut)
-        if g.size <= m or kept % m == 0:
-            return cut
-        down = kept // m * m
-        if down >= max(self._min_width(g), 1):
-            alive = sorted((c for c in range(g.size) if c not in set(cut)),
-                           key=lambda c: (float(norms[c]), c))
-            return sorted(set(cut) | set(alive[:kept - down]))
-        up = min(g.size, -(-kept // m) * m)
-        back = sorted(cut, key=lambda c: (-float(norms[c]), c))[:up - kept]
-        return sorted(set(cut) - set(back))
+    finalize_report = None  # the last finalize()'s FinalizeReport (not a dataclass field)
 
     def finalize(self, example_inputs: Any = None, enforce_budget: bool = True,
                  restore: dict[str, torch.Tensor] | None = None, round_to: int = 1) -> Any:
         """Physically remove the cut channels with :func:`prunekit.surgery.remove_channels`.
+
+        Channels that are exactly zero go for free (outputs unchanged). To meet a budget
+        (``enforce_budget``) or ``round_to``, ``finalize`` also cuts channels that are *not*
+        zero, and that changes the outputs: every such cut is reported — how many, their
+        joint norm, and the change of the outputs on the example inputs (max absolute and
+        relative) — as a line in the returned plan's ``notes`` and as
+        :attr:`finalize_report` (a :class:`FinalizeReport`).
 
         ``restore`` (a state dict of this model, e.g. the weights training started from)
         is loaded *after* the channels to cut are chosen and before the cut: the prox
@@ -611,27 +502,93 @@ class ProximalGroupLasso:
         fewer MACs rounded to ×8 vs 5.19× at 8.03× unrounded). The model changes in
         place; build a new optimizer afterwards. Returns the Plan.
         """
-        from prunekit.surgery import remove_channels
+        from prunekit.measure.guards import output_tensor
+        from prunekit.surgery import remove_channels, transaction
 
         inputs = example_inputs if example_inputs is not None else self.example_inputs
         if inputs is None:
             raise ValueError("finalize needs example_inputs (here or in the constructor)")
         plan = self.removal_plan(enforce_budget, round_to)
-        if restore is None:
-            return remove_channels(self.model, self.group_set, plan, inputs)
-        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        try:
-            self.model.load_state_dict(restore)
-        except (RuntimeError, TypeError, AttributeError) as err:
-            self.model.load_state_dict(trained)
-            raise ValueError(f"restore is not a state dict of this model: {err}") from err
-        try:
-            return remove_channels(self.model, self.group_set, plan, inputs)
-        except Exception:
-            self.model.load_state_dict(trained)
-            raise
+        nonzero, norm = self._nonzero_cut(plan)
+        before = output_tensor(self.model, inputs)
+        # load_state_dict writes in place: the transaction copies the trained values
+        with transaction(self.model, copy_values=restore is not None):
+            if restore is not None:
+                try:
+                    self.model.load_state_dict(restore)
+                except (RuntimeError, TypeError, AttributeError) as err:
+                    raise ValueError(f"restore is not a state dict of this model: {err}"
+                                     ) from err
+            result = remove_channels(self.model, self.group_set, plan, inputs)
+        report = FinalizeReport(sum(map(len, plan.values())), nonzero, norm,
+                                restored=restore is not None,
+                                reasons=self._cut_reasons(enforce_budget, round_to))
+        report.measure(before, output_tensor(self.model, inputs))
+        self.finalize_report = report
+        result.notes.append(report.note())
+        return result
+
+    def _nonzero_cut(self, plan: dict[str, list[int]]) -> tuple[int, float]:
+        """How many channels of ``plan`` are not exactly zero now, and their joint ‖·‖₂."""
+        by_id = {g.id: g for g in self.groups}
+        count, sq = 0, 0.0
+        for gid, chans in plan.items():
+            norms = channel_norms(by_id[gid])[chans]
+            count += int((norms > 0).sum())
+            sq += float(norms.double().pow(2).sum())
+        return count, math.sqrt(sq)
+
+    def _cut_reasons(self, enforce_budget: bool, round_to: int) -> list[str]:
+        """Why ``finalize`` may cut non-zero channels (for the note)."""
+        reasons = ["to meet the budget"] if enforce_budget and self.budget is not None else []
+        return reasons + ([f"to round widths to multiples of {round_to}"]
+                          if round_to > 1 else [])
 
 
-def _strongest(scores: torch.Tensor, k: int) -> set[int]:
-    """Indices of the ``k`` largest scores (all of them when there are fewer)."""
-    return set(torch.topk(scores, min(k, len(scores))).indices.tolist())
+@dataclass
+class FinalizeReport:
+    """What :meth:`ProximalGroupLasso.finalize` cut and how much the outputs moved.
+
+    ``nonzero`` of the ``removed`` channels were not exactly zero when chosen (budget
+    top-up or rounding); ``nonzero_norm`` is their joint ‖·‖₂ over all member slices.
+    ``max_abs_diff`` / ``rel_diff`` compare the model's first output on the example inputs
+    right before ``finalize`` with the result (``rel_diff`` ÷ max |output before|; None
+    when the model returns no tensor). With ``restored`` the weights were reloaded before
+    the cut, so the outputs change by design.
+    """
+
+    removed: int
+    nonzero: int
+    nonzero_norm: float
+    restored: bool = False
+    reasons: list[str] = field(default_factory=list)
+    max_abs_diff: float | None = None
+    rel_diff: float | None = None
+
+    def measure(self, before: torch.Tensor | None, after: torch.Tensor | None) -> None:
+        from prunekit.measure.guards import output_change
+
+        if before is not None and after is not None and before.shape == after.shape:
+            self.max_abs_diff, self.rel_diff = output_change(before, after)
+
+    @property
+    def outputs_changed(self) -> bool:
+        return self.nonzero > 0 or self.restored
+
+    def note(self) -> str:
+        """One line for ``Plan.notes``."""
+        delta = (None if self.max_abs_diff is None else
+                 f"max |Δ| {self.max_abs_diff:.3g} (relative {self.rel_diff:.3g})")
+        if not self.outputs_changed:
+            tail = f"unchanged up to rounding ({delta})" if delta else "not compared"
+            return (f"finalize removed {self.removed} channel(s), all exactly zero: outputs "
+                    f"on the example inputs {tail}")
+        why = " and ".join(self.reasons) or "as planned"
+        what = (f"finalize removed {self.nonzero} NON-ZERO channel(s) {why} (of "
+                f"{self.removed} removed; their norm {self.nonzero_norm:.3g})"
+                if self.nonzero else f"finalize removed {self.removed} channel(s), all zero")
+        restored = "; weights were restored before the cut" if self.restored else ""
+        tail = f"changed by {delta}" if delta else "not compared (no tensor output)"
+        return f"{what}{restored}: outputs on the example inputs {tail}"
+
+

@@ -1,7 +1,16 @@
-"""Run a recipe: prune → fine-tune → measure → report, then save it as a run directory.
+"""Run a recipe: (train) → check → prune → fine-tune → check → measure → report, then save.
 
-The dense model is never modified: it is deep-copied and the copy is pruned. Methods are a
+The dense model is never modified: it is deep-copied and the copy is pruned (with a
+``train:`` section a copy is trained first and becomes the dense baseline). Methods are a
 registry (``PRUNE_METHODS``) of ``fn(model, example, job, log) -> (plan, curves)``.
+
+Both models go through the collapse checks of :mod:`prunekit.measure.guards` (chance
+accuracy, constant outputs, all-zero layers). A dense baseline that fails stops the run
+*before* any pruning time is spent (:class:`~prunekit.measure.guards.QualityError`); a
+pruned model that fails is measured and reported like any other, with
+``JobResult.ok`` False and the one-line reasons in ``JobResult.failures`` and in the
+report's ``"checks"`` entry. ``checks.allow_collapse`` turns both into recorded
+warnings (status ``"allowed"``).
 """
 
 from __future__ import annotations
@@ -16,8 +25,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunekit.measure.guards import Checks, ModelCheck, QualityError, check_model
 from prunekit.recipes.schema import Recipe, RecipeError
 from prunekit.recipes.specs import Dataset, ModelSpec, example_inputs
+
+CHECK_BATCH = 8  # inputs the constant-output check compares (two would do; cheap)
 
 Log = Callable[[str], None]
 
@@ -36,13 +48,23 @@ class Job:
 
 @dataclass
 class JobResult:
-    """The dense and pruned models, the plan, the comparison and the report data."""
+    """The dense and pruned models, the plan, the comparison, the report data and the
+    collapse checks (``ok`` False: the pruned model collapsed; ``failures`` say how)."""
 
     dense: nn.Module
     pruned: nn.Module
     plan: Any
     comparison: Any
     report: dict[str, Any]
+    checks: Checks = field(default_factory=Checks)
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok
+
+    @property
+    def failures(self) -> list[str]:
+        return self.checks.failures
 
 
 def _fit_config(job: Job, epochs: int, lr: float, batch_size: int, optimizer: str) -> Any:
@@ -88,7 +110,7 @@ def _reconstruct_args(job: Job, log: Log) -> dict[str, Any]:
                           f"{job.data.spec!r} has no training split (use digits or "
                           f"fashion-mnist)")
     from prunekit.importance import ImportanceContext
-    from prunekit.methods.reconstruct import ReconstructConfig
+    from prunekit.reconstruct import ReconstructConfig
 
     x = job.data.train[0][:rec.samples]
     batches = list(x.split(rec.batch_size))
@@ -109,8 +131,8 @@ def _to_speedup(model: nn.Module, example: Any, job: Job, log: Log) -> Any:
                             importance=r.importance, round_to=r.round_to, ignore=r.ignore,
                             structures=list(r.structures) if r.structures else None,
                             prefer=r.target.prefer)
-    log(f"measured {result.measured_speedup:.2f}x faster than dense on {m.device} "
-        f"(target {r.target.speedup:g}x, {'met' if result.met else 'not met'})")
+    log(f"measured {result.speedup.measured_speedup:.2f}x faster than dense on {m.device} "
+        f"(target {r.target.speedup:g}x, {'met' if result.speedup.met else 'not met'})")
     for note in result.notes:
         log(note)
     return result
@@ -151,10 +173,6 @@ def _proximal(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
     from prunekit.methods import Budget, ProximalGroupLasso, fit
 
     r, s = job.recipe, job.recipe.schedule
-    if not job.data.labeled:
-        raise RecipeError(f"method proximal_group_lasso trains the model, but dataset "
-                          f"{job.data.spec!r} has no labels: use digits or fashion-mnist, "
-                          f"or method: prune")
     groups = build_groups(model, example, ignore=r.ignore)
     inner = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=0.9)
     opt = ProximalGroupLasso(inner, model, groups, lam=s.lam, weights=s.weights,
@@ -167,6 +185,8 @@ def _proximal(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
     fit(model, job.data.train, _fit_config(job, s.epochs, s.lr, s.batch_size, "sgd"),
         optimizer=opt, on_step=recorder)
     plan = opt.finalize(example)
+    for note in plan.notes:  # e.g. non-zero channels cut to meet the budget, and the cost
+        log(note)
     return plan, {"regularization_path": recorder.curve()}
 
 
@@ -192,22 +212,88 @@ def _compression_point(label: str, macs_dense: int, model: nn.Module, example: A
             "label": label, "series": "this run"}
 
 
+def check_inputs(job: Job) -> None:
+    """What the recipe needs from the data and the machine, before any time is spent."""
+    from prunekit.measure.devices import validate_device
+
+    r = job.recipe
+    validate_device(r.measure.device)  # ValueError: a typo, or cuda without a GPU
+    if job.data.labeled:
+        return
+    no_labels = f"dataset {job.data.spec!r} has no labels: use digits or fashion-mnist"
+    if r.train.epochs:
+        raise RecipeError(f"train.epochs trains the dense model, but {no_labels}")
+    if r.method == "proximal_group_lasso":
+        raise RecipeError(f"method proximal_group_lasso trains the model, but {no_labels}, "
+                          f"or method: prune")
+
+
+def _dense_baseline(job: Job, log: Log) -> nn.Module:
+    """``job.model.model``, or (``train.epochs > 0``) a trained copy of it."""
+    from prunekit.methods import fit
+
+    t = job.recipe.train
+    if not t.epochs:
+        return job.model.model
+    dense = copy.deepcopy(job.model.model)
+    log(f"training the dense model {t.epochs} epochs ({t.optimizer}, lr {t.lr:g})")
+    fit(dense, job.data.train, _fit_config(job, t.epochs, t.lr, t.batch_size, t.optimizer))
+    return dense.eval()
+
+
+def check(spec: ModelSpec, data: Dataset, model: nn.Module, role: str,
+          accuracy: float | None, margin: float, seed: int = 0) -> ModelCheck:
+    """:func:`~prunekit.measure.guards.check_model` on ``CHECK_BATCH`` inputs of ``data``;
+    ``accuracy`` (on ``data.test``) is compared with the chance level of its labels."""
+    labels = data.test[1] if data.labeled and accuracy is not None else None
+    n_classes = None
+    if labels is not None:
+        n_classes = int(max(data.train[1].max(), labels.max())) + 1
+    inputs = example_inputs(spec, data, CHECK_BATCH, seed)
+    return check_model(model, role, inputs, accuracy, labels, n_classes, margin)
+
+
+def _check(job: Job, model: nn.Module, role: str, accuracy: float | None) -> ModelCheck:
+    return check(job.model, job.data, model, role, accuracy, job.recipe.checks.chance_margin,
+                 job.recipe.seed)
+
+
+ALLOW_HINT = "checks.allow_collapse: true in the recipe (or --allow-collapse) runs it anyway"
+
+
+def _check_dense(job: Job, dense: nn.Module, checks: Checks, accuracy: float | None) -> None:
+    """Fail before pruning when the dense baseline itself is not a working model."""
+    found = checks.add(_check(job, dense, "dense", accuracy))
+    if found.failures and not checks.allow_collapse:
+        fix = ("is it trained? give --weights, or add a train: section to the recipe"
+               if found.accuracy is not None else "is it the model you meant?")
+        raise QualityError(f"{found.failures[0]}; {fix}; {ALLOW_HINT}", checks)
+
+
 def run_job(job: Job, log: Log = lambda message: None) -> JobResult:
-    """Prune a copy of ``job.model.model`` per the recipe, fine-tune, measure and report."""
+    """(Train,) check, prune a copy of the dense model per the recipe, fine-tune, check,
+    measure and report. Raises ValueError (RecipeError) for inputs the recipe cannot use and
+    :class:`~prunekit.measure.guards.QualityError` when the dense baseline fails its checks
+    (unless ``checks.allow_collapse``); a pruned model that fails is returned with
+    ``ok`` False."""
     from prunekit.measure import compare, count_macs
     from prunekit.methods import fit
     from prunekit.report import build_report, layer_stats
 
     r = job.recipe
+    check_inputs(job)
     torch.manual_seed(r.seed)
-    dense = job.model.model
+    dense = _dense_baseline(job, log)
     example = example_inputs(job.model, job.data, 1, r.seed)
+    accuracy, points = _accuracy(job.data), []
+    checks = Checks(allow_collapse=r.checks.allow_collapse, margin=r.checks.chance_margin)
+    acc_dense = accuracy(dense) if accuracy is not None else None
+    _check_dense(job, dense, checks, acc_dense)
     pruned = copy.deepcopy(dense)
     plan, curves = PRUNE_METHODS[r.method](pruned, example, job, log)
-    accuracy, points = _accuracy(job.data), []
     if accuracy is not None:
         macs_dense = count_macs(dense, example)
-        points = [_compression_point("dense", macs_dense, dense, example, accuracy(dense)),
+        points = [_compression_point("dense", macs_dense, dense, example, acc_dense),
                   _compression_point("cut", macs_dense, pruned, example, accuracy(pruned))]
     if r.finetune.epochs and job.data.labeled:
         f = r.finetune
@@ -222,9 +308,13 @@ def run_job(job: Job, log: Log = lambda message: None) -> JobResult:
                          threads=m.threads, repeats=m.repeats, measure_energy=m.energy)
     if points:
         curves["accuracy_vs_compression"] = points
+    checks.add(_check(job, pruned, "pruned", comparison.accuracy_pruned))
+    for failure in checks.failures:
+        log(f"check failed: {failure}")
     report = build_report(job.title, comparison, layer_stats(dense, pruned, example), plan,
                           job.config, curves)
-    return JobResult(dense, pruned, plan, comparison, report)
+    report["checks"] = checks.to_dict()
+    return JobResult(dense, pruned, plan, comparison, report, checks)
 
 
 def save_job(result: JobResult, job: Job, directory: str | Path) -> dict[str, Path]:

@@ -24,11 +24,22 @@ closest known field for a typo::
     measure:
       batch_size: 64
       threads: 2
+    train:                            # optional: train the dense model first (labeled data)
+      epochs: 0
+    checks:                           # a collapsed model fails the run (exit 3) …
+      allow_collapse: false           # … unless allowed here (or --allow-collapse)
+      chance_margin: 0.05
+
+Every number is type-checked (an integer field refuses ``3.5``, ``true`` and ``"3"``) and
+bounded above as well as below (``measure.repeats: 1.0e23`` is an error, not a run that
+never ends). YAML's ``1e-3`` (no dot, a string to YAML 1.1) is read as the float it looks
+like.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +54,24 @@ from pydantic import (
 )
 
 METHODS = ("prune", "proximal_group_lasso")
+MAX_EPOCHS = 1000
+MAX_BATCH = 65536
+MAX_TIMING_BATCH = 4096
+MAX_THREADS = 1024
+MAX_REPEATS = 10000
+MAX_LR = 10.0
+
+
+def _int(default: int, ge: int, le: int) -> Any:
+    """An integer field: strict (no floats, bools or strings) and bounded on both sides."""
+    return Field(default, ge=ge, le=le, strict=True)
+
+
+def _float(default: float | None, le: float, gt: float | None = 0.0,
+           ge: float | None = None, lt: float | None = None) -> Any:
+    """A finite number (an int is fine, a bool or a string is not), bounded on both sides."""
+    return Field(default, gt=None if ge is not None else gt, ge=ge,
+                 le=None if lt is not None else le, lt=lt, strict=True, allow_inf_nan=False)
 
 
 class _Strict(BaseModel):
@@ -56,9 +85,9 @@ class Target(_Strict):
     ``speedup`` and ``structures: {depth, channels}``, which candidate meeting it to apply
     (``fidelity``, ``macs`` or ``speed``; see :func:`prunekit.prune`)."""
 
-    macs: float | None = Field(None, gt=0, le=1)
-    ratio: float | None = Field(None, ge=0, lt=1)
-    speedup: float | None = Field(None, gt=1)
+    macs: float | None = _float(None, le=1)
+    ratio: float | None = _float(None, le=1, ge=0, lt=1)
+    speedup: float | None = _float(None, le=100, gt=1)
     prefer: Literal["fidelity", "macs", "speed"] | None = None
 
     @model_validator(mode="after")
@@ -73,41 +102,69 @@ class Target(_Strict):
 class Schedule(_Strict):
     """Proximal group-lasso training (method ``proximal_group_lasso``)."""
 
-    epochs: int = Field(3, ge=1)
-    lam: float = Field(1e-3, gt=0)
-    lr: float = Field(0.05, gt=0)
-    batch_size: int = Field(64, ge=1)
-    dual_lr: float = Field(0.05, gt=0)
+    epochs: int = _int(3, 1, MAX_EPOCHS)
+    lam: float = _float(1e-3, le=100)
+    lr: float = _float(0.05, le=MAX_LR)
+    batch_size: int = _int(64, 1, MAX_BATCH)
+    dual_lr: float = _float(0.05, le=10)
     weights: Literal["sqrt", "ones", "size"] = "sqrt"
 
 
 class Finetune(_Strict):
     """Recovery training after the cut (``epochs: 0`` skips it)."""
 
-    epochs: int = Field(2, ge=0)
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
+    epochs: int = _int(2, 0, MAX_EPOCHS)
+    lr: float = _float(1e-3, le=MAX_LR)
+    batch_size: int = _int(64, 1, MAX_BATCH)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
 
 
 class Reconstruct(_Strict):
     """Re-fit the layers after the cut to the dense model's outputs on ``samples``
-    training inputs (method ``prune``; see :mod:`prunekit.methods.reconstruct`)."""
+    training inputs (method ``prune``; see :mod:`prunekit.reconstruct`)."""
 
     mode: Literal["bias", "ls", "block"] = "ls"
-    samples: int = Field(1024, ge=1)
-    batch_size: int = Field(128, ge=1)
-    damping: float = Field(0.01, ge=0)
+    samples: int = _int(1024, 1, 10_000_000)
+    batch_size: int = _int(128, 1, MAX_BATCH)
+    damping: float = _float(0.01, le=1e6, ge=0, gt=None)
+
+
+class Train(_Strict):
+    """Train the dense model before pruning (default ``epochs: 0``: it comes trained, e.g.
+    with ``--weights``). Needs labeled data; the trained model is the dense baseline."""
+
+    epochs: int = _int(0, 0, MAX_EPOCHS)
+    lr: float = _float(1e-3, le=MAX_LR)
+    batch_size: int = _int(64, 1, MAX_BATCH)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+
+
+class Checks(_Strict):
+    """Collapse and quality checks (:mod:`prunekit.measure.guards`): a dense baseline or a
+    pruned model at chance accuracy (``≤ chance + chance_margin``), with constant outputs or
+    an all-zero layer fails the run, unless ``allow_collapse``."""
+
+    allow_collapse: bool = Field(False, strict=True)
+    chance_margin: float = _float(0.05, le=0.5, ge=0)
 
 
 class Measure(_Strict):
     """How the dense and pruned models are timed (see :func:`prunekit.measure.compare`)."""
 
-    batch_size: int = Field(32, ge=1)
-    threads: int = Field(2, ge=1)
-    repeats: int = Field(30, ge=2)
+    batch_size: int = _int(32, 1, MAX_TIMING_BATCH)
+    threads: int = _int(2, 1, MAX_THREADS)
+    repeats: int = _int(30, 2, MAX_REPEATS)
     device: str = "cpu"
-    energy: bool = True
+    energy: bool = Field(True, strict=True)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        """``cpu`` or ``cuda[:i]`` (whether this machine has it is checked when it runs)."""
+        from prunekit.measure.devices import parse_device
+
+        parse_device(value)
+        return value
 
 
 class Recipe(_Strict):
@@ -116,14 +173,16 @@ class Recipe(_Strict):
     method: Literal["prune", "proximal_group_lasso"] = "prune"
     target: Target = Target(macs=0.5)
     importance: str = "l2"
-    round_to: int = Field(1, ge=1)
+    round_to: int = _int(1, 1, 1024)
     ignore: list[str] = Field(default_factory=list)
     structures: dict[str, dict[str, Any] | None] | None = None
     schedule: Schedule = Schedule()
     finetune: Finetune = Finetune()
     reconstruct: Reconstruct | None = None
     measure: Measure = Measure()
-    seed: int = 0
+    train: Train = Train()
+    checks: Checks = Checks()
+    seed: int = _int(0, 0, 2**32 - 1)
 
     @model_validator(mode="after")
     def _budget_for_proximal(self) -> Recipe:
@@ -166,6 +225,9 @@ class Recipe(_Strict):
                 raise ValueError(f"unknown structure {name!r}; {hint}")
         if not value:
             raise ValueError(f"name at least one structure of {names}")
+        for name, options in value.items():
+            for key, option in (options or {}).items():
+                _check_option(f"{name}.{key}", option)
         return value
 
     @field_validator("importance")
@@ -179,6 +241,26 @@ class Recipe(_Strict):
             hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names)}"
             raise ValueError(f"unknown importance criterion; {hint}")
         return name
+
+
+MAX_OPTION = 1e6
+
+
+def _check_option(where: str, value: Any) -> None:
+    """A structure option (each structure validates its own when it runs): plain data, and
+    numbers finite and within ±1e6, so that no typo runs for hours first."""
+    import math
+
+    if isinstance(value, list):
+        for item in value:
+            _check_option(where, item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or abs(value) > MAX_OPTION:
+            raise ValueError(f"structures.{where} must be a finite number within "
+                             f"±{MAX_OPTION:g}, got {value!r}")
+    elif not isinstance(value, str | bool | None):
+        raise ValueError(f"structures.{where} must be a number, string, boolean or list, "
+                         f"got {type(value).__name__}")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -233,17 +315,39 @@ def parse_recipe(data: Any) -> Recipe:
         raise RecipeError(describe_error(err)) from None
 
 
+# YAML 1.1 reads ``1e-3`` (no dot) as a string; recipes mean the number
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
+def _yaml_loader() -> type:
+    """``yaml.SafeLoader`` that also reads ``1e-3`` / ``1e23`` as floats."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
+    return Loader
+
+
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a YAML recipe file."""
+    """Read and validate a YAML recipe file; an empty file is an error (it would silently
+    run every default), the message says what to add."""
     import yaml
 
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise RecipeError(f"cannot read recipe {str(file)!r}: {err.strerror or err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        why = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise RecipeError(f"cannot read recipe {str(file)!r}: {why}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
-        raise RecipeError(f"recipe {str(file)!r} is not valid YAML: {err}") from None
+        first = " ".join(str(err).split())
+        raise RecipeError(f"recipe {str(file)!r} is not valid YAML: {first}") from None
+    if data is None or data == {}:
+        raise RecipeError(f"recipe {str(file)!r} is empty: add at least a method and a "
+                          f"target, e.g. 'method: prune' and 'target: {{macs: 0.5}}' (or "
+                          f"leave out --recipe to run those defaults)")
     return parse_recipe(data)

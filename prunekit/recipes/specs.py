@@ -16,6 +16,8 @@ import difflib
 import hashlib
 import importlib.util
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,9 +93,25 @@ def _hf(path: str) -> ModelSpec:
         config = AutoConfig.for_model(model_type, **config_dict)
     except ValueError as err:
         raise SpecError(f"{path!r}: {err}") from None
-    model = AutoModel.from_config(config)
+    model = _run_user_code(f"building a model from {path!r}", AutoModel.from_config, config)
     return ModelSpec(f"hf:{path}", model, kind="tokens", default_shape=(32,),
                      vocab_size=int(getattr(config, "vocab_size", 1000)))
+
+
+def _run_user_code(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run the user's code; anything it raises — ``sys.exit`` included — is a SpecError
+    naming ``what`` failed (bad input, exit 2), never a traceback or the file's own exit
+    status. Ctrl-C still interrupts."""
+    try:
+        return fn(*args)
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as err:
+        raise SpecError(f"{what} failed: it called sys.exit({err.code!r})") from None
+    except BaseException as err:  # noqa: BLE001 - the user's code failing is a user error
+        first = str(err).splitlines()[0][:200] if str(err) else ""
+        raise SpecError(f"{what} failed: {type(err).__name__}"
+                        + (f": {first}" if first else "")) from None
 
 
 def _python_file(spec: str) -> ModelSpec:
@@ -107,16 +125,16 @@ def _python_file(spec: str) -> ModelSpec:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses (and pickle) look their module up here
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as err:  # the user's file failing is a user error: show it in one line
+        _run_user_code(f"importing {path!r}", module_spec.loader.exec_module, module)
+    except SpecError:
         sys.modules.pop(name, None)
-        raise SpecError(f"importing {path!r} failed: {type(err).__name__}: {err}") from None
+        raise
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         known = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         raise SpecError(f"{path!r} has no callable {factory_name!r}: "
                         f"{_suggest(factory_name, known)}")
-    model = factory()
+    model = _run_user_code(f"calling {factory_name}() from {path!r}", factory)
     if not isinstance(model, nn.Module):
         raise SpecError(f"{spec}: factory returned {type(model).__name__}, "
                         f"not a torch.nn.Module")
@@ -187,13 +205,43 @@ class Dataset:
         return self.train is not None
 
     def batch(self, size: int, seed: int = 0) -> torch.Tensor:
-        """``size`` test inputs (random inputs of the sample shape when unlabeled)."""
+        """``size`` test inputs (random inputs of the sample shape when unlabeled); a
+        SpecError before allocating when they would not fit in memory."""
+        check_input_bytes(self.spec, (size, *self.sample_shape))
         if self.test is not None:
             x = self.test[0]
             reps = -(-size // len(x))
             return x.repeat(reps, *([1] * (x.dim() - 1)))[:size].clone()
         generator = torch.Generator().manual_seed(seed)
         return torch.randn(size, *self.sample_shape, generator=generator)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_input_bytes(what: str, shape: tuple[int, ...], itemsize: int = 4) -> None:
+    """SpecError when a tensor of ``shape`` would take more than half the available memory
+    (checked *before* allocating: torch would fail with a raw allocator error, or the
+    machine would swap)."""
+    need = math.prod(shape) * itemsize
+    free = available_memory()
+    if free is not None and need > free // 2:
+        dims = "x".join(map(str, shape))
+        raise SpecError(f"{what}: inputs of shape {dims} need {need / 2**30:.3g} GiB, more "
+                        f"than half of the {free / 2**30:.3g} GiB of memory available; use a "
+                        f"smaller shape or batch size")
 
 
 def _digits(arg: str) -> Dataset:
@@ -229,7 +277,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _random(arg: str) -> Dataset:
-    return Dataset(f"random:{arg}", parse_shape(arg))
+    data = Dataset(f"random:{arg}", parse_shape(arg))
+    check_input_bytes(data.spec, (1, *data.sample_shape))  # one sample must fit
+    return data
 
 
 DATASETS: dict[str, Callable[[str], Dataset]] = {
@@ -252,6 +302,7 @@ def example_inputs(model: ModelSpec, data: Dataset, batch: int, seed: int = 0) -
     """Inputs for ``model``: image batches from ``data``; token ids for Hugging Face models."""
     if model.kind == "tokens":
         length = data.sample_shape[-1] if data.spec.startswith("random:") else 32
+        check_input_bytes(data.spec, (batch, length), itemsize=8)
         generator = torch.Generator().manual_seed(seed)
         ids = torch.randint(0, model.vocab_size or 1000, (batch, length), generator=generator)
         return {"input_ids": ids}
@@ -260,12 +311,14 @@ def example_inputs(model: ModelSpec, data: Dataset, batch: int, seed: int = 0) -
 
 def check_forward(model: ModelSpec, inputs: Any) -> None:
     """Run the model once; a failure (wrong input shape …) becomes a one-line SpecError."""
-    from prunekit.measure._inputs import call_model, inference_mode_of
+    from prunekit.inputs import call_model, inference_mode_of
 
     try:
         with inference_mode_of(model.model):
             call_model(model.model, inputs)
-    except Exception as err:  # any failure here means model and data do not fit
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - model and data do not fit (or it exits)
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else "dict"
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise SpecError(f"{model.spec} does not run on inputs of shape {shape}: {first}; "

@@ -18,11 +18,14 @@ from prunekit.report.plots import (
     plot_regularization_path,
     plot_speedup,
 )
+from prunekit.report.summary import Line, headline
 from prunekit.report.table import layer_table, print_report, summary_table
 
 __all__ = [
     "LayerRow",
+    "Line",
     "build_report",
+    "headline",
     "layer_stats",
     "layer_table",
     "load_report",

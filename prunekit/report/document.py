@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from prunekit.measure.display import speedup_verdict
 from prunekit.report import plots
 from prunekit.report.html import render_html
 from prunekit.report.layers import LayerRow, rows_from_dicts
+from prunekit.report.summary import chance_of, target_of
 
 REPORT_FORMAT = "prunekit.report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: timing stability, speedup interval, target, chance, kept params/MACs
 
 
 def plan_summary(plan: Any) -> dict[str, Any] | None:
@@ -62,12 +64,19 @@ def build_report(
     plan: Any = None,
     config: Mapping[str, Any] | None = None,
     curves: Mapping[str, Any] | None = None,
+    target: Mapping[str, Any] | None = None,
+    chance: float | None = None,
 ) -> dict[str, Any]:
     """Plain, JSON-ready report data.
 
     ``comparison`` is a ``Comparison`` (or its dict); ``curves`` optional plot data:
     ``accuracy_vs_compression`` (points), ``speedup`` (points) and
     ``regularization_path`` (``{"x": [...], "xlabel": str, "series": {name: [...]}}``).
+    ``target`` (e.g. ``{"speedup": 2.0}`` or ``{"macs": 0.4}``; default: the recipe's in
+    ``config``) is what the summary says was met or missed; ``chance`` the accuracy of
+    guessing, drawn on the accuracy plot (default: see :func:`~prunekit.report.summary.
+    chance_of`). A run's collapse checks go under ``"checks"`` (``status``, ``ok``,
+    ``failures``); the summary shows each failure as a red line.
     """
     if comparison is not None and hasattr(comparison, "to_dict"):
         comparison = comparison.to_dict()
@@ -76,17 +85,24 @@ def build_report(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "comparison": comparison, "layers": [r.to_dict() for r in layers or []],
         "plan_summary": plan_summary(plan), "config": dict(config or {}),
-        "curves": dict(curves or {}),
+        "curves": dict(curves or {}), "target": dict(target or {}) or None,
+        "accuracy_chance": chance,
     }
 
 
 def _speedup_points(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    points = list(report["curves"].get("speedup", []))
+    points = list(report.get("curves", {}).get("speedup", []))
     c = report.get("comparison")
     if not points and c and c.get("measured_speedup") and c.get("mac_speedup_theoretical"):
-        points = [{"theoretical": 1.0, "measured": 1.0, "label": "dense"},
-                  {"theoretical": c["mac_speedup_theoretical"], "measured": c["measured_speedup"],
-                   "label": f"pruned (ρ={c['rho']:.2f})"}]
+        interval = c.get("measured_speedup_interval")
+        verdict = speedup_verdict(c["measured_speedup"], interval)
+        label = (f"pruned (ρ={c['rho']:.2f})" if verdict != "no measurable difference"
+                 else "pruned (no measurable difference)")
+        pruned = {"theoretical": c["mac_speedup_theoretical"], "measured": c["measured_speedup"],
+                  "label": label}
+        if interval:
+            pruned["low"], pruned["high"] = interval
+        points = [{"theoretical": 1.0, "measured": 1.0, "label": "dense"}, pruned]
     return points
 
 
@@ -96,19 +112,24 @@ def _plot_jobs(report: Mapping[str, Any]) -> dict[str, tuple[str, Callable[[Path
     curves = report.get("curves", {})
     if report.get("layers"):
         rows = rows_from_dicts(report["layers"])
-        jobs["Kept width per layer"] = ("kept_width.png", lambda p: plots.plot_kept_width(rows, p))
+        jobs["Kept per layer: width, parameters, MACs"] = (
+            "kept_width.png", lambda p: plots.plot_kept_width(rows, p))
     if curves.get("accuracy_vs_compression"):
         points = curves["accuracy_vs_compression"]
+        chance = chance_of(report)
+        dense = (report.get("comparison") or {}).get("accuracy_dense")
         jobs["Accuracy vs compression"] = (
-            "accuracy_vs_compression.png", lambda p: plots.plot_accuracy_vs_compression(points, p))
+            "accuracy_vs_compression.png", lambda p: plots.plot_accuracy_vs_compression(
+                points, p, chance=chance and chance[0], dense=dense))
     if curves.get("regularization_path"):
         path = curves["regularization_path"]
         jobs["Regularization path"] = ("regularization_path.png", lambda p: (
             plots.plot_regularization_path(path["x"], path["series"], p,
                                            path.get("xlabel", "λ"), path.get("log_x", True))))
     if speedup := _speedup_points(report):
+        target = target_of(report).get("speedup")
         jobs["Measured vs theoretical speedup"] = (
-            "speedup.png", lambda p: plots.plot_speedup(speedup, p))
+            "speedup.png", lambda p: plots.plot_speedup(speedup, p, target=target))
     return jobs
 
 
@@ -155,7 +176,30 @@ def load_report(directory: str | Path) -> dict[str, Any]:
         raise ValueError(f"cannot read a report from {path}: {err}") from err
     if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
         raise ValueError(f"{path} is not a prunekit report (format tag missing)")
-    return data
+    return upgrade(data)
+
+
+def upgrade(report: dict[str, Any]) -> dict[str, Any]:
+    """A report written before version 2 with the newer derived fields recomputed from what
+    it saved (every timing sample is in it): each latency's spread, stability and
+    clusters, the speedup interval and verdict, ρ's interval, kept params and MACs."""
+    c = report.get("comparison")
+    if report.get("version", 1) >= REPORT_VERSION or not isinstance(c, dict):
+        return report
+    from prunekit.measure.comparison import speedup_interval
+    from prunekit.measure.timing import judge
+
+    sides = [c.get(f"latency_{side}") for side in ("dense", "pruned")]
+    if all(isinstance(s, dict) and s.get("samples_ms") for s in sides):
+        for side, stats in zip(("dense", "pruned"), sides, strict=True):
+            c[f"latency_{side}"] = {**judge(stats["samples_ms"]), **stats}
+        interval = speedup_interval(sides[0]["samples_ms"], sides[1]["samples_ms"])
+        c["measured_speedup_interval"] = list(interval)
+        c["speedup_verdict"] = speedup_verdict(c.get("measured_speedup"), interval)
+        if c.get("mac_speedup_theoretical"):
+            c["rho_interval"] = [v / c["mac_speedup_theoretical"] for v in interval]
+    report["layers"] = [r.to_dict() for r in rows_from_dicts(report.get("layers") or [])]
+    return report
 
 
 def render_run(directory: str | Path) -> dict[str, Path]:

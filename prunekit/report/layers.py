@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from prunekit.measure._inputs import Inputs
+from prunekit.inputs import Inputs
 from prunekit.measure.counting import macs_by_module, params_by_module
 
 WidthFn = Callable[[nn.Module], int]
@@ -78,8 +78,29 @@ class LayerRow:
             return None
         return self.width_after / self.width_before
 
+    @property
+    def kept_params(self) -> float | None:
+        """``params_after / params_before`` (0 for a removed module; None without params).
+
+        Differs from the kept width when the layer's *inputs* were cut too: a convolution
+        that keeps 62 of 64 filters but sees 4 of 64 input channels keeps 6 % of its weights.
+        """
+        return _kept(self.params_before, self.params_after)
+
+    @property
+    def kept_macs(self) -> float | None:
+        """``macs_after / macs_before`` (0 for a removed module; None without MACs)."""
+        return _kept(self.macs_before, self.macs_after)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kept_width": self.kept_width, "removed": self.removed}
+        return {**asdict(self), "kept_width": self.kept_width, "kept_params": self.kept_params,
+                "kept_macs": self.kept_macs, "removed": self.removed}
+
+
+def _kept(before: int, after: int | None) -> float | None:
+    if after is None:
+        return 0.0
+    return after / before if before else None
 
 
 def layer_stats(dense: nn.Module, pruned: nn.Module, example_inputs: Inputs,

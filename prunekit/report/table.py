@@ -11,9 +11,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from prunekit.measure.display import format_latency, format_speedup, speedup_verdict
 from prunekit.report.layers import LayerRow
 
 _SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+LEVEL_STYLE = {"fail": "bold red", "warn": "yellow", "ok": "green", "info": "default"}
 
 
 def human(value: float | None, digits: int = 3) -> str:
@@ -44,25 +46,24 @@ def layer_table(rows: list[LayerRow], title: str = "Layers (dense → pruned)",
     shown = [r for r in rows if not only_compute or r.macs_before or r.removed]
     table = Table(title=title, title_justify="left")
     for header, justify in (("layer", "left"), ("type", "left"), ("width", "right"),
-                            ("params", "right"), ("MACs", "right"), ("kept", "right")):
+                            ("params", "right"), ("MACs", "right"),
+                            ("kept: width · params · MACs", "right")):
         table.add_column(header, justify=justify)
     for row in shown[:max_rows]:
-        kept = row.kept_width
         table.add_row(
             row.name, row.kind, _arrow(row.width_before, row.width_after, row.removed),
             _arrow(row.params_before, row.params_after, row.removed),
-            _arrow(row.macs_before, row.macs_after, row.removed),
-            "—" if kept is None else f"{kept:.0%}",
+            _arrow(row.macs_before, row.macs_after, row.removed), kept_text(row),
         )
     if max_rows is not None and len(shown) > max_rows:
         table.caption = f"… {len(shown) - max_rows} more layers in report.json"
     return table
 
 
-def _ms(stats: dict[str, Any] | None) -> str:
-    if not stats:
-        return "—"
-    return f"{stats['median_ms']:.3g} ms ± {stats['iqr_ms'] / 2:.2g}"
+def kept_text(row: LayerRow) -> str:
+    """``'97% · 6% · 6%'``: the fractions of width, parameters and MACs a layer kept."""
+    return " · ".join("—" if v is None else f"{v:.0%}"
+                      for v in (row.kept_width, row.kept_params, row.kept_macs))
 
 
 def _ratio(value: float | None, suffix: str = "×") -> str:
@@ -88,9 +89,10 @@ def summary_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          _ratio(c["bytes_dense"] / max(c["bytes_pruned"], 1))),
         ("MACs (theory)", human(c["macs_dense"]), human(c["macs_pruned"]),
          _ratio(c["mac_speedup_theoretical"]) + " fewer"),
-        ("latency (measured)", _ms(c["latency_dense"]), _ms(c["latency_pruned"]),
-         _ratio(c["measured_speedup"]) + " faster"),
-        ("ρ = measured / theory", "", "", _ratio(c["rho"], "")),
+        ("latency (measured)", format_latency(c["latency_dense"], flags=False),
+         format_latency(c["latency_pruned"], flags=False),
+         format_speedup(c["measured_speedup"], c.get("measured_speedup_interval"))),
+        ("ρ = measured / theory", "", "", _rho(c)),
         ("peak memory", human(_bytes_of(c.get("memory_dense"))) + "B",
          human(_bytes_of(c.get("memory_pruned"))) + "B", _ratio(c.get("memory_ratio"))),
         ("energy / inference", _joules(c.get("energy_dense")), _joules(c.get("energy_pruned")),
@@ -99,6 +101,17 @@ def summary_rows(c: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          "—" if acc[1] is None else f"{acc[1]:.4f}",
          "—" if c.get("accuracy_retention") is None else f"{c['accuracy_retention']:.2%} kept"),
     ]
+
+
+def _rho(c: dict[str, Any]) -> str:
+    """ρ with its interval; not given when the speedup itself is not measurable."""
+    if c.get("rho") is None:
+        return "—"
+    interval = c.get("measured_speedup_interval")
+    if speedup_verdict(c["measured_speedup"], interval) == "no measurable difference":
+        return "— (no measurable speedup)"
+    rho = c.get("rho_interval")
+    return f"{c['rho']:.2f}" + (f" ({rho[0]:.2f}–{rho[1]:.2f})" if rho else "")
 
 
 def summary_table(comparison: dict[str, Any], title: str = "Dense vs pruned") -> Table:
@@ -115,19 +128,28 @@ def summary_table(comparison: dict[str, Any], title: str = "Dense vs pruned") ->
 
 def summary_caption(c: dict[str, Any]) -> str:
     """Where and how the numbers were measured (device, threads, batch, CPU, energy source)."""
-    lat = c["latency_dense"]
-    return (f"{lat['device']}, {lat['threads']} threads, batch {lat['batch_size']}, "
-            f"{len(lat['samples_ms'])} timed passes each (median ± IQR/2); "
+    lat, pruned = c["latency_dense"], c["latency_pruned"]
+    rounds = lat.get("rounds")
+    passes = (f"{len(lat['samples_ms'])} + {len(pruned['samples_ms'])} timed passes"
+              + (f" in {rounds} alternating round{'s' * (rounds != 1)}" if rounds else ""))
+    return (f"{lat['device']}, {lat['threads']} thread{'s' * (lat['threads'] != 1)}, "
+            f"batch {lat['batch_size']}, "
+            f"{passes} (median, IQR; speedup: 95 % bootstrap interval); "
             f"{c.get('machine', {}).get('cpu', '')}; energy: {c.get('energy_source')}. "
             f"MACs are theory; latency is measured.")
 
 
 def print_report(report: dict[str, Any], console: Console | None = None,
                  max_rows: int | None = 40) -> None:
-    """Print the summary and per-layer tables of a report dict (see ``build_report``)."""
+    """Print the summary lines (checks, target, speed, accuracy), then the dense-vs-pruned
+    and per-layer tables of a report dict (see ``build_report``)."""
     from prunekit.report.layers import rows_from_dicts
+    from prunekit.report.summary import headline
 
     console = console or Console()
+    for line in headline(report):
+        console.print(f"[{LEVEL_STYLE[line.level]}]{line.text}[/]", highlight=False,
+                      soft_wrap=True)
     if report.get("comparison"):
         console.print(summary_table(report["comparison"]))
     if report.get("layers"):

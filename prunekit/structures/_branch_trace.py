@@ -27,9 +27,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from prunekit.measure._inputs import call_model
+from prunekit.graph.oplog import OpLog, first_tensor, record
 
 _ADDS = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__}
 _SPATIAL_NDIMS = (2, 4, 5)  # (N, C), (N, C, H, W), (N, C, D, H, W)
@@ -94,100 +93,34 @@ class BranchModule:
         return [b for b in self.branches if b.removable]
 
 
-@dataclass
-class _Log:
-    calls: dict[str, int] = field(default_factory=dict)
-    inputs: dict[str, torch.Tensor] = field(default_factory=dict)
-    outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
-    ops: dict[int, tuple[str, list[torch.Tensor]]] = field(default_factory=dict)
-    keep: list[Any] = field(default_factory=list)
-    start: dict[str, int] = field(default_factory=dict)
-    end: dict[str, int] = field(default_factory=dict)
-    clock: int = 0
-
-
-class _OpLog(TorchFunctionMode):
-    """Records ``cat`` (dim 1) and out-of-place ``add`` calls: output id -> input tensors."""
-
-    def __init__(self, log: _Log) -> None:
-        super().__init__()
-        self.log = log
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if func in (torch.cat, torch.concat) and isinstance(out, torch.Tensor):
+def sums_and_concats(log: OpLog) -> dict[int, tuple[str, list[torch.Tensor]]]:
+    """``{id(output): ("cat", inputs) | ("sum", [a, b])}`` for every channel concat
+    (dim 1 of an (N, C, ...) tensor) and out-of-place two-term addition of the pass."""
+    out: dict[int, tuple[str, list[torch.Tensor]]] = {}
+    for rec in log.ops:
+        func, args, kwargs, res = rec.func, rec.args, rec.kwargs, rec.out
+        if func in (torch.cat, torch.concat) and isinstance(res, torch.Tensor):
             dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
-            if out.ndim in _SPATIAL_NDIMS and dim in (1, 1 - out.ndim):
-                self.log.ops[id(out)] = ("cat", list(args[0]))
-                self.log.keep.append(out)
+            if res.ndim in _SPATIAL_NDIMS and dim in (1, 1 - res.ndim):
+                out[id(res)] = ("cat", list(args[0]))
         elif func in _ADDS and len(args) == 2 and "alpha" not in kwargs:
             a, b = args
-            if all(isinstance(t, torch.Tensor) and t.shape == out.shape for t in (a, b, out)):
-                self.log.ops[id(out)] = ("sum", [a, b])
-                self.log.keep.append(out)
-        return out
+            if all(isinstance(t, torch.Tensor) and t.shape == res.shape for t in (a, b, res)):
+                out[id(res)] = ("sum", [a, b])
+    return out
 
 
-def _first_tensor(obj: Any) -> torch.Tensor | None:
-    if isinstance(obj, torch.Tensor):
-        return obj
-    if isinstance(obj, (tuple, list)):
-        for o in obj:
-            t = _first_tensor(o)
-            if t is not None:
-                return t
-    return None
+def run_logged(model: nn.Module, example_inputs: Any) -> OpLog:
+    """One recorded pass with autograd on (:func:`prunekit.graph.record`, ``grad=True``)."""
+    return record(model, example_inputs, grad=True)
 
 
-def _hooks(model: nn.Module, log: _Log) -> list[Any]:
-    handles = []
-    for name, mod in model.named_modules():
-        def pre(_m: nn.Module, args: tuple, name: str = name) -> None:
-            log.calls[name] = log.calls.get(name, 0) + 1
-            log.clock += 1
-            log.start.setdefault(name, log.clock)
-            t = _first_tensor(args)
-            if t is not None and name not in log.inputs:
-                log.inputs[name] = t
-
-        def post(_m: nn.Module, _a: tuple, out: Any, name: str = name) -> None:
-            log.clock += 1
-            log.end[name] = log.clock
-            t = _first_tensor(out)
-            if t is not None:
-                log.outputs.setdefault(name, []).append(t)
-
-        handles.append(mod.register_forward_pre_hook(pre))
-        handles.append(mod.register_forward_hook(post))
-    return handles
+def _module_outs(log: OpLog) -> set[int]:
+    return {id(t) for name in log.calls for t in log.outputs(name)}
 
 
-def run_logged(model: nn.Module, example_inputs: Any) -> tuple[_Log, Any]:
-    """One eval forward with autograd on (every parameter temporarily requires grad), op
-    and module logging; every flag is restored afterwards."""
-    log = _Log()
-    modes = {m: m.training for m in model.modules()}
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    handles = _hooks(model, log)
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(True)
-        with torch.enable_grad(), _OpLog(log):
-            out = call_model(model, example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in modes.items():
-            m.training = flag
-        for p, flag in flags:
-            p.requires_grad_(flag)
-    return log, out
-
-
-def _terms(log: _Log, out: torch.Tensor, module_outs: set[int]) -> tuple[str, list] | None:
-    entry = log.ops.get(id(out))
+def _terms(table: dict, out: torch.Tensor, module_outs: set[int]) -> tuple[str, list] | None:
+    entry = table.get(id(out))
     if entry is None:
         return None
     kind, terms = entry
@@ -197,7 +130,7 @@ def _terms(log: _Log, out: torch.Tensor, module_outs: set[int]) -> tuple[str, li
     stack = list(reversed(terms))
     while stack:  # (a + b) + c -> [a, b, c]; a module's own sum output stays one term
         t = stack.pop()
-        sub = log.ops.get(id(t))
+        sub = table.get(id(t))
         if sub is not None and sub[0] == "sum" and id(t) not in module_outs:
             stack.extend(reversed(sub[1]))
         else:
@@ -211,6 +144,12 @@ class _Walk:
     children: set[str] = field(default_factory=set)
     heads: set[str] = field(default_factory=set)
     foreign: set[str] = field(default_factory=set)
+
+
+def _input(log: OpLog, module: str) -> torch.Tensor | None:
+    """The first tensor among the positional arguments of ``module``'s first call."""
+    call = log.first_call(module)
+    return first_tensor(call.args) if call is not None else None
 
 
 def _walk(term: torch.Tensor, stop: Any, child_nodes: dict[Any, list[str]],
@@ -260,31 +199,31 @@ def _owner_child(param: str, module: str, children: set[str]) -> str | None:
     return None
 
 
-def _callable_children(mod: nn.Module, name: str, log: _Log) -> list[str]:
+def _callable_children(mod: nn.Module, name: str, log: OpLog) -> list[str]:
     """Direct children of ``mod`` that were called; an uncalled container (ModuleList,
     ModuleDict) is replaced by its own callable children, recursively."""
     out = []
     for key, child in mod._modules.items():
         path = f"{name}.{key}" if name else key
-        if log.calls.get(path, 0) or child is None:
+        if log.n_calls(path) or child is None:
             out.append(path)
         else:
             out.extend(_callable_children(child, path, log))
     return out
 
 
-def _analyse(model: nn.Module, mname: str, log: _Log, out: torch.Tensor, kind: str,
+def _analyse(model: nn.Module, mname: str, log: OpLog, out: torch.Tensor, kind: str,
              terms: list[torch.Tensor], param_of: dict[int, str]) -> BranchModule:
     units = _callable_children(model.get_submodule(mname), mname, log)
     children = set(units)
     holds = {c for c in children if any(True for _ in model.get_submodule(c).parameters())}
-    transparent = {c for c in children if c not in holds and log.calls.get(c, 0) > 1}
+    transparent = {c for c in children if c not in holds and log.n_calls(c) > 1}
     child_nodes: dict[Any, list[str]] = {}
     for c in children - transparent:
-        for t in log.outputs.get(c, []):
+        for t in log.outputs(c):
             if t.grad_fn is not None:
                 child_nodes.setdefault(t.grad_fn, []).append(c)
-    x = log.inputs.get(mname)
+    x = _input(log, mname)
     stop = x.grad_fn if x is not None else None
     walks = [_walk(t, stop, child_nodes, param_of) for t in terms]
     use: dict[str, int] = {}
@@ -302,13 +241,13 @@ def _analyse(model: nn.Module, mname: str, log: _Log, out: torch.Tensor, kind: s
         branches.append(Branch(name, mname, pos, tuple(order), tuple(sorted(w.heads)),
                                tuple(sorted(w.params)), channels, offset, not reason, reason))
         offset += channels
-    head_shapes = {h: tuple(log.outputs[h][0].shape) for b in branches for h in b.heads}
-    after = frozenset(n for n, t in log.start.items() if t > log.end[mname])
+    head_shapes = {h: tuple(log.outputs(h)[0].shape) for b in branches for h in b.heads}
+    after = log.started_after(mname)
     in_shape = tuple(x.shape) if x is not None else ()
     return BranchModule(mname, kind, branches, tuple(out.shape), head_shapes, after, in_shape)
 
 
-def _reason(w: _Walk, holds: set[str], use: dict[str, int], log: _Log, prefix: str,
+def _reason(w: _Walk, holds: set[str], use: dict[str, int], log: OpLog, prefix: str,
             children: set[str]) -> str:
     if not w.params:
         return "no parameters"
@@ -321,24 +260,28 @@ def _reason(w: _Walk, holds: set[str], use: dict[str, int], log: _Log, prefix: s
         return f"shares {shared[:3]} with another branch"
     if not w.heads:
         return "no head module"
-    multi = sorted(h for h in w.heads if log.calls.get(h, 0) != 1)
+    multi = sorted(h for h in w.heads if log.n_calls(h) != 1)
     if multi:
         return f"head modules {multi} are called more than once"
     return ""
 
 
-def find_branch_modules(model: nn.Module, example_inputs: Any) -> list[BranchModule]:
+def find_branch_modules(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                        ) -> list[BranchModule]:
     """Every branch module of ``model`` with at least two removable branches, in module
-    order. The model is unchanged (modes and ``requires_grad`` flags restored)."""
-    log, _ = run_logged(model, example_inputs)
+    order: a query on one pass recorded with ``grad=True`` (``log``, else recorded here).
+    The model is unchanged (modes and ``requires_grad`` flags restored)."""
+    if log is None or not log.grad:
+        log = run_logged(model, example_inputs)
     param_of = {id(p): n for n, p in model.named_parameters()}
-    module_outs = {id(t) for ts in log.outputs.values() for t in ts}
+    module_outs = _module_outs(log)
+    table = sums_and_concats(log)
     found = []
     for mname, _mod in model.named_modules():
-        if log.calls.get(mname, 0) != 1 or not log.outputs.get(mname):
+        if log.n_calls(mname) != 1 or not log.outputs(mname):
             continue
-        out = log.outputs[mname][0]
-        parsed = _terms(log, out, module_outs)
+        out = log.outputs(mname)[0]
+        parsed = _terms(table, out, module_outs)
         if parsed is None or len(parsed[1]) < 2:
             continue
         bm = _analyse(model, mname, log, out, parsed[0], parsed[1], param_of)

@@ -1,4 +1,4 @@
-"""Find dense blocks from one traced forward pass.
+"""Find dense blocks: a query on one recorded forward pass.
 
 A module ``B`` is a *dense block* when, on the traced pass, its output is
 ``cat([x, o_1, ..., o_n], dim=1)`` where ``x`` is its input and ``o_k`` the outputs of
@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import call_model
-from prunekit.structures._branch_trace import _callable_children, _first_tensor, _Log, _OpLog
+from prunekit.graph.oplog import OpLog, record
+from prunekit.structures._branch_trace import _callable_children, _input, sums_and_concats
 from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock
 
 OUT = "out"
@@ -71,44 +71,11 @@ def name_of(block: str, source: str, consumer: str) -> str:
     return f"{block}:{source}->{consumer}"
 
 
-class _Args:
-    def __init__(self) -> None:
-        self.args: dict[str, Any] = {}
-
-
-def _log(model: nn.Module, example_inputs: Any) -> tuple[_Log, _Args]:
-    log, args = _Log(), _Args()
-    handles = []
-    for name, mod in model.named_modules():
-        def pre(_m: nn.Module, a: tuple, name: str = name) -> None:
-            log.calls[name] = log.calls.get(name, 0) + 1
-            log.clock += 1
-            log.start.setdefault(name, log.clock)
-            first = a[0] if a else None  # a list may grow later (torchvision appends)
-            args.args.setdefault(name, list(first) if isinstance(first, list) else first)
-            t = _first_tensor(a)
-            if t is not None:
-                log.inputs.setdefault(name, t)
-
-        def post(_m: nn.Module, _a: tuple, out: Any, name: str = name) -> None:
-            log.clock += 1
-            log.end[name] = log.clock
-            if isinstance(out, torch.Tensor):
-                log.outputs.setdefault(name, []).append(out)
-
-        handles.append(mod.register_forward_pre_hook(pre))
-        handles.append(mod.register_forward_hook(post))
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad(), _OpLog(log):
-            call_model(model, example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in modes.items():
-            m.training = flag
-    return log, args
+def _tensor_out(log: OpLog, module: str) -> torch.Tensor | None:
+    """``module``'s first output when it is a plain tensor."""
+    call = log.first_call(module)
+    out = call.output if call is not None else None
+    return out if isinstance(out, torch.Tensor) else None
 
 
 def _ids(ts: Any) -> list[int] | None:
@@ -117,29 +84,30 @@ def _ids(ts: Any) -> list[int] | None:
     return None
 
 
-def _match(log: _Log, args: _Args, model: nn.Module, name: str) -> DenseBlock | None:
+def _match(log: OpLog, table: dict, model: nn.Module, name: str) -> DenseBlock | None:
     block = model.get_submodule(name)
-    out = log.outputs.get(name, [None])[0]
-    entry = log.ops.get(id(out)) if out is not None else None
-    x = log.inputs.get(name)
-    if entry is None or entry[0] != "cat" or x is None or log.calls.get(name) != 1:
+    out = _tensor_out(log, name)
+    entry = table.get(id(out)) if out is not None else None
+    x = _input(log, name)
+    if entry is None or entry[0] != "cat" or x is None or log.n_calls(name) != 1:
         return None
     terms = entry[1]
     prefix = f"{name}." if name else ""
     paths = _callable_children(block, name, log)
-    kids = sorted((p[len(prefix):] for p in paths if log.calls.get(p) == 1),
-                  key=lambda k: log.start[prefix + k])
-    outs = [log.outputs.get(prefix + k, [None])[0] for k in kids]
+    kids = sorted((p[len(prefix):] for p in paths if log.n_calls(p) == 1),
+                  key=lambda k: log.calls[prefix + k][0].start)
+    outs = [_tensor_out(log, prefix + k) for k in kids]
     if len(kids) < 2 or len(kids) != len(paths) or _ids(terms) != \
             [id(x)] + [id(o) for o in outs]:
         return None
     call = None
     for k, key in enumerate(kids):
         want = [id(x)] + [id(o) for o in outs[:k]]
-        arg = args.args.get(prefix + key)
+        call_ = log.first_call(prefix + key)
+        arg = call_.arg0 if call_ is not None else None
         got, kind = _ids(arg), "list"
-        if got is None and isinstance(arg, torch.Tensor) and id(arg) in log.ops:
-            got, kind = _ids(log.ops[id(arg)][1]), "tensor"
+        if got is None and isinstance(arg, torch.Tensor) and id(arg) in table:
+            got, kind = _ids(table[id(arg)][1]), "tensor"
         if got != want or (call is not None and kind != call):
             return None
         call = kind
@@ -148,36 +116,35 @@ def _match(log: _Log, args: _Args, model: nn.Module, name: str) -> DenseBlock | 
     sources = [INPUT, *kids]
     inputs = {k: sources[:i + 1] for i, k in enumerate(kids)}
     return DenseBlock(name, kids, inputs, sources, widths, call or "list",
-                      _after(log, name))
+                      log.started_after(name))
 
 
-def _after(log: _Log, name: str) -> frozenset[str]:
-    return frozenset(n for n, t in log.start.items() if t > log.end[name])
-
-
-def _connected(log: _Log, name: str, block: ConnectedDenseBlock) -> DenseBlock:
+def _connected(log: OpLog, name: str, block: ConnectedDenseBlock) -> DenseBlock:
     prefix = f"{name}." if name else ""
-    widths = {INPUT: int(log.inputs[name].shape[1])}
+    widths = {INPUT: int(_input(log, name).shape[1])}
     for k in block.order:
         if k in block.inputs:
-            widths[k] = int(log.outputs[prefix + k][0].shape[1])
+            widths[k] = int(_tensor_out(log, prefix + k).shape[1])
     return DenseBlock(name, list(block.order), {k: list(v) for k, v in block.inputs.items()},
-                      list(block.outputs), widths, block.call, _after(log, name))
+                      list(block.outputs), widths, block.call, log.started_after(name))
 
 
-def find_dense_blocks(model: nn.Module, example_inputs: Any) -> list[DenseBlock]:
+def find_dense_blocks(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                      ) -> list[DenseBlock]:
     """Every dense block of ``model`` (torchvision ``_DenseBlock``, user blocks with the
-    same pattern, already pruned ``ConnectedDenseBlock``), in module order. The model is
-    not changed."""
-    log, args = _log(model, example_inputs)
+    same pattern, already pruned ``ConnectedDenseBlock``), in module order: a query on
+    one recorded pass (``log``, else recorded here). The model is not changed."""
+    if log is None:
+        log = record(model, example_inputs)
+    table = sums_and_concats(log)
     found = []
     for name, mod in model.named_modules():
-        if log.calls.get(name) != 1:
+        if log.n_calls(name) != 1:
             continue
         if isinstance(mod, ConnectedDenseBlock):
             found.append(_connected(log, name, mod))
             continue
-        block = _match(log, args, model, name)
+        block = _match(log, table, model, name)
         if block is not None:
             found.append(block)
     return found

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.graph.oplog import first_tensor
+from prunekit.inputs import call_model, inference_mode_of
 
 FIRST_LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -64,13 +65,6 @@ def _check_layer(name: str, module: nn.Module) -> None:
                          "its input channels cannot be selected one by one")
 
 
-def _first_tensor(inputs: Any) -> torch.Tensor | None:
-    if isinstance(inputs, torch.Tensor):
-        return inputs
-    values = inputs.values() if isinstance(inputs, dict) else inputs
-    return next((v for v in values if isinstance(v, torch.Tensor)), None)
-
-
 def find_input_layer(model: nn.Module, example_inputs: Any,
                      layer: str | None = None) -> InputLayer:
     """The first ``nn.Linear`` / ``nn.Conv*`` called in a forward pass (or ``layer``).
@@ -104,7 +98,7 @@ def find_input_layer(model: nn.Module, example_inputs: Any,
     _check_layer(name, modules[name])
     m = modules[name]
     width = m.in_features if isinstance(m, nn.Linear) else m.in_channels
-    first = _first_tensor(example_inputs)
+    first = first_tensor(example_inputs)
     shape = tuple(first.shape[1:]) if first is not None else ()
     return InputLayer(name, int(width), -1 if isinstance(m, nn.Linear) else 1, shape)
 

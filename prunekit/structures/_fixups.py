@@ -1,8 +1,9 @@
 """Things that depend on how many blocks a container holds, fixed after a removal.
 
-Each fixer is a function ``fix(model, removal) -> undo`` kept in a registry (no type
-chains): it updates one kind of dependent in place and returns a closure that puts every
-value it changed back, so that a failed removal restores the model exactly.
+Each fixer is a function ``fix(model, removal) -> bool`` kept in a registry (no type
+chains): it updates one kind of dependent in place (module attributes, the config) and says
+whether it changed anything. Undoing is not its job: a removal runs inside
+:func:`prunekit.surgery.transaction`, which puts every module attribute and config back.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from typing import Any
 
 from torch import nn
 
-Undo = Callable[[], None]
-Fixer = Callable[[nn.Module, "Removal"], Undo]
+Fixer = Callable[[nn.Module, "Removal"], bool]
 _FIXERS: dict[str, Fixer] = {}
 
 
@@ -45,45 +45,26 @@ def register_fixer(name: str) -> Callable[[Fixer], Fixer]:
     return decorator
 
 
-def apply_fixers(model: nn.Module, removals: list[Removal]) -> tuple[list[str], Undo]:
-    """Run every registered fixer for every removal; return notes and one undo for all."""
-    undos: list[Undo] = []
+def apply_fixers(model: nn.Module, removals: list[Removal]) -> list[str]:
+    """Run every registered fixer for every removal; notes of what changed. Call it
+    inside a transaction: a fixer that fails leaves earlier changes for it to undo."""
     notes: list[str] = []
-    try:
-        for removal in removals:
-            for name, fixer in _FIXERS.items():
-                undo = fixer(model, removal)
-                if undo is not None:
-                    undos.append(undo)
-                    notes.append(f"{name}: {removal.container}")
-    except Exception:
-        _undo_all(undos)
-        raise
-    return notes, lambda: _undo_all(undos)
+    for removal in removals:
+        for name, fixer in _FIXERS.items():
+            if fixer(model, removal):
+                notes.append(f"{name}: {removal.container}")
+    return notes
 
 
-def _undo_all(undos: list[Undo]) -> None:
-    for undo in reversed(undos):
-        undo()
-
-
-def _set_attrs(changes: list[tuple[Any, str, Any]]) -> Undo | None:
-    """Apply ``(obj, attr, new)`` changes; return the undo (None when nothing changed)."""
-    old = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in changes]
+def _set_attrs(changes: list[tuple[Any, str, Any]]) -> bool:
+    """Apply ``(obj, attr, new)`` changes; whether there were any."""
     for obj, attr, new in changes:
         setattr(obj, attr, new)
-    if not changes:
-        return None
-
-    def undo() -> None:
-        for obj, attr, value in reversed(old):
-            setattr(obj, attr, value)
-
-    return undo
+    return bool(changes)
 
 
 @register_fixer("layer_idx")
-def fix_layer_idx(model: nn.Module, removal: Removal) -> Undo | None:
+def fix_layer_idx(model: nn.Module, removal: Removal) -> bool:
     """Renumber ``layer_idx`` of every module inside the kept blocks (Hugging Face
     attentions index the KV cache with it, so it must be 0..n-1 in the new order)."""
     container = model.get_submodule(removal.container)
@@ -118,45 +99,30 @@ def _num_layers(config: Any) -> int | None:
 
 
 @register_fixer("hf_config")
-def fix_hf_config(model: nn.Module, removal: Removal) -> Undo | None:
+def fix_hf_config(model: nn.Module, removal: Removal) -> bool:
     """Update ``num_hidden_layers`` (and per-layer lists: ``layer_types``, heterogeneous
     ``per_layer_config``) of the config that owns a layer list of that length."""
     config = owner_config(model, removal.container)
     if config is None or _num_layers(config) != removal.old_len:
-        return None
+        return False
     changes: list[tuple[Any, str, Any]] = [(config, "num_hidden_layers", len(removal.kept))]
     layer_types = getattr(config, "layer_types", None)
     if isinstance(layer_types, list | tuple) and len(layer_types) == removal.old_len:
         changes.append((config, "layer_types", [layer_types[i] for i in removal.kept]))
-    undo = _set_attrs(changes)
-    try:
-        undo_hetero = _fix_heterogeneous(config, removal)
-    except Exception:
-        undo()
-        raise
-
-    def undo_all() -> None:
-        if undo_hetero is not None:
-            undo_hetero()
-        undo()
-
-    return undo_all
+    _set_attrs(changes)
+    _fix_heterogeneous(config, removal)
+    return True
 
 
-def _fix_heterogeneous(config: Any, removal: Removal) -> Undo | None:
+def _fix_heterogeneous(config: Any, removal: Removal) -> None:
     """Re-key a heterogeneous config's per-layer overrides to the new layer numbers
     (called after ``num_hidden_layers`` was set, which the overrides are checked against)."""
     spec = config.__dict__.get("_heterogeneity_spec")
     if spec is None:
-        return None
+        return
     overrides = getattr(spec, "per_layer_overrides", {})
     new = {new_i: dict(overrides[old_i]) for new_i, old_i in enumerate(removal.kept)
            if old_i in overrides}
     config.__dict__.pop("_heterogeneity_spec")
     if new:
         config.per_layer_config = new
-
-    def undo() -> None:
-        config.__dict__["_heterogeneity_spec"] = spec
-
-    return undo

@@ -5,9 +5,10 @@ reshaped, that multiplies a feature map ``x`` of shape ``(N, C, *S)`` with shape
 ``(N, C, 1, ...)``: ``y = x · σ(W_e · δ(W_s · pool(x)))``. The *excite* layer is the
 ``nn.Linear`` / ``nn.Conv*`` whose output (through unary ops only) entered the gate; the
 *squeeze* layer is the one whose output (through unary ops, e.g. the activation δ)
-entered the excite layer. Tensors are followed with a :class:`TorchFunctionMode` and
-module hooks; this finds torchvision ``SqueezeExcitation`` (EfficientNet, MobileNetV3),
-timm ``SqueezeExcite`` / ``SEModule`` and user blocks written with ``torch.sigmoid``.
+entered the excite layer. Tensors are followed by an observer of the one forward pass
+(:mod:`prunekit.graph.oplog`); this finds torchvision ``SqueezeExcitation``
+(EfficientNet, MobileNetV3), timm ``SqueezeExcite`` / ``SEModule`` and user blocks
+written with ``torch.sigmoid``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.graph.oplog import ModuleCall, OpLog, OpRecord, iter_tensors, run
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _GATES = {"sigmoid", "sigmoid_", "hardsigmoid"}
@@ -66,6 +66,7 @@ class _Tape:
     found: dict[str, SEBlock] = field(default_factory=dict)     # excite -> block
     values: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # excite -> (N, C)
     record: bool = False
+    layers: dict[str, bool] = field(default_factory=dict)  # module -> is a Linear/Conv
 
     def tag(self, table: dict, t: Any, value: Any) -> None:
         if isinstance(t, torch.Tensor):
@@ -73,26 +74,31 @@ class _Tape:
             self.keep.append(t)
 
 
-def _tensors(args: Iterable[Any]) -> list[torch.Tensor]:
-    out = []
-    for a in args:
-        if isinstance(a, torch.Tensor):
-            out.append(a)
-        elif isinstance(a, list | tuple):
-            out += [b for b in a if isinstance(b, torch.Tensor)]
-    return out
+class _Observer:
+    """Follows tensors through one pass (observer of :func:`prunekit.graph.oplog.run`):
+    layer outputs, the gates derived from them, gate × feature-map products."""
 
-
-class _Mode(TorchFunctionMode):
     def __init__(self, tape: _Tape) -> None:
-        super().__init__()
         self.tape = tape
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        out = func(*args, **(kwargs or {}))
-        name = getattr(func, "__name__", "")
-        ins = _tensors(args) + _tensors((kwargs or {}).values())
+    def enter(self, call: ModuleCall) -> None:
         tape = self.tape
+        tape.stack.append(call.name)
+        if tape.layers.get(call.name) and call.args and isinstance(call.args[0], torch.Tensor):
+            tape.excite_input[call.name] = id(call.args[0])
+            tape.keep.append(call.args[0])
+
+    def exit(self, call: ModuleCall) -> None:
+        tape = self.tape
+        if tape.stack and tape.stack[-1] == call.name:
+            tape.stack.pop()
+        if tape.layers.get(call.name):
+            tape.tag(tape.producer, call.output, call.name)
+
+    def op(self, rec: OpRecord) -> None:
+        name = getattr(rec.func, "__name__", "")
+        ins = list(iter_tensors((rec.args, rec.kwargs)))
+        out, tape = rec.out, self.tape
         if name in _GATES and ins and id(ins[0]) in tape.producer:
             tape.tag(tape.gate, out, (tape.producer[id(ins[0])], name.rstrip("_")))
         elif name in _MULS and len(ins) == 2:
@@ -102,7 +108,6 @@ class _Mode(TorchFunctionMode):
                 tape.tag(tape.producer, out, tape.producer[id(ins[0])])
             if id(ins[0]) in tape.gate:
                 tape.tag(tape.gate, out, tape.gate[id(ins[0])])
-        return out
 
     def _maybe_se(self, a: torch.Tensor, b: torch.Tensor) -> None:
         tape = self.tape
@@ -122,37 +127,28 @@ class _Mode(TorchFunctionMode):
             return
 
 
-def run_traced(model: nn.Module, batches: Iterable[Any], record: bool) -> _Tape:
-    """Run ``model`` on each batch under the tape (eval, no_grad; model unchanged)."""
+def _new_tape(model: nn.Module, record: bool) -> _Tape:
     tape = _Tape(record=record)
-    names = {id(m): n for n, m in model.named_modules()}
-    handles = []
+    tape.layers = {n: isinstance(m, _LAYERS) for n, m in model.named_modules()}
+    return tape
 
-    def pre(m: nn.Module, args: tuple) -> None:
-        tape.stack.append(names[id(m)])
-        if isinstance(m, _LAYERS) and args and isinstance(args[0], torch.Tensor):
-            tape.excite_input[names[id(m)]] = id(args[0])
-            tape.keep.append(args[0])
 
-    def post(m: nn.Module, _args: tuple, out: Any) -> None:
-        tape.stack.pop()
-        if isinstance(m, _LAYERS):
-            tape.tag(tape.producer, out, names[id(m)])
+def find_in_log(model: nn.Module, log: OpLog) -> dict[str, SEBlock]:
+    """SE gates of a recorded pass, by excite layer (the log replayed to the observer)."""
+    tape = _new_tape(model, record=False)
+    log.replay(_Observer(tape))
+    return tape.found
 
-    for m in model.modules():
-        handles.append(m.register_forward_pre_hook(pre))
-        handles.append(m.register_forward_hook(post))
-    try:
-        with inference_mode_of(model):
-            for batch in batches:
-                with _Mode(tape):
-                    call_model(model, batch)
-                tape.keep.clear()
-                tape.producer.clear()
-                tape.gate.clear()
-                tape.excite_input.clear()
-                tape.stack.clear()
-    finally:
-        for h in handles:
-            h.remove()
+
+def run_traced(model: nn.Module, batches: Iterable[Any], record: bool) -> _Tape:
+    """Run ``model`` on each batch (eval, no_grad; model unchanged) with the gate observer;
+    ``record``: keep every gate's values (streamed, nothing else is stored)."""
+    tape = _new_tape(model, record)
+    for batch in batches:
+        run(model, batch, [_Observer(tape)])
+        tape.keep.clear()
+        tape.producer.clear()
+        tape.gate.clear()
+        tape.excite_input.clear()
+        tape.stack.clear()
     return tape

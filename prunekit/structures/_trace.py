@@ -1,4 +1,4 @@
-"""Trace a model once with forward hooks and find the residual blocks it contains.
+"""Find the residual blocks of a model: a query on one recorded forward pass.
 
 A *candidate* is any child of an ``nn.ModuleList`` or ``nn.Sequential`` (that is how
 torchvision, timm and Hugging Face hold their stages and layer lists). A candidate is a
@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import call_model
+from prunekit.graph.oplog import OpLog, first_tensor, record
+
+__all__ = ["Trace", "candidates", "containers", "first_tensor", "main_tensor",
+           "replace_first_tensor", "skip_structure", "trace_candidates"]
 
 # autograd node names (``type(node).__name__`` without ``Backward<k>``) that mix features
 _MIXING = re.compile(
@@ -47,7 +50,6 @@ class Trace:
     skip: bool = False
     mixing: bool = False
     n_params: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def containers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -74,22 +76,6 @@ def main_tensor(args: tuple, kwargs: Mapping[str, Any]) -> torch.Tensor | None:
             return a
     hs = kwargs.get("hidden_states")
     return hs if isinstance(hs, torch.Tensor) else None
-
-
-def first_tensor(output: Any) -> torch.Tensor | None:
-    """The first tensor in a (possibly nested) module output, depth first."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping):
-        output = list(output.values())
-    if isinstance(output, tuple | list):
-        for o in output:
-            t = first_tensor(o)
-            if t is not None:
-                return t
-    if hasattr(output, "to_tuple"):  # Hugging Face ModelOutput
-        return first_tensor(output.to_tuple())
-    return None
 
 
 def replace_first_tensor(output: Any, new: torch.Tensor) -> Any:
@@ -150,69 +136,24 @@ def _combine(node: Any, child_reach: list[frozenset[str]]) -> frozenset[str]:
     return frozenset(reach)
 
 
-def trace_candidates(model: nn.Module, example_inputs: Any) -> dict[str, Trace]:
-    """Run ``model`` once with hooks on every candidate; return what each one did.
-
-    The pass runs in eval mode with autograd on (it needs the graph) and restores every
-    module's training flag after. An input that does not require grad is swapped for a
-    grad-requiring copy with the same values so that the block's graph is recorded even
-    when the parameters are frozen.
-    """
-    names = candidates(model)
+def trace_candidates(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                     ) -> dict[str, Trace]:
+    """What each candidate did on one forward pass with autograd on (``log``, recorded
+    with ``grad=True``, or recorded here; see :mod:`prunekit.graph.oplog`). The model is
+    not changed; no reference to the autograd graph survives the call."""
+    if log is None or not log.grad:
+        log = record(model, example_inputs, grad=True)
     modules = dict(model.named_modules())
-    traces = {n: Trace() for n in names}
-    handles = []
-    for name in names:
-        module = modules[name]
-        traces[name].n_params = sum(p.numel() for p in module.parameters())
-        handles.append(module.register_forward_pre_hook(_pre_hook(traces[name]), with_kwargs=True))
-        handles.append(module.register_forward_hook(_post_hook(traces[name]), with_kwargs=True))
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            call_model(model, example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes:
-            m.training = mode
+    traces = {}
+    for name in candidates(model):
+        tr = Trace(calls=log.n_calls(name),
+                   n_params=sum(p.numel() for p in modules[name].parameters()))
+        call = log.first_call(name)
+        if tr.calls == 1 and call is not None:
+            x, y = main_tensor(call.args, call.kwargs), first_tensor(call.output)
+            if x is not None and y is not None:
+                tr.in_shape, tr.out_shape = tuple(x.shape), tuple(y.shape)
+                if tr.in_shape == tr.out_shape and y.grad_fn is not None:
+                    tr.skip, tr.mixing = skip_structure(y, x)
+        traces[name] = tr
     return traces
-
-
-def _pre_hook(trace: Trace):
-    def hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
-        trace.calls += 1
-        x = main_tensor(args, kwargs)
-        if x is None:
-            trace.extra["input"] = None
-            return None
-        if not x.requires_grad:
-            x2 = x.detach().requires_grad_(True)
-            args, kwargs = _swap(args, kwargs, x, x2)
-            x = x2
-            trace.extra["input"] = x
-            return args, kwargs
-        trace.extra["input"] = x
-        return None
-
-    return hook
-
-
-def _swap(args: tuple, kwargs: dict, old: torch.Tensor, new: torch.Tensor) -> tuple[tuple, dict]:
-    args = tuple(new if a is old else a for a in args)
-    kwargs = {k: (new if v is old else v) for k, v in kwargs.items()}
-    return args, kwargs
-
-
-def _post_hook(trace: Trace):
-    def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        x = trace.extra.pop("input", None)
-        y = first_tensor(output)
-        if x is None or y is None or trace.calls != 1:
-            return
-        trace.in_shape, trace.out_shape = tuple(x.shape), tuple(y.shape)
-        if trace.in_shape == trace.out_shape and y.grad_fn is not None:
-            trace.skip, trace.mixing = skip_structure(y, x)
-
-    return hook

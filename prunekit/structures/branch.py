@@ -28,23 +28,34 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.graph import Group, GroupSet, Member, build_groups
-from prunekit.graph.trace import iter_tensors
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.graph import Group, GroupSet, Member, build_groups, iter_tensors, record
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._branch_fit import fit_rules, head_sizes
 from prunekit.structures._branch_modules import EmptyBranch, PassThrough
 from prunekit.structures._branch_trace import (
     Branch,
     BranchModule,
+    _module_outs,
     _terms,
     find_branch_modules,
     iter_branches,
-    run_logged,
+    sums_and_concats,
 )
+from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
-from prunekit.surgery import Plan, SurgeryError, apply_plan, forward_check, remove_channels
+from prunekit.surgery import (
+    Plan,
+    SurgeryError,
+    apply_plan,
+    forward_check,
+    remove_channels,
+    transaction,
+)
+from prunekit.surgery import validate as v
+from prunekit.surgery.validate import PlanError
 
 PLAN_VERSION = 1
+MAX_SIZE, MAX_WINDOW = 1 << 20, 64  # spatial sizes and [k, s, p] of an empty branch
 SCORES = ("output_share", "param_norm", "l2")
 
 
@@ -76,15 +87,16 @@ class BranchPlan:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BranchPlan:
-        """Inverse of :meth:`to_dict`; ValueError on a foreign or newer plan."""
-        if not isinstance(data, dict) or data.get("structure") != "branch":
-            raise ValueError("plan: not a branch plan (structure must be 'branch')")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls({k: list(v) for k, v in data["removed"].items()},
-                   [dict(r) for r in data["replacements"]], dict(data["surgery"]),
-                   int(data["version"]))
+    def from_dict(cls, data: Any) -> BranchPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "branch", PLAN_VERSION, ("removed", "replacements", "surgery"))
+        replacements = v.items(d["replacements"], "replacements", _replacement)
+        paths = [r["path"] for r in replacements]
+        if len(set(paths)) != len(paths):
+            raise PlanError("a module is replaced twice", field="replacements")
+        return cls(v.mapping(d["removed"], "removed", v.strings), replacements,
+                   check_surgery(d["surgery"], "surgery"), d["version"])
 
     @classmethod
     def from_json(cls, text: str) -> BranchPlan:
@@ -93,6 +105,37 @@ class BranchPlan:
     @property
     def n_removed(self) -> int:
         return sum(len(v) for v in self.removed.values())
+
+
+def _replacement(data: Any, at: str) -> dict[str, Any]:
+    """``{"path", "kind": "pass"}`` or ``{"path", "kind": "empty", "mode", "target",
+    "rule"}`` with small spatial sizes and windows."""
+    kind = v.string(data.get("kind") if isinstance(data, dict) else data, f"{at}.kind",
+                    ("empty", "pass"))
+    extra = ("mode", "target", "rule") if kind == "empty" else ()
+    d = v.record(data, at, ("path", "kind", *extra))
+    path = v.string(d["path"], f"{at}.path")
+    if not path:
+        raise PlanError("the model itself cannot be replaced", field=f"{at}.path")
+    if kind == "pass":
+        return {"path": path, "kind": kind}
+    target = v.items(d["target"], f"{at}.target", lambda x, f: v.integer(x, f, 0, MAX_SIZE),
+                     max_len=8)
+    rule = None if d["rule"] is None else v.items(d["rule"], f"{at}.rule", _window, max_len=8)
+    if rule is not None and len(rule) != len(target):
+        raise PlanError(f"one [k, s, p] per spatial dim of the target ({len(target)})",
+                        field=f"{at}.rule")
+    return {"path": path, "kind": kind, "mode": v.string(d["mode"], f"{at}.mode", ("cat", "sum")),
+            "target": target, "rule": rule}
+
+
+def _window(data: Any, at: str) -> list[int]:
+    window = v.items(data, at, v.integer, max_len=3)
+    if len(window) != 3:
+        raise PlanError("expected [kernel, stride, padding]", field=at)
+    k, s, p = window
+    return [v.integer(k, f"{at}[0]", 1, MAX_WINDOW), v.integer(s, f"{at}[1]", 1, MAX_WINDOW),
+            v.integer(p, f"{at}[2]", 0, MAX_WINDOW)]
 
 
 @dataclass
@@ -190,11 +233,12 @@ def score_branches(model: nn.Module, branches: Iterable[Branch] | None, example_
 
 
 def _output_shares(model: nn.Module, batch: Any, wanted: set[str]) -> dict[tuple, float]:
-    log, _ = run_logged(model, batch)
-    module_outs = {id(t) for ts in log.outputs.values() for t in ts}
+    log = record(model, batch)
+    module_outs = _module_outs(log)
+    table = sums_and_concats(log)
     shares = {}
     for name in wanted:
-        parsed = _terms(log, log.outputs[name][0], module_outs)
+        parsed = _terms(table, log.outputs(name)[0], module_outs)
         if parsed is None:
             continue
         energy = [float(t.detach().double().pow(2).sum()) for t in parsed[1]]
@@ -239,21 +283,22 @@ def remove_branches(model: nn.Module, names: Iterable[str], example_inputs: Any)
         expected = [tuple(t.shape) for t in iter_tensors(call_model(model, example_inputs))]
     syn = _consumer_group(model, example_inputs, chosen, modules)
     probes = _probe_heads(model, chosen, modules)
-    swaps = _swap(model, chosen, modules)
     try:
-        _fit(model, swaps, probes, modules)
-        if syn.size > 1:
-            gs = GroupSet([syn], [], expected)
-            plan = remove_channels(model, gs, {syn.id: list(range(syn.size - 1))}, example_inputs)
-        else:
-            plan = Plan()
-            forward_check(model, example_inputs, expected)
-    except Exception as err:
-        _unswap(model, swaps)
-        if isinstance(err, SurgeryError):
-            raise SurgeryError(f"removing branches {names} failed: {err}; the model was "
-                               "restored", err.module, err.op) from err
-        raise
+        with transaction(model):
+            swaps = _swap(model, chosen, modules)
+            _fit(model, swaps, probes, modules)
+            if syn.size > 1:
+                gs = GroupSet([syn], [], expected)
+                # the swapped model only runs after the cut: shapes are checked, values
+                # are the fitted replacement's by design (no zeroed original to compare)
+                plan = remove_channels(model, gs, {syn.id: list(range(syn.size - 1))},
+                                       example_inputs, values=False)
+            else:
+                plan = Plan()
+                forward_check(model, example_inputs, expected)
+    except SurgeryError as err:
+        raise SurgeryError(f"removing branches {names} failed: {err}; the model was "
+                           "restored", err.module, err.op) from err
     removed: dict[str, list[str]] = {}
     for b in chosen:
         removed.setdefault(b.module, []).append(b.name)
@@ -379,11 +424,6 @@ def _set(model: nn.Module, path: str, module: nn.Module) -> None:
     model.get_submodule(parent)._modules[key] = module
 
 
-def _unswap(model: nn.Module, swaps: list[tuple[str, nn.Module, nn.Module]]) -> None:
-    for path, old, _new in reversed(swaps):
-        _set(model, path, old)
-
-
 def _replacements(model: nn.Module, swaps: list) -> list[dict[str, Any]]:
     out = []
     for path, _old, new in swaps:
@@ -404,19 +444,14 @@ def apply_branch_plan(model: nn.Module, plan: BranchPlan | dict,
     names = {n for n, _ in model.named_modules()}
     missing = [r["path"] for r in plan.replacements if r["path"] not in names]
     if missing:
-        raise ValueError(f"plan: modules {missing} do not exist in the model")
-    swaps = []
-    for r in plan.replacements:
-        new = (EmptyBranch(r["mode"], tuple(r["target"]), r["rule"]) if r["kind"] == "empty"
-               else PassThrough())
-        swaps.append((r["path"], model.get_submodule(r["path"]), new))
-    for path, _old, new in swaps:
-        _set(model, path, new)
-    try:
+        raise PlanError(f"modules {missing[:5]} do not exist in the model",
+                        field="replacements")
+    with transaction(model):
+        for r in plan.replacements:
+            new = (EmptyBranch(r["mode"], tuple(r["target"]), r["rule"])
+                   if r["kind"] == "empty" else PassThrough())
+            _set(model, r["path"], new)
         apply_plan(model, Plan.from_dict(plan.surgery), example_inputs)
-    except Exception:
-        _unswap(model, swaps)
-        raise
     return plan
 
 
@@ -462,7 +497,8 @@ def prune_branches(model: nn.Module, example_inputs: Any, *, n_branches: int | N
     if restore is not None:
         model.load_state_dict(restore)
     try:
-        plan = remove_branches(model, pick, example_inputs) if pick else BranchPlan({}, [], {})
+        plan = (remove_branches(model, pick, example_inputs) if pick else
+                BranchPlan({}, [], Plan(groups={}).to_dict()))  # nothing cut: still replays
     except Exception:
         model.load_state_dict(trained)  # remove_branches restored the modules; the weights too
         raise

@@ -35,11 +35,22 @@ from torch import nn
 
 from prunekit.graph import Group, GroupSet, Member, build_groups
 from prunekit.graph.trace import iter_tensors
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock, resolve
 from prunekit.structures._connection_trace import OUT, DenseBlock, find_dense_blocks, name_of
+from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
-from prunekit.surgery import Plan, SurgeryError, apply_plan, forward_check, remove_channels
+from prunekit.surgery import (
+    Plan,
+    SurgeryError,
+    apply_plan,
+    forward_check,
+    remove_channels,
+    transaction,
+)
+from prunekit.surgery import validate as v
+from prunekit.surgery.validate import PlanError
+from prunekit.surgery.validate import key as field_key
 
 PLAN_VERSION = 1
 LEVELS = ("connection", "layer")
@@ -66,19 +77,45 @@ class ConnectionPlan:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConnectionPlan:
-        """Inverse of :meth:`to_dict`; ValueError on a foreign or newer plan."""
-        if not isinstance(data, dict) or data.get("structure") != "connection":
-            raise ValueError("plan: not a connection plan (structure must be 'connection')")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls(list(data["removed"]), {k: list(v) for k, v in data["removed_layers"].items()},
-                   {k: dict(v) for k, v in data["blocks"].items()}, dict(data["surgery"]),
-                   int(data["version"]))
+    def from_dict(cls, data: Any) -> ConnectionPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "connection", PLAN_VERSION,
+                         ("removed", "removed_layers", "blocks", "surgery"))
+        return cls(v.strings(d["removed"], "removed"),
+                   v.mapping(d["removed_layers"], "removed_layers", v.strings),
+                   v.mapping(d["blocks"], "blocks", _block), check_surgery(d["surgery"], "surgery"),
+                   d["version"])
 
     @classmethod
     def from_json(cls, text: str) -> ConnectionPlan:
         return cls.from_dict(json.loads(text))
+
+
+def _block(data: Any, at: str) -> dict[str, Any]:
+    """``{"order", "inputs", "outputs", "call"}``: each layer reads only the block input
+    and surviving layers before it; the output concatenates surviving sources."""
+    d = v.record(data, at, ("order", "inputs", "outputs", "call"))
+    order = v.strings(d["order"], f"{at}.order")
+    if not order or len(set(order)) != len(order) or INPUT in order:
+        raise PlanError(f"expected distinct layer paths (not {INPUT!r}), at least one",
+                        field=f"{at}.order")
+    inputs = v.mapping(d["inputs"], f"{at}.inputs", v.strings)
+    position = {k: i for i, k in enumerate(order)}
+    for layer, sources in inputs.items():
+        if layer not in position:
+            raise PlanError(f"{layer!r} is not in order", field=f"{at}.inputs")
+        early = [s for s in sources if s != INPUT and not (
+            s in inputs and position.get(s, len(order)) < position[layer])]
+        if early or not sources:
+            raise PlanError(f"layer {layer!r} must read the input or surviving layers before "
+                            f"it, got {sources[:8]}", field=f"{at}.inputs[{layer!r}]")
+    outputs = v.strings(d["outputs"], f"{at}.outputs")
+    if not outputs or any(s != INPUT and s not in inputs for s in outputs):
+        raise PlanError(f"expected the input or surviving layers, got {outputs[:8]}",
+                        field=f"{at}.outputs")
+    return {"order": order, "inputs": inputs, "outputs": outputs,
+            "call": v.string(d["call"], f"{at}.call", ("list", "tensor"))}
 
 
 @dataclass
@@ -286,30 +323,21 @@ def remove_connections(model: nn.Module, names: Iterable[str],
         expected = [tuple(t.shape) for t in iter_tensors(call_model(model, example_inputs))]
     slices = _slices(model, example_inputs, [by[bn] for bn in want])
     syn = _cut_group(want, lists, slices)
-    swaps, undo = [], []
-    for bn, (inputs, outputs, dead) in lists.items():
-        old = model.get_submodule(bn)
-        new, kill = _rebuild(old, by[bn], inputs, outputs, dead)
-        swaps.append((bn, old, new))
-        undo += kill
-    for path, _old, new in swaps:
-        _set(model, path, new)
-    _kill(undo)
     try:
-        if syn.size > 1:
-            plan = remove_channels(model, GroupSet([syn], [], expected),
-                                   {syn.id: list(range(syn.size - 1))}, example_inputs)
-        else:
-            plan = Plan()
-            forward_check(model, example_inputs, expected)
-    except Exception as err:
-        _revive(undo)
-        for path, old, _new in reversed(swaps):
-            _set(model, path, old)
-        if isinstance(err, SurgeryError):
-            raise SurgeryError(f"removing connections failed: {err}; the model was restored",
-                               err.module, err.op) from err
-        raise
+        with transaction(model):
+            _swap_blocks(model, [(bn, by[bn], *lists[bn]) for bn in lists])
+            if syn.size > 1:
+                # the rebuilt layers only run after the cut (no zeroed original to compare
+                # with): shapes are checked; removing connections changes values by design
+                plan = remove_channels(model, GroupSet([syn], [], expected),
+                                       {syn.id: list(range(syn.size - 1))}, example_inputs,
+                                       values=False)
+            else:
+                plan = Plan()
+                forward_check(model, example_inputs, expected)
+    except SurgeryError as err:
+        raise SurgeryError(f"removing connections failed: {err}; the model was restored",
+                           err.module, err.op) from err
     removed = sorted(name_of(bn, s, j) for bn, gone in want.items() for s, j in gone)
     return ConnectionPlan(removed, {bn: lists[bn][2] for bn in lists if lists[bn][2]},
                           {bn: {"order": by[bn].order, "inputs": lists[bn][0],
@@ -357,14 +385,16 @@ def _rebuild(old: nn.Module, b: DenseBlock, inputs: dict, outputs: list,
     return new, undo
 
 
+def _has_entry(root: nn.Module, path: str) -> bool:
+    """``path`` is a child entry below ``root`` (a layer, or the None of a removed one)."""
+    *parents, leaf = path.split(".")
+    parent = resolve(root, ".".join(parents)) if parents else root
+    return parent is not None and leaf in parent._modules
+
+
 def _kill(undo: list[tuple[nn.Module, str, Any]]) -> None:
     for parent, leaf, _m in undo:
         parent._modules[leaf] = None
-
-
-def _revive(undo: list[tuple[nn.Module, str, Any]]) -> None:
-    for parent, leaf, m in undo:
-        parent._modules[leaf] = m
 
 
 def _set(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -378,28 +408,39 @@ def apply_connection_plan(model: nn.Module, plan: ConnectionPlan | dict,
     nothing; with ``example_inputs`` the result is forward-checked)."""
     if isinstance(plan, dict):
         plan = ConnectionPlan.from_dict(plan)
-    swaps, undo = [], []
+    rebuilds = []
+    mods = dict(model.named_modules())
     for bn, info in plan.blocks.items():
-        old = model.get_submodule(bn)
+        old = mods.get(bn)
+        if old is None or not bn:
+            raise PlanError(f"the model has no submodule {bn!r} to rebuild",
+                            field=field_key("blocks", bn))
         missing = [k for k in info["inputs"] if resolve(old, k) is None]
+        missing += [k for k in info["order"] if not _has_entry(old, k)]
         if missing:
-            raise ValueError(f"plan: block {bn!r} has no layers {missing}")
+            raise PlanError(f"block {bn!r} has no layers {missing[:5]}",
+                            field=field_key("blocks", bn))
         dead = [k for k in info["order"] if k not in info["inputs"] and resolve(old, k)]
         b = DenseBlock(bn, info["order"], {}, [], {}, info["call"], frozenset())
-        new, kill = _rebuild(old, b, info["inputs"], info["outputs"], dead)
-        swaps.append((bn, old, new))
-        undo += kill
-    for path, _old, new in swaps:
-        _set(model, path, new)
-    _kill(undo)
-    try:
+        rebuilds.append((bn, b, info["inputs"], info["outputs"], dead))
+    with transaction(model):
+        _swap_blocks(model, rebuilds)
         apply_plan(model, Plan.from_dict(plan.surgery), example_inputs)
-    except Exception:
-        _revive(undo)
-        for path, old, _new in reversed(swaps):
-            _set(model, path, old)
-        raise
     return plan
+
+
+def _swap_blocks(model: nn.Module, rebuilds: list[tuple[str, DenseBlock, Any, Any, Any]]
+                 ) -> None:
+    """Put a rebuilt block in place of each named one; dead layers' entries become None
+    (call inside a transaction: it is what puts them back)."""
+    swaps, dead_entries = [], []
+    for bn, block, inputs, outputs, dead in rebuilds:
+        new, kill = _rebuild(model.get_submodule(bn), block, inputs, outputs, dead)
+        swaps.append((bn, new))
+        dead_entries += kill
+    for path, new in swaps:
+        _set(model, path, new)
+    _kill(dead_entries)
 
 
 # ---------------------------------------------------------------- one call

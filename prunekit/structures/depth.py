@@ -20,11 +20,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.graph.oplog import OpLog
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._fixups import Removal, apply_fixers
 from prunekit.structures._trace import first_tensor, trace_candidates
+from prunekit.structures.plancheck import check_header
+from prunekit.surgery import validate as v
+from prunekit.surgery.state import transaction
+from prunekit.surgery.validate import PlanError, key
 
 PLAN_VERSION = 1
+MAX_BLOCKS = 100_000
 
 
 @dataclass(frozen=True)
@@ -75,27 +81,42 @@ class DepthPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DepthPlan:
-        """Inverse of :meth:`to_dict`; ValueError on a foreign or newer plan."""
-        if data.get("structure") != "depth":
-            raise ValueError(f"plan structure must be 'depth', got {data.get('structure')!r}")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls(list(data["removed"]), dict(data["containers"]), list(data.get("notes", [])),
-                   int(data["version"]))
+    def from_dict(cls, data: Any) -> DepthPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "depth", PLAN_VERSION, ("removed", "containers"), ("notes",))
+        return cls(v.strings(d["removed"], "removed"),
+                   v.mapping(d["containers"], "containers", _container),
+                   v.strings(d.get("notes", []), "notes"), d["version"])
 
 
-def find_blocks(model: nn.Module, example_inputs: Any) -> list[Block]:
+def _container(data: Any, at: str) -> dict[str, Any]:
+    """``{"old_len", "kept", "keys"}``: kept positions inside ``old_len``, one key each."""
+    d = v.record(data, at, ("old_len", "kept", "keys"))
+    n = v.integer(d["old_len"], f"{at}.old_len", 1, MAX_BLOCKS)
+    kept = v.indices(d["kept"], f"{at}.kept", n)
+    if not kept or kept != sorted(kept):
+        raise PlanError("must list the kept positions in order, at least one",
+                        field=f"{at}.kept")
+    keys = v.strings(d["keys"], f"{at}.keys")
+    if len(keys) != n:
+        raise PlanError(f"expected {n} keys (old_len), got {len(keys)}", field=f"{at}.keys")
+    return {"old_len": n, "kept": kept, "keys": keys}
+
+
+def find_blocks(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                ) -> list[Block]:
     """The removable residual blocks of ``model``, in execution-independent module order.
 
     Candidates are the children of every ``nn.ModuleList`` / ``nn.Sequential`` (this finds
     Hugging Face ``encoder.layer``, ``transformer.h``, ``model.layers``, torchvision
     ``layer1`` .. ``layer4``, ``features``, ``encoder.layers`` ... wherever they sit). One
-    hooked forward pass keeps those that were called once, map a tensor to a tensor of
-    the same shape and have a skip connection (see :mod:`prunekit.structures._trace`).
-    The model is not changed (eval mode is used and every module's mode restored).
+    recorded forward pass (``log``: one recorded with ``grad=True`` by
+    :func:`prunekit.graph.record`, else recorded here) keeps those that were called once,
+    map a tensor to a tensor of the same shape and have a skip connection (see
+    :mod:`prunekit.structures._trace`). The model is not changed.
     """
-    traces = trace_candidates(model, example_inputs)
+    traces = trace_candidates(model, example_inputs, log)
     blocks = []
     for name, tr in traces.items():
         if tr.calls == 1 and tr.skip and tr.mixing and tr.in_shape == tr.out_shape:
@@ -169,20 +190,17 @@ def _validate_names(model: nn.Module, names: list[str], known: dict[str, Block])
 def _remove_checked(
     model: nn.Module, chosen: list[Block], example_inputs: Any, before: list[tuple]
 ) -> DepthPlan:
-    snapshots = _delete(model, chosen)
-    undo_fix = None
     try:
-        removals = [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
-                    for c, s in snapshots.items()]
-        notes, undo_fix = apply_fixers(model, removals)
-        with inference_mode_of(model):
-            after = _shapes(call_model(model, example_inputs))
-        if after != before:
-            raise RuntimeError(f"output shapes changed from {before} to {after}")
+        with transaction(model):
+            snapshots = _delete(model, chosen)
+            removals = [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
+                        for c, s in snapshots.items()]
+            notes = apply_fixers(model, removals)
+            with inference_mode_of(model):
+                after = _shapes(call_model(model, example_inputs))
+            if after != before:
+                raise RuntimeError(f"output shapes changed from {before} to {after}")
     except Exception as err:
-        if undo_fix is not None:
-            undo_fix()
-        _restore(model, snapshots)
         raise RuntimeError(
             f"removing blocks {[b.name for b in chosen]} failed ({type(err).__name__}: {err}); "
             "the model was restored"
@@ -210,13 +228,6 @@ def _delete(model: nn.Module, chosen: list[Block]) -> dict[str, dict[str, nn.Mod
         for i, (k, m) in enumerate(kept):
             container._modules[str(i) if renumber else k] = m
     return snapshots
-
-
-def _restore(model: nn.Module, snapshots: dict[str, dict[str, nn.Module]]) -> None:
-    for cname, old in snapshots.items():
-        container = model.get_submodule(cname)
-        container._modules.clear()
-        container._modules.update(old)
 
 
 def _kept_positions(old: dict[str, nn.Module], chosen: list[Block], cname: str) -> list[int]:
@@ -252,24 +263,35 @@ def apply_depth_plan(model: nn.Module, plan: DepthPlan | dict,
     """
     if isinstance(plan, dict):
         plan = DepthPlan.from_dict(plan)
-    for cname, info in plan.containers.items():
-        n = len(model.get_submodule(cname)._modules)
-        if n != info["old_len"]:
-            raise ValueError(f"plan: container {cname!r} holds {n} blocks, plan expects "
-                             f"{info['old_len']}")
+    _check_containers(model, plan)
     if example_inputs is not None:
         return remove_blocks(model, plan.removed, example_inputs)
     chosen = [Block(f"{c}.{k}" if c else k, c, k, i, (), 0)
               for c, info in plan.containers.items()
               for i, k in enumerate(model.get_submodule(c)._modules) if i not in info["kept"]]
-    snapshots = _delete(model, chosen)
-    try:
+    with transaction(model):
+        snapshots = _delete(model, chosen)
         apply_fixers(model, [Removal(c, len(s), tuple(_kept_positions(s, chosen, c)))
                              for c, s in snapshots.items()])
-    except Exception:
-        _restore(model, snapshots)
-        raise
     return plan
+
+
+def _check_containers(model: nn.Module, plan: DepthPlan) -> None:
+    """Each container exists, is a ModuleList / Sequential and holds the recorded blocks."""
+    mods = dict(model.named_modules())
+    for cname, info in plan.containers.items():
+        field = key("containers", cname)
+        container = mods.get(cname)
+        if not isinstance(container, nn.ModuleList | nn.Sequential):
+            raise PlanError(f"the model has no nn.ModuleList / nn.Sequential named {cname!r}",
+                            field=field)
+        keys = list(container._modules)
+        if len(keys) != info["old_len"]:
+            raise PlanError(f"container {cname!r} holds {len(keys)} blocks, plan expects "
+                            f"{info['old_len']}", field=f"{field}.old_len")
+        if keys != info["keys"]:
+            raise PlanError(f"container {cname!r} has keys {keys[:8]}, plan expects "
+                            f"{info['keys'][:8]}", field=f"{field}.keys")
 
 
 def merge_plans(plans: Sequence[DepthPlan]) -> DepthPlan:

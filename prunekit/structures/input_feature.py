@@ -24,19 +24,24 @@ import torch
 from torch import nn
 
 from prunekit.graph.types import Group, Member
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._feature_select import (
+    FIRST_LAYER_TYPES,
     FeatureSelect,
     InputLayer,
     find_input_layer,
     kept_pixels_image,
     pixel_columns,
 )
+from prunekit.structures.plancheck import check_header
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import SurgeryError
-from prunekit.surgery.state import Snapshot, apply_cut, tensor_owners
+from prunekit.surgery import validate as v
+from prunekit.surgery.state import apply_cut, tensor_owners, transaction
+from prunekit.surgery.validate import PlanError
 
 PLAN_VERSION = 1
+MAX_COLUMNS = 1 << 31
 __all__ = ["Feature", "FeaturePlan", "FeatureResult", "FeatureSelect", "apply_feature_plan",
            "feature_groups", "find_features", "kept_pixels_image", "prune_features",
            "reduce_inputs", "remove_features", "score_features"]
@@ -78,15 +83,26 @@ class FeaturePlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeaturePlan:
-        if data.get("structure") != "input_feature":
-            raise ValueError(f"plan structure must be 'input_feature', got "
-                             f"{data.get('structure')!r}")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        keys = ("layer", "dim", "n_columns", "unit", "kept", "removed", "kept_columns",
-                "select")
-        return cls(**{k: data[k] for k in keys})
+    def from_dict(cls, data: Any) -> FeaturePlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "input_feature", PLAN_VERSION,
+                         ("layer", "dim", "n_columns", "unit", "kept", "removed",
+                          "kept_columns", "select"))
+        n = v.integer(d["n_columns"], "n_columns", 1, MAX_COLUMNS)
+        kept, removed = v.indices(d["kept"], "kept"), v.indices(d["removed"], "removed")
+        if set(kept) & set(removed):
+            raise PlanError("a feature is both kept and removed", field="removed")
+        columns = v.indices(d["kept_columns"], "kept_columns", n)
+        if not columns or columns != sorted(columns):
+            raise PlanError("expected the kept columns in order, at least one",
+                            field="kept_columns")
+        dim = v.integer(d["dim"], "dim", -1, 1)
+        if dim == 0:
+            raise PlanError("expected -1 (nn.Linear) or 1 (convolution)", field="dim")
+        return cls(v.string(d["layer"], "layer"), dim, n,
+                   v.string(d["unit"], "unit", ("column", "pixel")), kept, removed, columns,
+                   v.boolean(d["select"], "select"), d["version"])
 
 
 @dataclass
@@ -220,29 +236,26 @@ def _apply(model: nn.Module, plan: FeaturePlan, example_inputs: Any,
     if not plan.layer and plan.select:
         raise ValueError("input_feature: the model itself is the input layer; wrap it in "
                          "nn.Sequential or pass select=False")
-    snap = Snapshot.take(model)
     parent, _, key = plan.layer.rpartition(".")
     holder = model.get_submodule(parent)
     module = model.get_submodule(plan.layer)
     try:
-        weight = f"{plan.layer}.weight" if plan.layer else "weight"
-        gone = sorted(set(range(plan.n_columns)) - set(plan.kept_columns))
-        apply_cut(tensor_owners(model), weight, 1, gone)
-        attr = "in_features" if isinstance(module, nn.Linear) else "in_channels"
-        setattr(module, attr, len(plan.kept_columns))
-        if plan.select:
-            holder._modules[key] = FeatureSelect(module, torch.as_tensor(plan.kept_columns),
-                                                 plan.dim)
-        if before is not None:
-            inputs = example_inputs if plan.select else reduce_inputs(example_inputs, plan)
-            with inference_mode_of(model):
-                after = _shapes(call_model(model, inputs))
-            if after != before:
-                raise RuntimeError(f"output shapes changed from {before} to {after}")
+        with transaction(model):
+            weight = f"{plan.layer}.weight" if plan.layer else "weight"
+            gone = sorted(set(range(plan.n_columns)) - set(plan.kept_columns))
+            apply_cut(tensor_owners(model), weight, 1, gone)
+            attr = "in_features" if isinstance(module, nn.Linear) else "in_channels"
+            setattr(module, attr, len(plan.kept_columns))
+            if plan.select:
+                holder._modules[key] = FeatureSelect(module, torch.as_tensor(plan.kept_columns),
+                                                     plan.dim)
+            if before is not None:
+                inputs = example_inputs if plan.select else reduce_inputs(example_inputs, plan)
+                with inference_mode_of(model):
+                    after = _shapes(call_model(model, inputs))
+                if after != before:
+                    raise RuntimeError(f"output shapes changed from {before} to {after}")
     except Exception as err:
-        snap.restore()
-        if plan.layer:
-            holder._modules[key] = module
         raise SurgeryError(f"removing input features of {plan.layer!r} failed "
                            f"({type(err).__name__}: {err}); the model was restored",
                            plan.layer, "input_feature") from err
@@ -305,19 +318,34 @@ def apply_feature_plan(model: nn.Module, plan: FeaturePlan | dict,
     """Replay a plan on a freshly built model (e.g. on load; no tracing without inputs)."""
     if isinstance(plan, dict):
         plan = FeaturePlan.from_dict(plan)
-    module = dict(model.named_modules()).get(plan.layer)
-    if module is None:
-        raise ValueError(f"plan: no module named {plan.layer!r} in the model")
-    width = getattr(module, "in_features", getattr(module, "in_channels", None))
-    if width != plan.n_columns:
-        raise ValueError(f"plan: layer {plan.layer!r} reads {width} columns, plan expects "
-                         f"{plan.n_columns}")
+    _check_layer_fits(model, plan)
     before = None
     if example_inputs is not None:
         with inference_mode_of(model):
             before = _shapes(call_model(model, example_inputs))
     _apply(model, plan, example_inputs, before)
     return plan
+
+
+def _check_layer_fits(model: nn.Module, plan: FeaturePlan) -> None:
+    """The plan's layer exists, is a first-layer type read along ``dim`` and has
+    ``n_columns`` inputs (PlanError naming the field otherwise)."""
+    module = dict(model.named_modules()).get(plan.layer)
+    if not isinstance(module, FIRST_LAYER_TYPES) or isinstance(module, FeatureSelect):
+        raise PlanError(f"the model has no nn.Linear / nn.Conv1d/2d/3d named {plan.layer!r}",
+                        field="layer")
+    if isinstance(module, nn.modules.conv._ConvNd) and module.groups != 1:
+        raise PlanError(f"layer {plan.layer!r} is a grouped convolution", field="layer")
+    if plan.dim != (-1 if isinstance(module, nn.Linear) else 1):
+        raise PlanError(f"dim {plan.dim} does not fit the {type(module).__name__} "
+                        f"{plan.layer!r}", field="dim")
+    if not plan.layer and plan.select and plan.removed:
+        raise PlanError("the model itself is the input layer; it cannot be wrapped",
+                        field="layer")
+    width = module.in_features if isinstance(module, nn.Linear) else module.in_channels
+    if width != plan.n_columns:
+        raise PlanError(f"layer {plan.layer!r} reads {width} columns, plan expects "
+                        f"{plan.n_columns}", field="n_columns")
 
 
 INPUT_FEATURE = register(Structure(

@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._lowrank_factor import cost, factor_layer, factored_shapes
 from prunekit.structures._lowrank_prox import (
     LowRankProx,
@@ -31,10 +31,14 @@ from prunekit.structures._lowrank_prox import (
     numerical_rank,
     weight_matrix,
 )
+from prunekit.structures.plancheck import check_header
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import SurgeryError
+from prunekit.surgery import validate as v
+from prunekit.surgery.validate import PlanError, key
 
 PLAN_VERSION = 1
+KINDS = ("Linear", "Conv1d", "Conv2d", "Conv3d")
 __all__ = ["LowRankLayer", "LowRankPlan", "LowRankProx", "LowRankResult", "apply_lowrank_plan",
            "factor_layer", "factorize", "factorize_layers", "find_lowrank", "score_lowrank"]
 
@@ -100,12 +104,17 @@ class LowRankPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LowRankPlan:
-        if data.get("structure") != "lowrank":
-            raise ValueError(f"plan structure must be 'lowrank', got {data.get('structure')!r}")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls({k: dict(v) for k, v in data["layers"].items()})
+    def from_dict(cls, data: Any) -> LowRankPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "lowrank", PLAN_VERSION, ("layers",))
+        return cls(v.mapping(d["layers"], "layers", _layer_entry), d["version"])
+
+
+def _layer_entry(data: Any, at: str) -> dict[str, Any]:
+    d = v.record(data, at, ("rank", "kind"))
+    return {"rank": v.integer(d["rank"], f"{at}.rank", 1, 1 << 31),
+            "kind": v.string(d["kind"], f"{at}.kind", KINDS)}
 
 
 def _replace(model: nn.Module, new: dict[str, nn.Module]) -> dict[str, nn.Module]:
@@ -249,12 +258,18 @@ def apply_lowrank_plan(model: nn.Module, plan: LowRankPlan | dict,
     if isinstance(plan, dict):
         plan = LowRankPlan.from_dict(plan)
     mods = dict(model.named_modules())
+    factorable = set(factorable_layers(model))
     new = {}
     for name, info in plan.layers.items():
         m = mods.get(name)
-        if m is None or type(m).__name__ != info["kind"]:
-            raise ValueError(f"plan: no {info['kind']} named {name!r} in the model")
-        new[name] = factored_shapes(m, int(info["rank"]))
+        if name not in factorable or type(m).__name__ != info["kind"] or not name:
+            raise PlanError(f"the model has no factorable {info['kind']} named {name!r}",
+                            field=key("layers", name))
+        full = min(weight_matrix(m).shape)
+        if info["rank"] > full:
+            raise PlanError(f"rank {info['rank']} exceeds the layer's full rank {full}",
+                            field=f"{key('layers', name)}.rank")
+        new[name] = factored_shapes(m, info["rank"])
     _checked_replace(model, new, example_inputs)
     return plan
 

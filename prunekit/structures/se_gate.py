@@ -32,9 +32,12 @@ import torch
 from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
-from prunekit.structures._se_trace import SEBlock, run_traced
+from prunekit.graph.oplog import OpLog
+from prunekit.structures._se_trace import SEBlock, find_in_log, run_traced
+from prunekit.structures.plancheck import check_header, check_surgery
 from prunekit.structures.registry import Structure, register
 from prunekit.surgery import Plan, SurgeryError, apply_plan, remove_channels
+from prunekit.surgery import validate as v
 from prunekit.surgery.state import Snapshot
 
 PLAN_VERSION = 1
@@ -43,10 +46,14 @@ __all__ = ["GateStats", "SEBlock", "SEPlan", "SEResult", "apply_se_plan", "find_
            "gate_stats", "prune_se", "se_groups", "remove_gate_channels", "score_gates"]
 
 
-def find_se_blocks(model: nn.Module, example_inputs: Any) -> list[SEBlock]:
-    """The SE gates of ``model`` (one traced forward pass; the model is unchanged)."""
+def find_se_blocks(model: nn.Module, example_inputs: Any, log: OpLog | None = None
+                   ) -> list[SEBlock]:
+    """The SE gates of ``model``: a query on one forward pass (``log``, a recorded pass,
+    else one run here); the model is unchanged."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if log is not None:
+        return list(find_in_log(model, log).values())
     return list(run_traced(model, [example_inputs], record=False).found.values())
 
 
@@ -200,13 +207,15 @@ class SEPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SEPlan:
-        if data.get("structure") != "se_gate":
-            raise ValueError(f"plan structure must be 'se_gate', got {data.get('structure')!r}")
-        if int(data.get("version", 0)) > PLAN_VERSION:
-            raise ValueError(f"plan version {data.get('version')} is newer than {PLAN_VERSION}")
-        return cls(dict(data["removed"]), dict(data["channels"]), list(data["compensated"]),
-                   list(data.get("notes", [])))
+    def from_dict(cls, data: Any) -> SEPlan:
+        """Inverse of :meth:`to_dict`; :class:`~prunekit.surgery.PlanError` (a ValueError)
+        naming the field on a foreign, newer or malformed plan."""
+        d = check_header(data, "se_gate", PLAN_VERSION, ("removed", "channels", "compensated"),
+                         ("notes",))
+        return cls(v.mapping(d["removed"], "removed", v.indices),
+                   check_surgery(d["channels"], "channels"),
+                   v.strings(d["compensated"], "compensated"),
+                   v.strings(d.get("notes", []), "notes"), d["version"])
 
 
 def _parse_removal(removal: Mapping[str, Sequence[int]] | Iterable[str],

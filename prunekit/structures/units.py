@@ -27,7 +27,6 @@ slices ``MACs(consumer) · |slice| / in_channels`` — the MAC-share model of
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ import torch
 from torch import nn
 
 from prunekit.measure.counting import MacProfile, mac_profile
+from prunekit.surgery.state import transaction
 
 KINDS = ("depth", "connection")
 
@@ -137,17 +137,10 @@ def remove_units(model: nn.Module, units: Sequence[Unit], x: Any) -> list[Any]:
         raise ValueError(f"units: unknown kinds {sorted(set(bad))}; known: {list(KINDS)}")
     steps = [(k, [u.name for u in units if u.kind == k]) for k in KINDS]
     steps = [(k, names) for k, names in steps if names]
-    backup = copy.deepcopy(model) if len(steps) > 1 else None
     plans: list[Any] = []
-    try:
+    with transaction(model, copy_values=True):  # a structure may fit weights in place
         for kind, names in steps:
             plans.append(get(kind).remove(model, names, x))
-    except Exception:
-        if plans and backup is not None:
-            from prunekit.api import _put_back
-
-            _put_back(model, backup)
-        raise
     return plans
 
 
@@ -156,15 +149,8 @@ def replay_units(model: nn.Module, plans: Sequence[Any], x: Any = None) -> list[
     in order, all or nothing; with ``x`` each step is forward-checked."""
     from prunekit.structures import get
 
-    backup = copy.deepcopy(model) if len(plans) > 1 else None
     out = []
-    try:
+    with transaction(model, copy_values=True):
         for plan in plans:
             out.append(get(plan.structure).apply_plan(model, plan, x))
-    except Exception:
-        if out and backup is not None:
-            from prunekit.api import _put_back
-
-            _put_back(model, backup)
-        raise
     return out

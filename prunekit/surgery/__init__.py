@@ -6,8 +6,17 @@
 """
 
 from prunekit.surgery.handlers import register as register_handler
-from prunekit.surgery.plan import Cut, Plan
-from prunekit.surgery.remove import SurgeryError, apply_plan, forward_check, remove_channels
+from prunekit.surgery.hf_config import ConfigWarning
+from prunekit.surgery.plan import Cut, Plan, PlanError
+from prunekit.surgery.remove import (
+    SurgeryError,
+    ValueCheckError,
+    apply_plan,
+    forward_check,
+    remove_channels,
+)
+from prunekit.surgery.state import Snapshot, transaction
 
-__all__ = ["Cut", "Plan", "SurgeryError", "apply_plan", "forward_check", "register_handler",
-           "remove_channels"]
+__all__ = ["ConfigWarning", "Cut", "Plan", "PlanError", "Snapshot", "SurgeryError",
+           "ValueCheckError", "apply_plan", "forward_check", "transaction",
+           "register_handler", "remove_channels"]

@@ -53,10 +53,19 @@ def lookup(module: nn.Module) -> Handler | None:
     for cls in type(module).__mro__:
         if cls.__name__ in BY_NAME:
             return BY_NAME[cls.__name__]
-    if isinstance(getattr(module, "num_heads", None), int) and \
-            isinstance(getattr(module, "head_dim", None), int):
+    if _has_int(module, HEAD_COUNT) and _has_int(module, HEAD_WIDTH):
         return BY_NAME["<heads>"]
     return None
+
+
+# attention modules found by their attributes: a head count and a head width
+HEAD_COUNT = ("num_heads", "n_heads", "num_attention_heads", "n_head")
+HEAD_WIDTH = ("head_dim", "key_value_proj_dim", "attention_head_size", "head_size",
+              "dim_per_head")
+
+
+def _has_int(module: nn.Module, names: tuple[str, ...]) -> bool:
+    return any(isinstance(getattr(module, n, None), int) for n in names)
 
 
 @register(nn.modules.conv._ConvNd)
@@ -130,3 +139,50 @@ def multihead_attention(m: nn.Module, ctx: Ctx) -> None:
         m.embed_dim = m.in_proj_weight.shape[1]
         m.kdim = m.vdim = m.embed_dim
         m.head_dim = m.embed_dim // m.num_heads
+
+
+_RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _rnn_shapes(m: nn.Module) -> dict[str, tuple[int, ...]]:
+    """The shape every flat weight of ``m`` must have for its current attributes."""
+    g, h, p = _RNN_GATES[m.mode], m.hidden_size, m.proj_size
+    out, dirs = p or h, 2 if m.bidirectional else 1
+    shapes = {}
+    for layer in range(m.num_layers):
+        for suffix in ("", "_reverse")[:dirs]:
+            s = f"_l{layer}{suffix}"
+            shapes[f"weight_ih{s}"] = (g * h, m.input_size if layer == 0 else dirs * out)
+            shapes[f"weight_hh{s}"] = (g * h, out)
+            if m.bias:
+                shapes[f"bias_ih{s}"] = shapes[f"bias_hh{s}"] = (g * h,)
+            if p:
+                shapes[f"weight_hr{s}"] = (p, h)
+    return shapes
+
+
+@register(nn.RNNBase)
+def recurrent(m: nn.Module, ctx: Ctx) -> None:
+    """``nn.LSTM``/``nn.GRU``/``nn.RNN``: sizes from layer 0's weights, every weight checked
+    against them (one ``hidden_size``/``proj_size`` for all layers and directions), then
+    ``flatten_parameters()`` so cuDNN gets one contiguous weight buffer again (a no-op on
+    CPU; the module keeps the same Parameter objects, so ``_flat_weights`` stays valid)."""
+    m.input_size = m.weight_ih_l0.shape[1]
+    m.hidden_size = m.weight_ih_l0.shape[0] // _RNN_GATES[m.mode]
+    if m.proj_size:
+        m.proj_size = m.weight_hr_l0.shape[0]
+        if m.proj_size >= m.hidden_size:
+            raise ValueError(f"{type(m).__name__}: proj_size {m.proj_size} would not be "
+                             f"smaller than hidden_size {m.hidden_size} (torch requires it)")
+    for name, shape in _rnn_shapes(m).items():
+        if tuple(getattr(m, name).shape) != shape:
+            raise ValueError(f"{type(m).__name__}.{name} has shape "
+                             f"{tuple(getattr(m, name).shape)}, expected {shape}")
+    m.flatten_parameters()
+
+
+@register(nn.RNNCellBase)
+def recurrent_cell(m: nn.Module, ctx: Ctx) -> None:
+    """``nn.LSTMCell``/``nn.GRUCell``/``nn.RNNCell``: sizes from the weights."""
+    m.input_size = m.weight_ih.shape[1]
+    m.hidden_size = m.weight_hh.shape[1]

@@ -12,6 +12,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from prunekit.surgery import validate as v
+from prunekit.surgery.validate import PlanError
+
+__all__ = ["PLAN_FORMAT", "PLAN_VERSION", "Cut", "Plan", "PlanError", "check_cut"]
+
 PLAN_FORMAT = "prunekit.plan"
 PLAN_VERSION = 1
 
@@ -24,6 +29,33 @@ class Cut:
     dim: int
     size: int
     removed: list[int]
+
+
+MAX_DIM, MAX_SIZE = 64, 2**62
+
+
+def check_cut(cut: Cut, field: str) -> None:
+    """``cut`` is well formed on its own: a name, a dim, a size and indices inside it, each
+    once, leaving one index at least (PlanError naming ``field`` otherwise)."""
+    v.string(cut.param, f"{field}.param")
+    v.integer(cut.dim, f"{field}.dim", 0, MAX_DIM)
+    v.integer(cut.size, f"{field}.size", 1, MAX_SIZE)
+    removed = v.items(cut.removed, f"{field}.removed", v.integer)
+    where = f"for {cut.param!r} dim {cut.dim} of size {cut.size}"
+    bad = next((i for i in removed if not 0 <= i < cut.size), None)
+    if bad is not None:
+        raise PlanError(f"index {v.short(bad)} out of range {where}", field=f"{field}.removed")
+    if len(set(removed)) != len(removed):
+        v.indices(removed, f"{field}.removed")  # names the repeated index
+    if len(removed) >= cut.size:
+        raise PlanError(f"removes all {cut.size} indices {where}", field=f"{field}.removed")
+
+
+def _cut(data: Any, field: str) -> Cut:
+    d = v.record(data, field, ("param", "dim", "size", "removed"))
+    cut = Cut(d["param"], d["dim"], d["size"], d["removed"])
+    check_cut(cut, field)
+    return cut
 
 
 @dataclass
@@ -57,34 +89,33 @@ class Plan:
         return {"format": PLAN_FORMAT, "version": PLAN_VERSION, **data}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        """Inverse of :meth:`to_dict`; raises ValueError on anything else."""
+    def from_dict(cls, data: Any) -> Plan:
+        """Inverse of :meth:`to_dict`; :class:`PlanError` (a ValueError) naming the field
+        on anything else: every value is checked for type and range (indices inside the
+        recorded size, no index twice, one index left at least)."""
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-            raise ValueError("not a prunekit plan (missing format tag 'prunekit.plan')")
-        if data.get("version") != PLAN_VERSION:
-            raise ValueError(f"unsupported plan version {data.get('version')!r}; "
-                             f"this prunekit reads version {PLAN_VERSION}")
-        try:
-            cuts = [Cut(str(c["param"]), int(c["dim"]), int(c["size"]),
-                        [int(i) for i in c["removed"]]) for c in data.get("cuts", [])]
-            groups = {str(k): [int(i) for i in v] for k, v in data.get("groups", {}).items()}
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"malformed plan: {err}") from err
-        return cls(groups, cuts, dict(data.get("attrs", {})), dict(data.get("config", {})),
-                   list(data.get("notes", [])))
+            raise PlanError(f"not a prunekit plan (format must be {PLAN_FORMAT!r})",
+                            field="format")
+        if data.get("version") != PLAN_VERSION or isinstance(data.get("version"), bool):
+            raise PlanError(f"unsupported plan version {str(data.get('version'))[:20]!r}; "
+                            f"this prunekit reads version {PLAN_VERSION}", field="version")
+        v.record(data, "", ("format", "version"), ("groups", "cuts", "attrs", "config",
+                                                  "notes"))
+        return cls(v.mapping(data.get("groups", {}), "groups", v.indices),
+                   v.items(data.get("cuts", []), "cuts", _cut),
+                   v.mapping(data.get("attrs", {}), "attrs",
+                             lambda a, f: v.mapping(a, f, v.plain_size, dotted=True)),
+                   v.mapping(data.get("config", {}), "config", v.plain_size),
+                   v.strings(data.get("notes", []), "notes"))
 
     def to_json(self, indent: int | None = 1) -> str:
         """JSON text (see :meth:`to_dict`)."""
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_json(cls, text: str) -> Plan:
-        """Parse JSON text written by :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"plan is not valid JSON: {err}") from err
-        return cls.from_dict(data)
+    def from_json(cls, text: str | bytes) -> Plan:
+        """Parse JSON text written by :meth:`to_json` (:class:`PlanError` otherwise)."""
+        return cls.from_dict(v.parse_json(text))
 
     def then(self, other: Plan) -> Plan:
         """This plan followed by ``other`` (for models pruned more than once)."""

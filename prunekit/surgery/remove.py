@@ -9,20 +9,22 @@ restored from a snapshot (its state_dict is bit-identical to before) and a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from prunekit.graph.trace import call_model, iter_tensors
+from prunekit.graph.oplog import ModuleCall, OpRecord, iter_tensors, run
 from prunekit.graph.types import GroupSet
-from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
+from prunekit.graph.width_ops import EmulationError
+from prunekit.layout import compile_member
+from prunekit.surgery import hf_config, known  # noqa: F401  (known: registers handlers)
+from prunekit.surgery.allowed import check_replay
 from prunekit.surgery.handlers import Ctx, lookup
 from prunekit.surgery.plan import Cut, Plan
-from prunekit.surgery.state import Snapshot, apply_cut, configs, tensor_owners
+from prunekit.surgery.state import Snapshot, apply_cut, tensor_owners
+from prunekit.surgery.value_check import compare, reference_outputs
 
 _SIMPLE = (int, float, bool, str, type(None))
 
@@ -34,6 +36,12 @@ class SurgeryError(RuntimeError):
         super().__init__(message)
         self.module = module
         self.op = op
+
+
+class ValueCheckError(SurgeryError):
+    """The cut model ran with the right shapes but computed something else than the
+    original with the removed channels zeroed (or that could not be verified); the model
+    was restored."""
 
 
 def _check_removal(gs: GroupSet, removal: Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
@@ -64,9 +72,8 @@ def plan_cuts(gs: GroupSet, removal: dict[str, list[int]], model: nn.Module) -> 
     merged: dict[tuple[str, int], set[int]] = {}
     for gid, chans in removal.items():
         for m in groups[gid].members:
-            idx = merged.setdefault((m.param, m.dim), set())
-            for c in chans:
-                idx.update(m.index[c])
+            merged.setdefault((m.param, m.dim), set()).update(
+                compile_member(m).of(chans).tolist())
     cuts = []
     for (name, dim), idx in merged.items():
         if idx:
@@ -116,63 +123,65 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan) -> None:
-    for field, values in votes.items():
-        if len(values) != 1:
-            plan.notes.append(f"config.{field} left unchanged: layers differ {sorted(values)}")
-            continue
-        value = next(iter(values))
-        for cfg in configs(model):
-            if hasattr(cfg, field):
-                setattr(cfg, field, value)
-                plan.config[field] = value
+def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
+                gs: GroupSet | None) -> list[str]:
+    """Hugging Face configs solved from the cut modules (:mod:`.hf_config`; handler votes
+    are not needed). With ``gs`` (strict, checked cuts), a cut that no config can describe
+    fails like a forward check (prune() leaves such groups whole, named); anything else
+    that does not rebuild goes to the notes (returned, to warn once the cut stands)."""
+    movable = None if gs is None else {(m.param, m.dim) for g in gs.groups if g.prunable
+                                       for m in g.members}
+    update = hf_config.update_configs(model, movable)
+    if update.failed:
+        raise SurgeryError(*update.failed[0], "config")
+    plan.config.update(update.values)
+    plan.notes.extend(update.notes)
+    return update.notes
 
 
-class _LastOp(TorchFunctionMode):
+class _Where:
+    """Observer of the checked pass: the innermost module that failed, the last op."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self.op = ""
+        self.stack: list[str] = []
+        self.failed: str | None = None
+        self.last_op = ""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        self.op = getattr(func, "__name__", str(func))
-        return func(*args, **(kwargs or {}))
+    def enter(self, call: ModuleCall) -> None:
+        self.stack.append(call.name)
+
+    def exit(self, call: ModuleCall) -> None:
+        if call.failed and self.failed is None:
+            self.failed = call.name
+        if self.stack and self.stack[-1] == call.name:
+            self.stack.pop()
+
+    def op(self, rec: OpRecord) -> None:
+        pass
+
+    def dispatch(self, index: int, func: Any, args: tuple, kwargs: dict) -> Any:
+        self.last_op = getattr(func, "__name__", str(func))
+        return func(*args, **kwargs)
 
 
 def forward_check(model: nn.Module, example_inputs: Any,
-                  expected: list[tuple[int, ...]] | None) -> None:
-    """Run the model (eval, no_grad); raise SurgeryError naming module and op on failure
-    or when output shapes differ from ``expected``."""
-    stack: list[str] = []
-    handles = []
-    def push(_m: nn.Module, _a: Any, name: str) -> None:
-        stack.append(name)
-
-    def pop(_m: nn.Module, _a: Any, _o: Any) -> None:
-        stack.pop()
-
-    for name, m in model.named_modules():
-        handles.append(m.register_forward_pre_hook(functools.partial(push, name=name)))
-        handles.append(m.register_forward_hook(pop))
-    modes = {m: m.training for m in model.modules()}
-    last = _LastOp()
+                  expected: list[tuple[int, ...]] | None) -> Any:
+    """Run the model (eval, no_grad) and return its outputs; raise SurgeryError naming
+    module and op on failure or when output shapes differ from ``expected``."""
+    where = _Where()
     try:
-        model.eval()
-        with torch.no_grad(), last:
-            out = call_model(model, example_inputs)
+        out = run(model, example_inputs, [where], dispatch=where.dispatch)
     except Exception as err:
-        module = stack[-1] if stack else ""
+        module = where.failed if where.failed is not None else ""
         kind = type(dict(model.named_modules())[module]).__name__
         raise SurgeryError(f"forward check failed in module '{module}' ({kind}) at op "
-                           f"'{last.op}': {type(err).__name__}: {err}", module, last.op) from err
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in modes.items():
-            m.training = flag
+                           f"'{where.last_op}': {type(err).__name__}: {err}", module,
+                           where.last_op) from err
     shapes = [tuple(t.shape) for t in iter_tensors(out)]
     if expected is not None and shapes != [tuple(s) for s in expected]:
         raise SurgeryError(f"forward check: output shapes changed from {expected} to {shapes}",
                            "", "output")
+    return out
 
 
 def _cut_all(model: nn.Module, cuts: list[Cut]) -> None:
@@ -210,6 +219,8 @@ def remove_channels(
     removal: Mapping[str, Sequence[int]],
     example_inputs: Any,
     check: bool = True,
+    values: bool = True,
+    configs: str = "warn",
 ) -> Plan:
     """Remove channels of groups in place, all or nothing; the :class:`Plan`.
 
@@ -225,6 +236,16 @@ def remove_channels(
         Inputs for the forward check after cutting (as for ``build_groups``).
     check
         Run the forward check (output shapes must be unchanged). Keep it on.
+    values
+        With ``check``: also compare the outputs' values with the original's whose
+        removed slices are zeroed (:mod:`prunekit.surgery.value_check`; one more forward
+        pass). Keep it on: it is what catches a cut that reinterprets a layout.
+    configs
+        Hugging Face configs are solved from the cut model either way
+        (:mod:`prunekit.surgery.hf_config`); where one cannot describe it, ``"warn"``
+        notes it in the plan and raises a ``ConfigWarning``, ``"strict"`` (what
+        ``prunekit.prune`` uses) fails a checked cut that no further cut could make
+        describable, like a failed forward check.
 
     Raises
     ------
@@ -232,7 +253,10 @@ def remove_channels(
         On a bad ``removal`` (model untouched).
     SurgeryError
         When cutting or the forward check fails; the model is restored bit-identically.
+        :class:`ValueCheckError` (a SurgeryError) when the values differ.
     """
+    if configs not in ("warn", "strict"):
+        raise ValueError(f"configs must be 'warn' or 'strict', got {configs!r}")
     chosen = _check_removal(group_set, removal)
     plan = Plan(groups=chosen)
     if not chosen:
@@ -240,24 +264,44 @@ def remove_channels(
     plan.cuts = plan_cuts(group_set, chosen, model)
     snap = Snapshot.take(model)
     try:
+        reference = _reference(model, group_set, chosen, plan.cuts, example_inputs) \
+            if check and values else None
         plan.attrs, votes = _apply(model, plan.cuts, snap, _sizes(group_set, chosen))
-        _set_config(model, votes, plan)
+        config_notes = _set_config(model, votes, plan,
+                                   group_set if check and configs == "strict" else None)
         if check:
-            forward_check(model, example_inputs, group_set.output_shapes)
+            out = forward_check(model, example_inputs, group_set.output_shapes)
+            problem = compare(reference, out) if reference is not None else None
+            if problem:
+                raise ValueCheckError(f"value check: {problem}", "", "value check")
     except SurgeryError:
         snap.restore()
         raise
     except Exception as err:
         snap.restore()
         raise SurgeryError(f"surgery failed: {type(err).__name__}: {err}") from err
+    if check:
+        hf_config.warn(config_notes)
     return plan
+
+
+def _reference(model: nn.Module, gs: GroupSet, chosen: dict[str, list[int]], cuts: list[Cut],
+               example_inputs: Any) -> list[torch.Tensor]:
+    try:
+        return reference_outputs(model, gs, chosen, cuts, example_inputs)
+    except EmulationError as err:
+        raise ValueCheckError(f"value check cannot verify this cut: {err}", "",
+                              "value check") from err
 
 
 def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any = None) -> nn.Module:
     """Replay ``plan`` on a model built like the original (no tracing needed).
 
     Cuts are applied in order, then the recorded attribute and config values are set.
-    With ``example_inputs`` a forward check runs too. All or nothing.
+    With ``example_inputs`` a forward check runs too. All or nothing: every cut, attribute
+    and config value is checked against the model first
+    (:func:`prunekit.surgery.allowed.check_replay`), a plan that does not fit raises
+    :class:`~prunekit.surgery.PlanError` naming the field and changes nothing.
     """
     snap = Snapshot.take(model)
     mods = dict(model.named_modules())
@@ -272,6 +316,7 @@ def apply_plan(model: nn.Module, plan: Plan, example_inputs: Any = None) -> nn.M
 
 
 def _apply_recorded(model: nn.Module, plan: Plan, mods: dict[str, nn.Module]) -> None:
+    check_replay(model, plan)
     _cut_all(model, plan.cuts)
     for name, attrs in plan.attrs.items():
         if name not in mods:
@@ -279,7 +324,4 @@ def _apply_recorded(model: nn.Module, plan: Plan, mods: dict[str, nn.Module]) ->
         for attr, value in attrs.items():
             old = getattr(mods[name], attr, None)
             setattr(mods[name], attr, tuple(value) if isinstance(old, tuple) else value)
-    for field, value in plan.config.items():
-        for cfg in configs(model):
-            if hasattr(cfg, field):
-                setattr(cfg, field, value)
+    hf_config.replay(model, plan.config)

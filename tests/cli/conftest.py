@@ -23,6 +23,9 @@ FAST = """
 method: prune
 target:
   ratio: 0.5
+train:
+  epochs: 2
+  lr: 5.0e-3
 finetune:
   epochs: 1
   batch_size: 128

@@ -40,6 +40,9 @@ target:
 structures:
   depth: {n_blocks: 1}
   channels:
+train:
+  epochs: 2
+  lr: 5.0e-3
 finetune:
   epochs: 0
 measure:

@@ -28,6 +28,7 @@ def sdpa(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     kl = _collapse_grids(st, st.label(k), nd - 1)
     vl = singles(st.uf, st.label(v))
     st.uf.union(dim_atoms(st.uf, ql, -1), dim_atoms(st.uf, kl, -1))
+    st.width_op("sdpa", q, (nd - 1,), label=ql)
     st.uf.union(dim_atoms(st.uf, kl, -2), dim_atoms(st.uf, vl, -2))
     blocks = []
     if nd >= 3:
@@ -86,6 +87,7 @@ def mha(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     unit = np.concatenate([rows.transpose(2, 0, 1).reshape(d, -1), out_cols.T,
                            cols.reshape(heads, d).T], axis=1)
     st.uf.union(unit, unit[:, :1])
+    st.width_op("mha", None, (0, 1), label=Label((heads, d), [Block((0, 1), rows[0])]))
     w0 = dim_atoms(st.uf, ow, 0)
     if a["out_proj_bias"] is not None:
         st.uf.union(dim_atoms(st.uf, st.label(a["out_proj_bias"]), 0), w0)

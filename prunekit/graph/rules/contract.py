@@ -120,6 +120,11 @@ REDUCE = ("sum", "mean", "amax", "amin", "max", "min", "std", "var", "norm", "lo
           "kthvalue")
 
 
+# Reductions that zero channels do not change (a zero adds nothing to a sum or a norm);
+# every other reduction counts its channels and is recorded for the value check.
+ZERO_INVARIANT = frozenset({"sum", "nansum", "norm", "any", "count_nonzero"})
+
+
 def _reduced_dims(name: str, x: torch.Tensor, args: tuple, kwargs: dict) -> set[int]:
     pos = 2 if name == "norm" else 1
     dim = arg(args, kwargs, pos, "dim")
@@ -142,6 +147,8 @@ def reduce(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         return
     dims = _reduced_dims(name, x, args, kwargs)
     lab = st.label(x)
+    if name not in ZERO_INVARIANT:
+        st.width_op("reduce", x, dims)
     blocks = []
     for b in lab.blocks:
         if set(b.dims) <= dims:

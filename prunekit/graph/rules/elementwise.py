@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from prunekit.graph.labels import all_atoms
-from prunekit.graph.rules.common import broadcast_union
-from prunekit.graph.rules.registry import rule
+from prunekit.graph.labels import all_atoms, fresh
+from prunekit.graph.rules.common import arg, broadcast_union
+from prunekit.graph.rules.registry import op_name, rule, short_name
 
 UNARY = (
     "relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
@@ -44,11 +44,28 @@ NARY = (
 )
 
 
+# Ops along one dim whose values depend on how many entries that dim has (exp(0) = 1
+# still counts in a softmax; a zero ends a cumulative product): recorded for the value check.
+ALONG_DIM = frozenset({"softmax", "log_softmax", "softmin", "_softmax", "_log_softmax",
+                       "gumbel_softmax", "cumprod", "logcumsumexp", "cummax", "cummin"})
+
+
+def _along(st: Any, func: Any, x: Any, args: tuple, kwargs: dict) -> None:
+    name = short_name(op_name(func))
+    if name not in ALONG_DIM or not isinstance(x, torch.Tensor):
+        return
+    dim = arg(args, kwargs, 1, "dim")
+    if dim is None:  # torch's implicit softmax dim
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    st.width_op("pointwise", x, (dim,))
+
+
 @rule(*UNARY)
 def unary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     """Value-wise op (or one that keeps shape and channel layout): same label."""
     x = args[0] if args else next(iter(kwargs.values()))
     lab = st.label(x)
+    _along(st, func, x, args, kwargs)
     if isinstance(out, torch.Tensor):
         if tuple(out.shape) == lab.shape:
             st.set(out, lab)
@@ -69,12 +86,15 @@ def nary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     labels = [st.label(t) for t in ops]
     buffers = [st.buffer_names[id(t)] for t in ops
                if id(t) in st.buffer_names and id(t) not in st.labels and t.numel() > 1]
-    live = _live(st, labels) if buffers else 0
+    plain = any(not lab.blocks and t.numel() > 1 for t, lab in zip(ops, labels, strict=True))
+    live = _live(st, labels) if buffers or plain else 0
     st.set(out, broadcast_union(st, labels, tuple(out.shape)))
-    if buffers and _live(st, labels) < live:  # a module's own tensor is not cut: say so
-        st.skip(getattr(func, "__name__", str(func)),
-                f"registered buffer {', '.join(buffers)} is not cut with channels: the "
-                "channels it meets are kept (make it an nn.Parameter to prune them)")
+    if (buffers or plain) and _live(st, labels) < live:  # not cut with channels: say so
+        st.skip(getattr(func, "__name__", str(func)), (
+            f"registered buffer {', '.join(buffers)} is not cut with channels: the "
+            "channels it meets are kept (make it an nn.Parameter to prune them)")
+            if buffers else "a tensor computed in forward that is not cut with channels "
+            "(e.g. ALiBi slopes, a position table) meets them: they are kept")
 
 
 def _live(st: Any, labels: list) -> int:
@@ -98,7 +118,17 @@ FACTORIES = (
 )
 
 
+UNIFORM = frozenset({"zeros", "ones", "full", "new_zeros", "new_ones", "new_full"})
+
+
 @rule(*FACTORIES)
 def factory(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
-    """New constants (their size is fixed by the call) and metadata queries: no coupling;
-    a constant that later meets channels fixes them there."""
+    """New constants and metadata queries: no coupling. A constant that later meets
+    channels fixes them there -- except a *uniform* one (zeros, ones, full): every index
+    holds the same value, so it gets fresh atoms and is cut with what it meets. Its size
+    comes from the call at run time (T5's zero position bias over ``n_heads``); a size
+    written as a literal fails the forward check after the cut, and prune() keeps that
+    group whole and names it."""
+    if short_name(op_name(func)) in UNIFORM and isinstance(out, torch.Tensor) \
+            and out.ndim > 0:
+        st.set(out, fresh(st.uf, tuple(out.shape)))

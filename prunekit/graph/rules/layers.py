@@ -126,6 +126,8 @@ def group_norm(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     if 1 < groups < atoms.size:
         rows = atoms.reshape(groups, -1)
         st.uf.union(rows, rows[:, :1])
+    elif groups == 1:
+        st.width_op("group_norm1", x, range(1, x.ndim))
     st.shape_attrs.setdefault(st.module(), {})["num_channels"] = [atoms]
     st.set(out, st.label(x))
 
@@ -148,6 +150,8 @@ def layer_norm(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
             for j in range(k):
                 st.uf.union(dim_atoms(st.uf, tl, j), dims[j])
     st.shape_attrs.setdefault(st.module(), {})["normalized_shape"] = dims
+    kind = "layer_norm" if op_name(func).endswith("layer_norm") else "rms_norm"
+    st.width_op(kind, x, range(nd - k, nd), label=xl)
     st.set(out, xl)
 
 

@@ -1,0 +1,255 @@
+"""Write the README's result blocks from the result files: numbers generated, not typed.
+
+Each claim of :mod:`benchmarks.claims` has a block in ``README.md`` between
+``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; ``benchmarks/README.md`` has the
+status table of every claim between ``<!-- results:claims -->`` markers. This module
+rewrites those blocks from ``benchmarks/results/*.json``. A claim whose file was written
+by its command under the harness (complete, every rule kept) gets its table; any other
+gets a "not yet re-run under the fair harness" block saying why and how to re-run it.
+
+Usage::
+
+    python -m benchmarks.readme            # rewrite the blocks
+    python -m benchmarks.readme --check    # exit 1 (and name the blocks) if they differ
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.claims import CLAIMS, Claim  # noqa: E402
+from benchmarks.harness import record, tables  # noqa: E402
+from benchmarks.harness.args import RESULTS, ROOT  # noqa: E402
+
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                   r"(<!-- /results:(?P=name) -->)", re.S)
+Renderer = Callable[[dict[str, Any]], str]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def renderer(name: str) -> Callable[[Renderer], Renderer]:
+    """Register the function that turns a claim's result file into Markdown."""
+    def register(fn: Renderer) -> Renderer:
+        RENDERERS[name] = fn
+        return fn
+    return register
+
+
+# ---------------------------------------------------------------- blocks
+def claim_block(claim: Claim, results: Path = RESULTS) -> str:
+    """The README block of ``claim``: its generated table, or why there is none yet."""
+    path = results / claim.file
+    doc = record.load(path) if path.is_file() else None
+    state = "missing" if doc is None else record.status(doc)
+    if state == "ok" and claim.renderer:
+        return RENDERERS[claim.renderer](doc).rstrip() + "\n\n" + source_line(claim, doc) + "\n"
+    return pending(claim, state, doc)
+
+
+def pending(claim: Claim, state: str, doc: dict[str, Any] | None) -> str:
+    why = {"missing": "no result file yet", "legacy": "the file predates the harness",
+           "partial": "the run has not finished", "ok": "no table renderer yet",
+           "invalid": "the run broke a rule: " + "; ".join(
+               (doc or {}).get("validity", {}).get("reasons", []))}[state]
+    lines = [f"**Not yet re-run under the fair harness** ({why}). Re-run: `{claim.command}` "
+             f"({claim.cost})."]
+    if claim.issues:
+        lines.append("Found in the previous evidence: " + "; ".join(claim.issues) + ".")
+    if claim.legacy:
+        lines.append(f"Pre-harness file, for reference only: "
+                     f"`benchmarks/results/{claim.legacy}`.")
+    return "\n".join(lines) + "\n"
+
+
+def source_line(claim: Claim, doc: dict[str, Any]) -> str:
+    prov = doc["provenance"]
+    git = prov["git"]
+    commit = (git.get("commit") or "?")[:7] + (" + uncommitted code" if git.get("dirty") else "")
+    load = prov["load_average"]
+    return (f"<sub>`{prov['command']}` → `benchmarks/results/{claim.file}`; commit {commit}; "
+            f"{doc['machine'].get('cpu', '?')}, {doc['machine'].get('cores_usable', '?')} "
+            f"cores; load {load['start'][0]:g} → {load['written'][0]:g}; "
+            f"{prov['written'][:10]}.</sub>")
+
+
+def claims_table(results: Path = RESULTS) -> str:
+    """The status of every claim, for ``benchmarks/README.md``."""
+    rows = []
+    for c in CLAIMS:
+        path = results / c.file
+        state = record.status(record.load(path)) if path.is_file() else "missing"
+        status = "regenerated" if state == "ok" else c.phase if c.phase != "regenerated" \
+            else f"to re-run ({state})"
+        rows.append([c.name, c.title, f"`{c.command}`", f"`{c.file}`", status, c.cost,
+                     f"`{c.legacy}`" if c.legacy else "—"])
+    return tables.markdown(["claim", "what", "command", "result file", "status", "cost",
+                            "pre-harness file kept"], rows) + "\n"
+
+
+# ---------------------------------------------------------------- renderers
+@renderer("solver_speed")
+def _solver_speed(doc: dict[str, Any]) -> str:
+    cmp = doc["comparisons"][0]
+    reps = {s["cpu_s_summary"]["n"] for r in doc["results"] for s in r["solvers"].values()
+            if s.get("reached")}
+    head = (f"CPU seconds to 1e-6 relative suboptimality, one thread; budget: at most "
+            f"{cmp['budget']:g} CPU s per solver call for every solver; median (min–max) of "
+            f"{'/'.join(map(str, sorted(reps)))} readings of the call that reached the "
+            f"target. Last column: skglm's median ÷ BlockCD's.")
+    return "\n\n".join([head, tables.markdown(doc["table"]["columns"], doc["table"]["rows"]),
+                        _solver_reading(doc)])
+
+
+def _solver_reading(doc: dict[str, Any]) -> str:
+    """Per problem, BlockCD against skglm: faster, slower, or ranges that overlap."""
+    said = []
+    for r in doc["results"]:
+        ours, theirs = r["solvers"].get("prunekit BlockCD"), r["solvers"].get("skglm GroupLasso")
+        if not (ours and theirs and ours["reached"] and theirs["reached"]):
+            continue
+        a, b = ours["cpu_s_summary"], theirs["cpu_s_summary"]
+        name = f"{r['problem']} α_max/{r['alpha_max_over']:g}"
+        if a["max"] < b["min"]:
+            said.append(f"{name}: BlockCD faster ({b['median'] / a['median']:.2f}×, ranges "
+                        "disjoint)")
+        elif b["max"] < a["min"]:
+            said.append(f"{name}: skglm faster ({a['median'] / b['median']:.2f}×, ranges "
+                        "disjoint)")
+        else:
+            said.append(f"{name}: ranges overlap, no difference shown")
+    pkg = [r for r in doc["results"] if not r["solvers"].get("group-lasso (pkg)",
+                                                             {"reached": True})["reached"]]
+    tail = (f" The group-lasso package, now solving the same problem, did not reach the "
+            f"target within the cap on {len(pkg)} of {len(doc['results'])} problems."
+            if pkg else "")
+    return "Reading: " + "; ".join(said) + "." + tail
+
+
+@renderer("block_cs")
+def _block_cs(doc: dict[str, Any]) -> str:
+    block = doc["block_curve"]
+    cfg = block["config"]
+    target = doc["target"]["m_at_90_le"]
+    rows = [[name, block["m_at_90"][name][0] or f"> {cfg['ms'][-1]}",
+             *[f"{v:.0%}" for v in block["rates"][name][0]]] for name in block["methods"]]
+    met = [n for n in block["methods"] if (block["m_at_90"][n][0] or 10 ** 9) <= target]
+    head = (f"n = {cfg['n']}, k = {cfg['ks'][0]} nonzeros in blocks of {cfg['block_size']}, "
+            f"{cfg['operator']} measurements, {cfg['trials']} trials per m (the same problems "
+            f"for every method; greedy methods, scikit-learn's OMP included, are told k). "
+            f"Smallest m with ≥ 90 % exact recovery, and the success rate at each m. "
+            f"Target m ≤ 1.5k = {target:g}: met by {', '.join(met) or 'none'}.")
+    return head + "\n\n" + tables.markdown(["method", "m at 90 %", *map(str, cfg["ms"])], rows)
+
+
+@renderer("image_cs")
+def _image_cs(doc: dict[str, Any]) -> str:
+    cfg = doc["config"]
+    grid = ", ".join(f"{g:g}" for g in cfg["grid"])
+    head = (f"{cfg['side']}×{cfg['side']} photo, {cfg['operator']}, Haar basis; both methods "
+            f"share the grid {cfg['param']} ∈ {{{grid}}}, chosen per m by {cfg['selection']}; "
+            f"every choice interior. PSNR of the refitted recovery (dB):")
+    table = tables.markdown(doc["table"]["columns"], doc["table"]["rows"], fmt=".4g")
+    match = [[r["m_plain"], f"{r['psnr_plain']:.2f}",
+              "—" if r["m_tree"] is None else f"{r['m_tree']:.0f}", r["bound"] or "—",
+              "—" if r["saving"] is None else f"{r['saving']:.0%}"] for r in doc["match"]]
+    savings = [r["saving"] for r in doc["match"] if r["saving"] is not None
+               and r["bound"] == "interpolated"]
+    tail = ("Measurements the tree lasso needs for L1's PSNR (one photo, one operator draw: "
+            "a measured saving, not a verdict over seeds); target ≥ 40 %: " +
+            (f"interpolated savings {min(savings):.0%}–{max(savings):.0%}, ≥ 40 % at "
+             f"{sum(v >= 0.4 for v in savings)} of {len(savings)} points" if savings
+             else "no interpolated point") + ".")
+    return "\n\n".join([head, table, tail, tables.markdown(
+        ["m (L1)", "PSNR L1", "m (tree lasso)", "", "saving"], match)])
+
+
+@renderer("hierarchy")
+def _hierarchy(doc: dict[str, Any]) -> str:
+    head = ("Each method's regularization chosen on a validation split carved from the "
+            f"training data (grids of {doc['config']['grid_size']} values each, every choice "
+            "interior), the chosen model scored once on the test split; the last column "
+            "counts supports along the validation path that break the hierarchy.")
+    gaps = []
+    for data, res in doc.get("results", {}).items():
+        chosen = res["chosen"]
+        inc = chosen.get("sklearn L1-logistic", {}).get("test_accuracy")
+        if inc is not None and "tree" in chosen:
+            gaps.append(f"{data} {100 * (chosen['tree']['test_accuracy'] - inc):+.1f} pt")
+    tail = ("Tree lasso against scikit-learn's L1 logistic (one split, test accuracy): "
+            + ", ".join(gaps) + "." if gaps else "")
+    return "\n\n".join([head, tables.markdown(doc["table"]["columns"], doc["table"]["rows"]),
+                        tail])
+
+
+@renderer("table")
+def _table(doc: dict[str, Any]) -> str:
+    """Any result file that carries its own ``table`` (columns and rows)."""
+    return tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+
+
+@renderer("seeds")
+def _seeds(doc: dict[str, Any]) -> str:
+    """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, the verdict."""
+    head = ("Paired per seed, Δ = prunekit − incumbent in points (same total epochs, matched "
+            "MACs within 1 % or interpolated, selection on validation); the verdict is "
+            "\"ahead\"/\"behind\" only over ≥ 5 seeds with |mean Δ| > 2 SE, else \"tie\".")
+    return head + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+
+
+# ---------------------------------------------------------------- files
+def render(text: str, blocks: dict[str, str], where: str) -> str:
+    """``text`` with every marked block replaced; unknown or missing markers raise."""
+    found = [m.group("name") for m in BLOCK.finditer(text)]
+    unknown = sorted(set(found) - set(blocks))
+    missing = sorted(set(blocks) - set(found))
+    if unknown or missing:
+        raise SystemExit(f"{where}: unknown result blocks {unknown}, missing blocks {missing}")
+    return BLOCK.sub(lambda m: m.group(1) + blocks[m.group("name")] + m.group(4), text)
+
+
+def targets(root: Path = ROOT) -> dict[Path, dict[str, str]]:
+    """Every file with result blocks under ``root`` and the blocks it must hold."""
+    results = root / "benchmarks" / "results"
+    return {root / "README.md": {c.name: claim_block(c, results) for c in CLAIMS},
+            root / "benchmarks" / "README.md": {"claims": claims_table(results)}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true",
+                   help="do not write; exit 1 when a block differs from its result files")
+    p.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)  # tests
+    args = p.parse_args(argv)
+    stale = []
+    for path, blocks in targets(args.root).items():
+        old = path.read_text()
+        new = render(old, blocks, str(path.relative_to(args.root)))
+        if new == old:
+            continue
+        if args.check:
+            stale += [f"{path.relative_to(args.root)}: {name}" for name in blocks
+                      if _block(old, name) != _block(new, name)]
+        else:
+            path.write_text(new)
+            print(f"wrote {path.relative_to(args.root)}")
+    if stale:
+        print("README result blocks differ from the result files (run "
+              "`python -m benchmarks.readme`):\n  " + "\n  ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _block(text: str, name: str) -> str | None:
+    m = next((m for m in BLOCK.finditer(text) if m.group("name") == name), None)
+    return None if m is None else m.group("body")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

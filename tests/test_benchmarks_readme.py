@@ -1,0 +1,107 @@
+"""README numbers are generated: `python -m benchmarks.readme` writes the result blocks from
+the result files, `--check` fails when the README differs, and only a harness-written,
+complete, valid file yields a table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+from support import BENCHMARKS
+
+sys.path.insert(0, str(BENCHMARKS.parent))  # the repo root: `benchmarks` as a package
+
+from benchmarks import claims, harness, readme  # noqa: E402
+from benchmarks.harness.rules import Comparison, Method  # noqa: E402
+
+ROOT = BENCHMARKS.parent
+
+
+def test_the_readme_matches_the_result_files():
+    assert readme.main(["--check"]) == 0
+
+
+def test_every_claim_has_one_block_and_a_known_renderer():
+    text = (ROOT / "README.md").read_text()
+    for c in claims.CLAIMS:
+        assert text.count(f"<!-- results:{c.name} -->") == 1
+        assert c.renderer is None or c.renderer in readme.RENDERERS
+    with pytest.raises(ValueError, match="phase"):
+        claims.Claim("x", "x", "cmd", "x.json", "maybe", "1 min")
+
+
+def copy_root(tmp_path):
+    for rel in ("README.md", "benchmarks/README.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    (tmp_path / "benchmarks" / "results").mkdir()
+    return tmp_path
+
+
+def write_hierarchy(root, edge: bool):
+    """A harness-written hierarchy result (the real file's shape, tiny)."""
+    out = root / "benchmarks" / "results" / "hierarchy.json"
+    args = harness.parser("hierarchy", "h").parse(["--out", str(out)])
+    cmp = Comparison("hierarchy x", [Method("tree", 3, {"alpha": [1.0, 2.0, 3.0]}),
+                                     Method("l1", 3, {"alpha": [1.0, 2.0, 3.0]})], "fits")
+    cmp.select("tree", [({"alpha": a}, s) for a, s in ((1.0, 0.5), (2.0, 0.9), (3.0, 0.6))])
+    cmp.select("l1", [({"alpha": a}, s) for a, s in ((1.0, 0.5), (2.0, 0.6),
+                                                      (3.0, 0.9 if edge else 0.1))])
+    with harness.session(args) as rec:
+        rec.write(out, {"config": {"grid_size": 3}, "table": {
+            "columns": ["data", "method", "test accuracy"], "rows": [["x", "tree", 0.9123]]}},
+            comparison=cmp)
+
+
+def test_check_fails_until_the_blocks_are_rewritten(tmp_path, capsys):
+    root = copy_root(tmp_path)
+    write_hierarchy(root, edge=False)
+    assert readme.main(["--check", "--root", str(root)]) == 1
+    assert "README.md: hierarchy" in capsys.readouterr().err
+    assert readme.main(["--root", str(root)]) == 0
+    text = (root / "README.md").read_text()
+    block = text.split("<!-- results:hierarchy -->")[1].split("<!-- /results:hierarchy -->")[0]
+    assert "| x | tree | 0.912 |" in block and "python benchmarks/hierarchy.py" in block
+    assert "regenerated" in (root / "benchmarks" / "README.md").read_text()
+    assert readme.main(["--check", "--root", str(root)]) == 0
+
+
+def test_invalid_legacy_and_missing_files_get_no_numbers(tmp_path):
+    root = copy_root(tmp_path)
+    write_hierarchy(root, edge=True)
+    hier = claims.by_name("hierarchy")
+    results = root / "benchmarks" / "results"
+    block = readme.claim_block(hier, results)
+    assert "Not yet re-run under the fair harness" in block and "grid edge" in block
+    assert "0.912" not in block
+    (results / "hierarchy.json").write_text(json.dumps({"machine": {}, "table": {}}))
+    assert "predates the harness" in readme.claim_block(hier, results)
+    (results / "hierarchy.json").unlink()
+    assert "no result file yet" in readme.claim_block(hier, results)
+
+
+def test_render_refuses_unknown_or_missing_blocks():
+    text = "a\n<!-- results:one -->\nold\n<!-- /results:one -->\nb\n"
+    assert readme.render(text, {"one": "new\n"}, "X") == \
+        "a\n<!-- results:one -->\nnew\n<!-- /results:one -->\nb\n"
+    with pytest.raises(SystemExit, match="missing blocks \\['two'\\]"):
+        readme.render(text, {"one": "x\n", "two": "y\n"}, "X")
+    with pytest.raises(SystemExit, match="unknown result blocks \\['one'\\]"):
+        readme.render(text, {}, "X")
+
+
+def test_bench_smoke_covers_every_benchmark_script():
+    """``make bench-smoke`` runs every script with a smoke mode (a new one is not forgotten);
+    every script builds its command line with the harness (none re-implements it)."""
+    from benchmarks import smoke
+
+    helpers = {"readme", "claims", "smoke", "structured_seeds", "__init__"}
+    scripts = {p.stem for p in BENCHMARKS.glob("*.py")} - helpers
+    assert scripts == set(smoke.RUNS)
+    assert smoke.main(["no_such_benchmark"]) == 2
+    for name in scripts | {"structured_seeds"}:
+        text = (BENCHMARKS / f"{name}.py").read_text()
+        assert "harness.parser(" in text and "ArgumentParser(" not in text, name
+        assert ".write(" in text and "write_text(" not in text and "json.dump(" not in text
