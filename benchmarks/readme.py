@@ -196,11 +196,59 @@ def _table(doc: dict[str, Any]) -> str:
 
 @renderer("seeds")
 def _seeds(doc: dict[str, Any]) -> str:
-    """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, the verdict."""
-    head = ("Paired per seed, Δ = prunekit − incumbent in points (same total epochs, matched "
-            "MACs within 1 % or interpolated, selection on validation); the verdict is "
-            "\"ahead\"/\"behind\" only over ≥ 5 seeds with |mean Δ| > 2 SE, else \"tie\".")
-    return head + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+    """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, wins, the
+    verdict, the terms both sides got (budget, grid), and a plain reading."""
+    kind = doc.get("kind", "")
+    what = SEED_KINDS.get(kind, "Δ = prunekit − incumbent in points")
+    head = (f"Paired per seed, {what}; the verdict is \"ahead\"/\"behind\" only over ≥ 5 "
+            f"seeds with |mean Δ| > 2 SE, else \"tie\". {_seed_terms(doc)}")
+    table = tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+    return "\n\n".join([head.strip(), table, _seed_reading(doc["levels"])])
+
+
+SEED_KINDS = {
+    "training_methods_structured": "Δ = prunekit − Torch-Pruning test accuracy in points at "
+                                   "the same MACs (within 1 %, or Torch-Pruning interpolated "
+                                   "in log-MACs between two runs)",
+    "training_vgg": "Δ = prunekit − Torch-Pruning test accuracy in points at the same MACs "
+                    "(within 1 %, or interpolated)",
+    "training_methods_unstructured": "Δ = prunekit recipe − torch.nn.utils.prune global "
+                                     "magnitude test accuracy in points at the same "
+                                     "compression",
+    "training_methods_lottery": "Δ = lottery ticket − random re-initialization of the same "
+                                "mask, test accuracy in points"}
+
+
+def _seed_terms(doc: dict[str, Any]) -> str:
+    """What every source's comparisons gave each method: budget and grid size."""
+    budgets, sizes = set(), {}
+    for src in doc.get("sources", []):
+        for cmp in src.get("comparisons", []):
+            budgets.add((cmp["budget"], cmp["budget_kind"]))
+            for name, m in cmp["methods"].items():
+                sizes.setdefault(name, set()).add(m["grid_size"])
+    if not budgets:
+        return ""
+    said = "Budget: " + ", ".join(f"{b:g} {k}" for b, k in sorted(budgets)) + \
+        " for every method (selection included)."
+    if all(s == {1} for s in sizes.values()):
+        return said + (" Neither side was tuned: each ran its documented defaults (a grid "
+                       "of one configuration each, nothing selected).")
+    return said + " Grid sizes, chosen on validation: " + ", ".join(
+        f"{n} {'/'.join(map(str, sorted(s)))}" for n, s in sizes.items()) + "."
+
+
+def _seed_reading(levels: list[dict[str, Any]]) -> str:
+    """Where prunekit leads, ties and trails, said plainly."""
+    by: dict[str, list[str]] = {}
+    for s in levels:
+        say = s["verdict"] if s["verdict"] in ("ahead", "tie", "behind") else "no verdict"
+        by.setdefault(say, []).append(
+            f"{s['level']} ({s['mean_delta_pt']:+.2f} ± {s['se_pt']:.2f} pt, ahead on "
+            f"{s['gl_wins']} of {s['n']} seeds)")
+    words = {"ahead": "prunekit ahead at", "tie": "tie (no difference shown) at",
+             "behind": "prunekit behind at", "no verdict": "too few seeds for a verdict at"}
+    return "Reading: " + "; ".join(f"{words[k]} {', '.join(v)}" for k, v in by.items()) + "."
 
 
 # ---------------------------------------------------------------- files

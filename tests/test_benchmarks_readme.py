@@ -105,3 +105,21 @@ def test_bench_smoke_covers_every_benchmark_script():
         text = (BENCHMARKS / f"{name}.py").read_text()
         assert "harness.parser(" in text and "ArgumentParser(" not in text, name
         assert ".write(" in text and "write_text(" not in text and "json.dump(" not in text
+
+
+def test_seeds_renderer_says_where_prunekit_leads_ties_and_trails():
+    level = {"method": "GL", "n": 5, "se_pt": 0.1}
+    doc = {"kind": "training_methods_structured",
+           "sources": [{"comparisons": [{"budget": 8, "budget_kind": "epochs", "methods": {
+               "GL": {"grid_size": 1}, "TP": {"grid_size": 1}}}]}],
+           "levels": [{**level, "level": "4x MACs", "mean_delta_pt": -0.5, "gl_wins": 0,
+                       "verdict": "behind"},
+                      {**level, "level": "8x MACs", "mean_delta_pt": 0.1, "gl_wins": 3,
+                       "verdict": "tie"}],
+           "table": {"columns": ["level"], "rows": [["4x MACs"], ["8x MACs"]]}}
+    text = readme.RENDERERS["seeds"](doc)
+    assert "prunekit behind at 4x MACs (-0.50 ± 0.10 pt, ahead on 0 of 5 seeds)" in text
+    assert "tie (no difference shown) at 8x MACs" in text
+    assert "8 epochs for every method" in text and "Neither side was tuned" in text
+    doc["sources"][0]["comparisons"][0]["methods"]["TP"]["grid_size"] = 3
+    assert "Neither side was tuned" not in readme.RENDERERS["seeds"](doc)
