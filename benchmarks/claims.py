@@ -78,7 +78,7 @@ CLAIMS: tuple[Claim, ...] = (
           "coverage.json", "to re-run", "~2-3 CPU-hours (all torchvision + timm/HF)",
           ("only 27 of 91 models ran (resumed runs merged into one file)",
            "Torch-Pruning protected only a final nn.Linear (SqueezeNet's classifier is a "
-           "conv) and got no num_heads"), renderer="table"),
+           "conv) and got no num_heads"), renderer="coverage"),
     Claim("mac_counter", "MAC counter vs flop_counter, fvcore, ptflops",
           "python benchmarks/mac_counter.py", "mac_counter.json", "to re-run",
           "~15 CPU-min", ("21 of 80 models counted; no provenance",), legacy="mac_counter.json",

@@ -194,6 +194,40 @@ def _table(doc: dict[str, Any]) -> str:
     return tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
 
 
+@renderer("coverage")
+def _coverage(doc: dict[str, Any]) -> str:
+    """Zoo coverage: pass counts per tool, what prunekit left whole and why, the models
+    where the tools differ (the whole table folded below)."""
+    summ = doc["summary"]
+    ours, theirs = summ["prunekit"], summ["torch_pruning"]
+    left = ours.get("left_whole_models", {})
+    head = (f"Channel ratio 0.5, random weights, each run in its own subprocess with a time "
+            f"limit; *ok* = the pruned model runs, keeps its output shapes and has fewer MACs. "
+            f"prunekit ok on **{ours['ok']} of {ours['models']}** models "
+            f"({ours['ok_1.5x']} with ≥ 1.5× fewer MACs), Torch-Pruning (configured as its "
+            f"docs say) on **{theirs['ok']} of {theirs['models']}** ({theirs['ok_1.5x']} with "
+            f"≥ 1.5×). Status counts: prunekit {_counts(ours.get('status', {}))}; "
+            f"Torch-Pruning {_counts(theirs.get('status', {}))}.")
+    whole = "; ".join(f"{why}: {len(models)} model(s)" + (f" ({', '.join(models)})"
+                                                       if models and len(models) <= 12 else "")
+                      for why, models in left.items())
+    tail = ("prunekit left groups whole (named in `skipped`, by why): " + whole + "."
+            if whole else "")
+    cols, rows = doc["table"]["columns"], doc["table"]["rows"]
+    differ = [r for r in rows if r[1] != r[5] or r[1] != "ok" or r[4] != "—"]
+    parts = [head, tail]
+    if differ:
+        parts += ["Models where the tools differ, either fails, or prunekit left something "
+                  "whole:", tables.markdown(cols, differ)]
+    parts.append("<details><summary>Every model</summary>\n\n" + tables.markdown(cols, rows)
+                 + "\n\n</details>")
+    return "\n\n".join(p for p in parts if p)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 @renderer("seeds")
 def _seeds(doc: dict[str, Any]) -> str:
     """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, wins, the
