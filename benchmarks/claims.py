@@ -68,7 +68,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("cs_heatmaps", "Compressive sensing heat maps (block, tree, plain)",
           "python benchmarks/sensing_phase.py --part heatmaps", "sensing_heatmaps.json",
           "to re-run", "~15 CPU-min", ("hand-run JSON without provenance",),
-          legacy="sensing_heatmaps.json"),
+          legacy="sensing_heatmaps.json", renderer="heatmaps"),
     Claim("state_space", "State-space identification",
           "python benchmarks/state_space_id.py", "state_space.json", "to re-run",
           "~10 CPU-min", ("hand-run JSON without provenance",), legacy="state_space.json",
@@ -142,7 +142,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("diagnose", "λ sweep and collapse",
           "python benchmarks/diagnose_sweep.py", "diagnose_sweep.json", "to re-run",
           "~20 CPU-min", ("pre-harness JSON (single command, no provenance)",),
-          legacy="diagnose_sweep.json"),
+          legacy="diagnose_sweep.json", renderer="diagnose"),
 )
 
 

@@ -123,3 +123,22 @@ def test_seeds_renderer_says_where_prunekit_leads_ties_and_trails():
     assert "8 epochs for every method" in text and "Neither side was tuned" in text
     doc["sources"][0]["comparisons"][0]["methods"]["TP"]["grid_size"] = 3
     assert "Neither side was tuned" not in readme.RENDERERS["seeds"](doc)
+
+
+def test_heatmap_and_diagnose_renderers_show_their_numbers():
+    cfg = {"n": 64, "block_size": 4, "ks": [4, 8], "ms": [8, 16], "trials": 6,
+           "operator": "gaussian"}
+    maps = {"heatmaps": {"block": {"config": cfg, "methods": ["l1", "block-mmp"],
+                                   "m_at_90": {"l1": [16, None], "block-mmp": [8, 16]}}}}
+    text = readme.RENDERERS["heatmaps"](maps)
+    assert "*block-sparse*, n = 64, blocks of 4" in text
+    assert "| l1 | 16 | > 16 |" in text and "| block-mmp | 8 | 16 |" in text
+    rec = {"kept_fraction": 1.0, "params": 26162, "erank_ratio": 0.69, "dead_fraction": 0.1,
+           "act_cosine_mean_abs": 0.4}
+    sweep = {"sweep": {"collapse_drop": 0.02, "safe_lam": 0.001, "collapse_lam": 1.0},
+             "test_accuracy": {"0": 0.875},
+             "table": [{**rec, "lam": 0.0, "accuracy": 0.8125},
+                       {**rec, "lam": 1.0, "accuracy": 0.125, "erank_ratio": None}]}
+    text = readme.RENDERERS["diagnose"](sweep)
+    assert "| 0 | 81.25 | 87.50 | 1 | 26,162 | 0.69 |" in text
+    assert "| 1 | 12.50 | — |" in text and "Largest safe λ: 0.001" in text
