@@ -274,6 +274,59 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f}"
 
 
+@renderer("timed_table")
+def _timed_table(doc: dict[str, Any]) -> str:
+    """A result file's own table, with the load it was timed under said next to it."""
+    load = doc["provenance"]["load_average"]
+    cores = doc["machine"].get("cores_usable", "?")
+    note = (f"Timed on a shared machine, not an idle one: load average {load['start'][0]:g} "
+            f"at the start and {load['written'][0]:g} at the end on {cores} cores. Speedups "
+            "are medians of paired (ABBA) rounds against the reference, every reading kept "
+            "in the JSON; read them as indicative, an idle-box re-timing may differ.")
+    return note + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+
+
+@renderer("pooling")
+def _pooling(doc: dict[str, Any]) -> str:
+    """Pooling alone (nn.MaxPool2d vs the strided form), then LeNet-5 end to end."""
+    rows = [[r["where"], "×".join(map(str, r["shape"])), f"{r['kernel']}/{r['stride']}",
+             f"{r['max_pool2d_ms']:.3g}", f"{r['strided_ms']:.3g}",
+             f"{r['speedup']:.2f} ({r['speedup_range'][0]:.2f}–{r['speedup_range'][1]:.2f})"]
+            for r in doc["pooling"]]
+    pools = tables.markdown(["where", "input", "kernel/stride", "MaxPool2d ms (median)",
+                             "strided ms (median)", "speedup (per-round range)"], rows)
+    return "\n\n".join([_timed_table(doc).split("\n\n")[0], "Pooling alone:", pools,
+                        "LeNet-5 at uniform widths, dense vs pruned, as is (eager) and with "
+                        "both models' pools swapped (ρ = speedup ÷ MAC reduction):",
+                        tables.markdown(doc["table"]["columns"], doc["table"]["rows"])])
+
+
+@renderer("mac_counter")
+def _mac_counter(doc: dict[str, Any]) -> str:
+    """Agreement counts with each reference counter, the models that disagree, and the
+    whole table folded."""
+    summ, tol = doc["summary"], doc["config"]["tolerance"]
+    n = summ["n_models"]
+    refs = [k[len("within_1pct_"):] for k in summ if k.startswith("within_1pct_")
+            and "_and_" not in k]
+    both = summ["within_1pct_flop_counter_and_(fvcore_matched_or_ptflops_aten)"]
+    head = (f"Every torchvision classification model ({n}), random weights, batch 1, 224² "
+            f"(299² for Inception-v3). prunekit's count within {tol:.0%} of: "
+            + ", ".join(f"{k} on {summ['within_1pct_' + k]} of {n}" for k in refs)
+            + f"; of flop_counter and (fvcore_matched or ptflops_aten) together on {both} of "
+            f"{n}. fvcore and ptflops also count normalization, pooling or biases (conventions, "
+            "not errors: `fvcore_matched` drops fvcore's non-MAC handles).")
+    cols, rows = doc["table"]["columns"], doc["table"]["rows"]
+    off = set(summ.get("disagreements", {}))
+    parts = [head]
+    if off:
+        parts += ["Models where flop_counter or fvcore_matched differ by more than "
+                  f"{tol:.0%}:", tables.markdown(cols, [r for r in rows if r[0] in off])]
+    parts.append("<details><summary>Every model (relative difference to prunekit)</summary>"
+                 "\n\n" + tables.markdown(cols, rows) + "\n\n</details>")
+    return "\n\n".join(parts)
+
+
 @renderer("seeds")
 def _seeds(doc: dict[str, Any]) -> str:
     """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, wins, the

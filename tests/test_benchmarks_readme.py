@@ -142,3 +142,26 @@ def test_heatmap_and_diagnose_renderers_show_their_numbers():
     text = readme.RENDERERS["diagnose"](sweep)
     assert "| 0 | 81.25 | 87.50 | 1 | 26,162 | 0.69 |" in text
     assert "| 1 | 12.50 | — |" in text and "Largest safe λ: 0.001" in text
+
+
+def test_timed_renderers_say_the_load_and_mac_counter_names_disagreements():
+    prov = {"provenance": {"load_average": {"start": [9.5, 9, 9], "written": [8.25, 8, 8]}},
+            "machine": {"cores_usable": 2}}
+    pool = {**prov, "pooling": [{"where": "pool 1", "shape": [256, 20, 24, 24], "kernel": 2,
+                                 "stride": 2, "max_pool2d_ms": 100.0, "strided_ms": 20.0,
+                                 "speedup": 5.0, "speedup_range": [4.5, 5.5]}],
+            "table": {"columns": ["level"], "rows": [["4x MACs"]]}}
+    text = readme.RENDERERS["pooling"](pool)
+    assert "load average 9.5 at the start and 8.25 at the end on 2 cores" in text
+    assert "| pool 1 | 256×20×24×24 | 2/2 | 100 | 20 | 5.00 (4.50–5.50) |" in text
+    macs = {"config": {"tolerance": 0.01},
+            "summary": {"n_models": 2, "within_1pct_flop_counter": 1,
+                        "within_1pct_fvcore_matched": 2,
+                        "within_1pct_flop_counter_and_(fvcore_matched_or_ptflops_aten)": 1,
+                        "disagreements": {"vit": {"flop_counter": -0.05}}},
+            "table": {"columns": ["model", "GMACs", "flop_counter"],
+                      "rows": [["resnet", "1.0", "+0.00%"], ["vit", "2.0", "-5.00%"]]}}
+    text = readme.RENDERERS["mac_counter"](macs)
+    assert "flop_counter on 1 of 2, fvcore_matched on 2 of 2" in text
+    assert text.split("<details>")[0].count("| vit |") == 1
+    assert "| resnet |" not in text.split("<details>")[0]
