@@ -128,14 +128,13 @@ def width_or_depth(dense: nn.Module, x: torch.Tensor, batch: int, target: float,
                                batch_size=batch, rounds=args.rounds,
                                repeats=args.search_repeats, levels=args.levels,
                                round_to=args.round_to, prefer=args.prefer)
-    why = next((n for n in reversed(res.notes) if n.startswith("chose ")), "chose ?:")
-    kind = why.split(":")[0].removeprefix("chose ")  # width | depth | depth+width
-    return model, {"wd_kind": kind, "wd_prune_s": time.perf_counter() - t0,
-                   "wd_met": res.met, "wd_notes": res.notes,
+    return model, {"wd_kind": res.speedup.kind,  # width | depth | depth+width
+                   "wd_prune_s": time.perf_counter() - t0,
+                   "wd_met": res.speedup.met, "wd_notes": res.notes,
                    "wd_candidates": [{k: v for k, v in c.items() if k in (
                        "kind", "measured_speedup", "met", "macs", "fidelity", "seconds",
                        "blocks_removed", "measured", "tries", "readings")}
-                      for c in res.search if "kind" in c]}
+                      for c in res.speedup.search if "kind" in c]}
 
 
 def _prune(dense: nn.Module, x: torch.Tensor, batch: int, target: float, spec: DeviceSpec,
@@ -157,16 +156,17 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
                            "load_avg_before": os.getloadavg()}
     log = lambda m: console.log(f"{name} b{batch} {target:g}x: {m}")  # noqa: E731
     ours, res, prune_s = _prune(dense, x, batch, target, spec, args, log)
-    row.update(prune_s=prune_s, prune_stages=res.stages, layer_timings=res.layer_timings,
-               measured_candidates=len(res.search), met=res.met, notes=res.notes,
-               multiple=res.multiple, predicted_ms=res.predicted_ms,
-               own_measured_speedup=res.measured_speedup, search=res.search)
+    sp = res.speedup  # what prune_to_speedup measured
+    row.update(prune_s=prune_s, prune_stages=sp.stages, layer_timings=sp.layer_timings,
+               measured_candidates=len(sp.search), met=sp.met, notes=res.notes,
+               multiple=sp.multiple, predicted_ms=sp.predicted_ms,
+               own_measured_speedup=sp.measured_speedup, search=sp.search)
     if args.warm_rerun:  # same prune again: every layer timing now comes from the cache
         _, warm, warm_s = _prune(dense, x, batch, target, spec, args, log)
-        row.update(prune_warm_s=warm_s, prune_warm_stages=warm.stages,
-                   warm_layer_timings=warm.layer_timings,
-                   warm_measured_candidates=len(warm.search),
-                   warm_own_measured_speedup=warm.measured_speedup)
+        row.update(prune_warm_s=warm_s, prune_warm_stages=warm.speedup.stages,
+                   warm_layer_timings=warm.speedup.layer_timings,
+                   warm_measured_candidates=len(warm.speedup.search),
+                   warm_own_measured_speedup=warm.speedup.measured_speedup)
     macs0, macs_ours = count_macs(dense, x), count_macs(ours, x)
     models = {"dense": dense, "prunekit": ours}
     tp_runs = _torch_pruning(dense, x, macs_ours, args, res.multiple, row)
@@ -186,9 +186,9 @@ def run_one(name: str, batch: int, target: float, spec: DeviceSpec, args: Any,
     row.update(ms={k: timed.median_ms(k) for k in models}, timing=timed.to_dict(),
                macs_ratio=macs0 / macs_ours)
     _speedups(row, timed, tp_runs, macs0, macs_ours)
-    rescaled = row["ms"]["prunekit"] * res.model_dense_ms / row["ms"]["dense"]
-    row["prediction_error"] = res.predicted_ms / rescaled - 1
-    first = next((r for r in res.search if r.get("calibrated") is False), None)
+    rescaled = row["ms"]["prunekit"] * sp.model_dense_ms / row["ms"]["dense"]
+    row["prediction_error"] = sp.predicted_ms / rescaled - 1
+    first = next((r for r in sp.search if r.get("calibrated") is False), None)
     row["first_prediction_error"] = first and first["prediction_error"]  # before calibration
     row["within_10pct"] = abs(row["speedup"] / target - 1) <= 0.1
     row["load_avg_after"] = os.getloadavg()

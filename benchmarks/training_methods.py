@@ -335,7 +335,7 @@ def prox_select(dense, train, x, args, budget: Budget | None, lam: float, weight
     fit(model, train, FitConfig(epochs=args.prox_epochs, seed=args.seed,
                                 progress=args.progress), optimizer=opt, on_step=hook)
     info = {"lam": lam, "lam_final": opt.lam, "lam_at_budget": opt.state.lam_at_budget,
-            "step_at_budget": opt.state.step_at_budget, "prox_steps": opt.state.step,
+            "step_at_budget": opt.state.step_at_budget, "prox_steps": opt.steps,
             "prox_lr": args.prox_lr, "prox_epochs": args.prox_epochs,
             "zero_events": len(opt.events), "weights": weights, "min_keep": min_keep,
             "prox_cpu_s": time.process_time() - t0}

@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 # name -> module that defines it (imported on first use)
 _LAZY = {
     "prune": "prunekit.api",
-    "PruneResult": "prunekit.api",
+    "PruneResult": "prunekit.result",
+    "SpeedupResult": "prunekit.result",
     "save": "prunekit.io",
     "load": "prunekit.io",
     "PlanError": "prunekit.io",

@@ -16,7 +16,6 @@ Ratio semantics (read this once; the incumbents mix them up):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
@@ -24,53 +23,12 @@ import torch
 from torch import nn
 
 from prunekit.graph import GroupSet, build_groups
+from prunekit.result import PruneResult, SpeedupResult
 from prunekit.surgery import Plan, remove_channels
 from prunekit.surgery.isolate import cut_or_leave_whole
 from prunekit.surgery.state import Snapshot, transaction
 
-
-@dataclass
-class PruneResult:
-    """What :func:`prune` did.
-
-    Attributes
-    ----------
-    model : nn.Module
-        The pruned model (the same object that was passed in, cut in place).
-    plan : Plan
-        JSON-serializable record of the removed channels and cuts (save it with the
-        weights: :func:`prunekit.save`).
-    skipped : list of dict
-        Barriers and groups left whole, ``{"op", "module", "reason", ...}``.
-    macs_before, macs_after, params_before, params_after : int
-        Counted with :mod:`prunekit.measure` on the example inputs (MACs are theory).
-    notes : list of str
-        What the importance criteria had to fall back on (e.g. no calibration loss, so
-        a data-driven criterion used the example inputs only).
-    plans : list
-        Every plan in the order applied (channel :class:`Plan` and structure plans such
-        as a ``DepthPlan``); ``prunekit.save(model, path, plan=result.plans)`` keeps
-        them all. For a channel-only prune this is ``[plan]``.
-    structures : dict
-        ``{structure name: its result}`` for the structures other than channels.
-    """
-
-    model: nn.Module
-    plan: Plan
-    skipped: list[dict[str, Any]]
-    macs_before: int
-    macs_after: int
-    params_before: int
-    params_after: int
-    groups: GroupSet | None = field(default=None, repr=False)
-    notes: list[str] = field(default_factory=list)
-    plans: list[Any] = field(default_factory=list)
-    structures: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def mac_reduction(self) -> float:
-        """``macs_before / macs_after`` (theoretical speedup, not a measurement)."""
-        return self.macs_before / max(self.macs_after, 1)
+__all__ = ["PruneResult", "SpeedupResult", "prune"]
 
 
 def _check_args(model: Any, ratio: Any, target_macs: Any, round_to: Any, min_keep: Any,
@@ -220,8 +178,9 @@ def prune(
     target_speedup, device, threads, batch_size
         Prune until the model is *measured* this many times faster on ``device``
         (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and
-        target_macs. See :func:`prunekit.hardware.prune_to_speedup` (returns its
-        ``SpeedupResult``).
+        target_macs. See :func:`prunekit.hardware.prune_to_speedup`; what was measured
+        is ``result.speedup`` (a :class:`~prunekit.result.SpeedupResult`: measured
+        speedup, ``met``, ρ, every timed candidate).
     structures
         What to cut, in order: ``"channels"`` (the default, driven by ``ratio`` /
         ``target_macs``) and registered structures (:func:`prunekit.structures.available`:
@@ -240,6 +199,8 @@ def prune(
     Returns
     -------
     PruneResult
+        The same type for every mode; ``result.speedup`` is set with ``target_speedup``
+        (``None`` otherwise) and ``result.structures`` holds the other structures' results.
 
     Raises
     ------

@@ -9,13 +9,16 @@ This module imports nothing but torch, so every layer can use it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["call_model", "first_tensor", "iter_tensors"]
+__all__ = ["Inputs", "call_model", "first_tensor", "inference_mode_of", "iter_tensors"]
+
+Inputs = torch.Tensor | tuple | list | Mapping[str, Any]
 
 
 def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
@@ -48,3 +51,20 @@ def call_model(model: nn.Module, example_inputs: Any) -> Any:
         return model(**example_inputs)
     raise TypeError("example_inputs must be a Tensor, a tuple/list of arguments or a dict "
                     f"of keyword arguments, got {type(example_inputs).__name__}")
+
+
+@contextlib.contextmanager
+def inference_mode_of(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode under ``no_grad`` and restore every module's mode after.
+
+    Measuring must not mutate the user's model: a training-mode forward would update
+    BatchNorm running statistics, so we switch to eval and restore the per-module flags.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        for module, mode in modes:
+            module.training = mode

@@ -71,14 +71,17 @@ class WidthOp:
 def _factors(mask: torch.Tensor, dims: tuple[int, ...], shape: tuple[int, ...]
              ) -> dict[int, torch.Tensor]:
     """Kept indices per reduced dim, when the mask is one product over them that does not
-    vary along the other dims (else EmulationError)."""
+    vary along the other dims (else EmulationError). Rows that lose every channel (a
+    removed head, whose norm runs over its own width) do not count: they are gone."""
     full = mask.expand(shape).to(torch.uint8)
     others = tuple(d for d in range(len(shape)) if d not in dims)
     if others:
-        low, high = full.amin(dim=others, keepdim=True), full.amax(dim=others, keepdim=True)
+        live = full.amax(dim=dims, keepdim=True).bool()
+        high = full.amax(dim=others, keepdim=True)
+        low = torch.where(live, full, high).amin(dim=others, keepdim=True)
         if not torch.equal(low, high):
             raise EmulationError("the kept channels differ between rows")
-        full = low
+        full = high
     out, prod = {}, torch.ones_like(full)
     for d in dims:
         rest = tuple(e for e in dims if e != d)
@@ -117,7 +120,10 @@ def _reduce(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.Tenso
 def _pointwise(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.Tensor) -> Any:
     keep = _factors(mask, op.dims, tuple(args[0].shape))
     out = func(_compact(args[0], keep), *args[1:], **kwargs)
-    return _scatter(out, tuple(args[0].shape), keep)
+    shape = tuple(args[0].shape)
+    if isinstance(out, tuple):  # cummax / cummin: (values, indices)
+        return type(out)([_scatter(o, shape, keep) * mask for o in out])
+    return _scatter(out, shape, keep) * mask
 
 
 def _norm(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.Tensor) -> Any:
@@ -138,7 +144,7 @@ def _norm(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.Tensor)
     else:
         b = None if bias is None else _compact(bias, wkeep)
         out = F.layer_norm(xc, shape, w, b, eps)
-    return _scatter(out, tuple(x.shape), keep)
+    return _scatter(out, tuple(x.shape), keep) * mask
 
 
 def _group_norm1(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.Tensor
@@ -152,7 +158,7 @@ def _group_norm1(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.
     w = None if weight is None else _compact(weight, {0: ch[1]} if ch else {})
     b = None if bias is None else _compact(bias, {0: ch[1]} if ch else {})
     out = F.group_norm(_compact(x, keep), 1, w, b, eps)
-    return _scatter(out, tuple(x.shape), keep)
+    return _scatter(out, tuple(x.shape), keep) * mask
 
 
 def _sdpa(op: WidthOp, func: Any, args: tuple, kwargs: dict, mask: torch.Tensor) -> Any:

@@ -3,7 +3,7 @@
 >>> from prunekit.hardware import prune_to_speedup, probe_widths, DeviceSpec
 >>> probe_widths(DeviceSpec("cpu", threads=2)).multiple        # cached per device
 >>> res = prune_to_speedup(model, x, target_speedup=2.0, device="cpu", threads=2)
->>> res.measured_speedup, res.mac_reduction, res.rho, res.met, res.notes
+>>> res.speedup.measured_speedup, res.speedup.met, res.speedup.rho, res.notes
 >>> replace_max_pool(model, x)   # deployment: index-free max pooling where measured faster
 
 Timings are cached under ``$PRUNEKIT_CACHE`` (default ``~/.cache/prunekit``), keyed by

@@ -40,8 +40,9 @@ import torch
 from torch import nn
 
 from prunekit.hardware.depth_search import depth_to_speedup, retime, retime_near_miss
-from prunekit.hardware.target import SpeedupResult, prune_to_speedup
+from prunekit.hardware.target import prune_to_speedup
 from prunekit.hardware.timing import LatencyFn, model_latency_fn, paired_latency, with_batch
+from prunekit.result import PruneResult, SpeedupResult
 
 PREFER = {"fidelity": ("fidelity", "closest outputs"), "macs": ("macs", "most MACs kept"),
           "speed": ("measured_speedup", "fastest")}
@@ -49,8 +50,7 @@ PREFER = {"fidelity": ("fidelity", "closest outputs"), "macs": ("macs", "most MA
 
 def _outputs(model: nn.Module, x: Any) -> torch.Tensor:
     """The model's first output tensor on ``x`` (logits of a HF model), flattened."""
-    from prunekit.measure._inputs import call_model, inference_mode_of
-    from prunekit.structures._trace import first_tensor
+    from prunekit.inputs import call_model, first_tensor, inference_mode_of
 
     with inference_mode_of(model), torch.no_grad():
         out = first_tensor(call_model(model, x))
@@ -71,16 +71,18 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                          min_timing_ms: float = 200.0, latency_fn: LatencyFn | None = None,
                          prefer: Literal["fidelity", "macs", "speed"] = "fidelity",
                          **width_options: Any
-                         ) -> SpeedupResult:
+                         ) -> PruneResult:
     """Measure a width plan, a depth plan and (when depth alone falls short) a
     depth-then-width plan on ``device``; apply the best one in place (module docstring).
 
     ``width_options`` go to :func:`prune_to_speedup` (importance, ignore, round_to, ...);
     ``min_timing_ms``: every CPU model timing runs at least this long (≤ 50 runs);
     ``prefer``: how to choose among candidates that meet the target (module docstring).
-    Returns a :class:`SpeedupResult` for the chosen kind; ``search`` holds one summary per
-    candidate (``kind``, measured speedup, MACs, fidelity, met, the ``seconds`` it took;
-    depth: the block counts ``measured``) and ``notes`` the choice.
+    Returns a :class:`~prunekit.result.PruneResult`; its ``speedup`` (a
+    :class:`~prunekit.result.SpeedupResult`) is the chosen candidate's measurement,
+    ``speedup.kind`` which one it is and ``speedup.search`` one summary per candidate
+    first (``kind``, measured speedup, MACs, fidelity, met, the ``seconds`` it took; depth:
+    the block counts ``measured``); the last of ``notes`` says why it was chosen.
     """
     from prunekit.hardware.signature import DeviceSpec
     from prunekit.measure import count_macs, count_params
@@ -108,8 +110,8 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
                              width_options.get("tolerance", 0.1))
     t2 = time.perf_counter()
 
-    summary = [{"kind": "width", "measured_speedup": width.measured_speedup,
-                "met": width.met, "macs": width.macs_after, "seconds": t1 - t0,
+    summary = [{"kind": "width", "measured_speedup": width.speedup.measured_speedup,
+                "met": width.speedup.met, "macs": width.macs_after, "seconds": t1 - t0,
                 "fidelity": fidelity(dense_out, width_model, example_inputs)}]
     def row(kind: str, cand: dict[str, Any]) -> dict[str, Any]:
         return {"kind": kind, "blocks_removed": depth["blocks_removed"],
@@ -141,18 +143,19 @@ def prune_width_or_depth(model: nn.Module, example_inputs: Any, target_speedup: 
     if chosen["kind"] == "width":
         apply_plan(model, width.plan)
         width.model = model
-        width.search = summary + width.search
+        width.speedup.search = summary + width.speedup.search
         width.notes = [*width.notes, why]
         return width
     if chosen["kind"] == "depth":
         plans = replay_units(model, depth["plans"], example_inputs)
-        return SpeedupResult(model, Plan(), [], macs0,
-                             count_macs(model, example_inputs), params0, count_params(model),
-                             plans=plans, structures={p.structure: p for p in plans},
-                             target_speedup=float(target_speedup),
-                             measured_speedup=depth["measured_speedup"],
-                             dense_ms=depth["dense_ms"], pruned_ms=depth["pruned_ms"],
-                             met=chosen["met"], search=summary, notes=[why])
+        result = PruneResult(model, Plan(), [], macs0, count_macs(model, example_inputs),
+                             params0, count_params(model), plans=plans,
+                             structures={p.structure: p for p in plans}, notes=[why])
+        result.speedup = SpeedupResult(float(target_speedup), depth["measured_speedup"],
+                                       chosen["met"], "depth", depth["dense_ms"],
+                                       depth["pruned_ms"], result.mac_reduction,
+                                       search=summary)
+        return result
     return _apply_mixed(model, example_inputs, depth["plans"], mixed, summary, why,
                         float(target_speedup), chosen["met"], (macs0, params0))
 
@@ -217,8 +220,9 @@ def _mixed_candidate(model: nn.Module, depth: dict[str, Any], x: Any, target: fl
         max(tries, key=lambda t: t["measured_speedup"])
     best["tries"] = [{"rest": t["rest"], "speedup": t["measured_speedup"],
                       **({"readings": list(t["readings"])} if "readings" in t else {}),
-                      "width_speedup": t["width"].measured_speedup,
-                      "width_candidates": [round(r["speedup"], 3) for r in t["width"].search]}
+                      "width_speedup": t["width"].speedup.measured_speedup,
+                      "width_candidates": [round(r["speedup"], 3)
+                                           for r in t["width"].speedup.search]}
                      for t in tries]
     if not met:
         retime_near_miss(model, best, fn, width_options.get("rounds", 2), target, tol)
@@ -246,7 +250,7 @@ def _next_rest(tries: list[dict[str, Any]], target: float, tol: float) -> float:
 
 def _apply_mixed(model: nn.Module, x: Any, depth_plans: list[Any], mixed: dict[str, Any],
                  summary: list[dict[str, Any]], why: str, target: float, met: bool,
-                 before: tuple[int, int]) -> SpeedupResult:
+                 before: tuple[int, int]) -> PruneResult:
     """Replay the depth plans, then the width plan, on ``model``: all or nothing."""
     from prunekit.measure import count_macs, count_params
     from prunekit.structures.units import replay_units
@@ -256,10 +260,12 @@ def _apply_mixed(model: nn.Module, x: Any, depth_plans: list[Any], mixed: dict[s
         plans = replay_units(model, depth_plans, x)
         apply_plan(model, mixed["width"].plan, x)
     width = mixed["width"]
-    return SpeedupResult(model, width.plan, width.skipped, before[0], count_macs(model, x),
-                         before[1], count_params(model), plans=[*plans, width.plan],
-                         structures={p.structure: p for p in plans}, target_speedup=target,
-                         measured_speedup=mixed["measured_speedup"],
-                         dense_ms=mixed["dense_ms"], pruned_ms=mixed["pruned_ms"], met=met,
-                         multiple=width.multiple, device=width.device,
-                         search=summary + width.search, notes=[*width.notes, why])
+    result = PruneResult(model, width.plan, width.skipped, before[0], count_macs(model, x),
+                         before[1], count_params(model), notes=[*width.notes, why],
+                         plans=[*plans, width.plan], structures={p.structure: p for p in plans})
+    result.speedup = SpeedupResult(target, mixed["measured_speedup"], met, "depth+width",
+                                   mixed["dense_ms"], mixed["pruned_ms"],
+                                   result.mac_reduction, multiple=width.speedup.multiple,
+                                   device=width.speedup.device,
+                                   search=summary + width.speedup.search)
+    return result

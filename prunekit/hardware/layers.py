@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def replace_max_pool(model: nn.Module, example_inputs: Any, threads: int | None 
     Returns ``{"replaced": [names], "kept": ["name (ms vs ms)"], "skipped": ["name
     (why)"], "ms": {name: [nn.MaxPool2d ms, strided ms]}}``. Pooling called functionally
     inside ``forward`` is not seen; a pool the example inputs do not reach is skipped."""
-    from prunekit.measure._inputs import call_model, inference_mode_of
+    from prunekit.inputs import call_model, inference_mode_of
 
     if not 0.0 <= min_gain < 1.0:
         raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")

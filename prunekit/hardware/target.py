@@ -29,7 +29,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.api import PruneResult
 from prunekit.graph import GroupSet, build_groups
 from prunekit.hardware.allocation import Allocation, greedy_path, make_ladder, refine
 from prunekit.hardware.latency_model import LatencyModel, LayerTimer
@@ -43,46 +42,13 @@ from prunekit.hardware.timing import (
     with_batch,
 )
 from prunekit.hardware.verdict import target_line
+from prunekit.result import PruneResult, SpeedupResult
 from prunekit.surgery import Plan, SurgeryError, remove_channels
 from prunekit.surgery.isolate import breaking_groups
 from prunekit.surgery.state import Snapshot
 
 OVERSHOOT = 1.5  # the greedy path runs on to this multiple of the target (room to search)
 STEP_MARGIN, MAX_STEP, BLIND_STEP = 1.5, 4.0, 2.0  # bound an unbracketed step: _capped
-
-
-@dataclass
-class SpeedupResult(PruneResult):
-    """A :class:`~prunekit.api.PruneResult` plus what was measured on the device.
-
-    ``measured_speedup = dense_ms / pruned_ms`` (this plan timed against the dense model in
-    alternating rounds); ``predicted_ms`` is the latency model's prediction for the returned
-    plan made *before* it was measured (calibrated on earlier candidates, if any), relative
-    to its own dense time ``model_dense_ms``; ``met`` says whether the measured
-    speedup reached the target; ``notes`` explain back-offs and misses; ``search`` lists
-    every measured candidate (with its prediction error); ``stages`` the seconds per stage
-    and ``layer_timings`` how many layer timings were not in the cache (0 when warm).
-    """
-
-    target_speedup: float = 1.0
-    measured_speedup: float = 1.0
-    dense_ms: float = 0.0
-    pruned_ms: float = 0.0
-    predicted_ms: float = 0.0
-    model_dense_ms: float = 0.0
-    met: bool = False
-    multiple: int = 1
-    device: dict[str, Any] = field(default_factory=dict)
-    search: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    stages: dict[str, float] = field(default_factory=dict)
-    layer_timings: int = 0
-
-    @property
-    def rho(self) -> float:
-        """Measured speedup ÷ MAC reduction (realized efficiency)."""
-        return self.measured_speedup / self.mac_reduction
 
 
 @dataclass
@@ -322,7 +288,7 @@ def prune_to_speedup(
     tolerance: float = 0.1,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
-) -> SpeedupResult:
+) -> PruneResult:
     """Prune ``model`` in place until it is *measured* ``target_speedup``× faster on a device.
 
     Parameters
@@ -367,9 +333,11 @@ def prune_to_speedup(
 
     Returns
     -------
-    SpeedupResult
-        ``met`` is False when the target was out of reach (the fastest measured plan is
-        returned) or when even that was not faster than dense (nothing is cut then).
+    PruneResult
+        As :func:`prunekit.prune` returns it; ``result.speedup`` (a
+        :class:`~prunekit.result.SpeedupResult`) holds what was measured: ``met`` is False
+        when the target was out of reach (the fastest measured plan is returned) or when
+        even that was not faster than dense (nothing is cut then; ``notes`` say why);
         ``stages`` has the seconds spent per stage; ``search`` every measured candidate.
     """
     _check(model, target_speedup, levels, max_ratio)
@@ -412,17 +380,19 @@ def prune_to_speedup(
     clock.mark("search")
     result = _finish(search, best, float(target_speedup), verify_rounds, say)
     clock.mark("finish")
-    result.search = coarse + fine
     result.skipped = gs.skipped + bad
     result.plans = [result.plan]  # what prunekit.save(model, path, plan=result.plans) keeps
     result.macs_before, result.params_before = macs0, params0
     result.macs_after = count_macs(model, example_inputs)
     result.params_after = count_params(model)
-    result.multiple, result.device = multiple, device_signature(spec)
-    result.model_dense_ms = lm.dense_ms
-    result.layer_timings = lm.timed
+    measured = result.speedup
+    measured.search = coarse + fine
+    measured.mac_reduction = result.mac_reduction
+    measured.multiple, measured.device = multiple, device_signature(spec)
+    measured.model_dense_ms = lm.dense_ms
+    measured.layer_timings = lm.timed
     lm.flush()
-    result.stages, result.seconds = clock.stages, clock.total()
+    measured.stages, measured.seconds = clock.stages, clock.total()
     say(target_line(result))
     return result
 
@@ -461,7 +431,7 @@ def _allocation(model: nn.Module, gs: GroupSet, groups: list, scores: dict,
 
 
 def _finish(search: _Search, best: int, target: float, verify_rounds: int,
-            say: Callable[[str], None]) -> SpeedupResult:
+            say: Callable[[str], None]) -> PruneResult:
     """Cut prefix ``best`` for good and report its measurement; back off if not faster.
 
     The search already timed exactly this plan against the dense model in alternating
@@ -481,8 +451,9 @@ def _finish(search: _Search, best: int, target: float, verify_rounds: int,
                 f"backed off: the best plan measured {rec['speedup']:.3f}x, not faster than "
                 "dense; the model is returned unpruned")
         dense_ms = rec["dense_ms"] if rec and "dense_ms" in rec else lm.dense_ms
-        return SpeedupResult(search.model, Plan(groups={}), [], 0, 0, 0, 0, search.gs,
-                             dense_ms=dense_ms, pruned_ms=dense_ms, notes=[note], **base)
+        return PruneResult(search.model, Plan(groups={}), [], 0, 0, 0, 0, search.gs,
+                           notes=[note], speedup=SpeedupResult(dense_ms=dense_ms,
+                                                               pruned_ms=dense_ms, **base))
     snap = Snapshot.take(search.model)
     plan = remove_channels(search.model, search.gs, search.alloc.removal(), search.inputs)
     dense_ms, ms = rec["dense_ms"], rec["measured_ms"]
@@ -501,6 +472,6 @@ def _finish(search: _Search, best: int, target: float, verify_rounds: int,
         notes.append(f"target {target:g}x not met: best measured {speedup:.3f}x (path of "
                      f"{len(search.path)} steps; the rest is in layers that cannot be cut "
                      "further or in time outside the prunable layers)")
-    return SpeedupResult(search.model, plan, [], 0, 0, 0, 0, search.gs,
-                         measured_speedup=speedup, dense_ms=dense_ms, pruned_ms=ms,
-                         met=speedup >= target, notes=notes, **base)
+    return PruneResult(search.model, plan, [], 0, 0, 0, 0, search.gs, notes=notes,
+                       speedup=SpeedupResult(measured_speedup=speedup, dense_ms=dense_ms,
+                                             pruned_ms=ms, met=speedup >= target, **base))

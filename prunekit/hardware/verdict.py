@@ -26,7 +26,7 @@ def round_range(dense_ms: Sequence[float], pruned_ms: Sequence[float]) -> tuple[
 
 def measured_rounds(result: Any) -> tuple[list[float], list[float]] | None:
     """The per-round readings (dense, pruned) of the measurement behind the returned plan."""
-    m = getattr(result, "speedup", None) or result
+    m = result.speedup
     for rec in getattr(m, "search", []):
         if rec.get("measured_ms") == m.pruned_ms and rec.get("dense_rounds_ms"):
             return list(rec["dense_rounds_ms"]), list(rec["pruned_rounds_ms"])
@@ -36,7 +36,7 @@ def measured_rounds(result: Any) -> tuple[list[float], list[float]] | None:
 def target_line(result: Any) -> str:
     """``'target 2× faster met: measured 2.13× (range over 2 rounds 2.05–2.20×); 280 ms →
     131 ms, 3.10× fewer MACs (ρ 0.69)'`` — or ``missed``."""
-    m = getattr(result, "speedup", None) or result
+    m = result.speedup
     rounds = measured_rounds(result)
     spread = round_range(*rounds) if rounds else None
     label = f"range over {len(rounds[0])} rounds" if rounds else "no spread recorded"

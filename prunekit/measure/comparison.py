@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import Inputs
+from prunekit.inputs import Inputs
 from prunekit.measure.counting import count_macs, count_params, model_bytes
 from prunekit.measure.devices import validate_device
 from prunekit.measure.display import speedup_verdict

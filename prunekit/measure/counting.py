@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
+from prunekit.inputs import Inputs, call_model, inference_mode_of
 
 aten = torch.ops.aten
 

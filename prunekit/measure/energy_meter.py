@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
+from prunekit.inputs import Inputs, call_model, inference_mode_of
 from prunekit.measure.timing import cpu_threads, prepare
 
 RAPL_ROOT = "/sys/class/powercap"

@@ -29,8 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.inputs import call_model, first_tensor
-from prunekit.measure._inputs import Inputs, inference_mode_of
+from prunekit.inputs import Inputs, call_model, first_tensor, inference_mode_of
 
 CHANCE_MARGIN = 0.05
 CONSTANT_RTOL = 1e-5

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
+from prunekit.inputs import Inputs, call_model, inference_mode_of
 from prunekit.measure.counting import model_bytes
 from prunekit.measure.timing import prepare
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import Inputs, call_model, inference_mode_of
+from prunekit.inputs import Inputs, call_model, inference_mode_of
 from prunekit.measure.display import format_ms
 
 CudaGraphs = bool | Literal["auto"]

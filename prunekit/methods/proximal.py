@@ -43,6 +43,8 @@ from torch import nn
 from prunekit.layout import Slice
 from prunekit.layout import slices as layout_slices
 from prunekit.methods.cost import COST_KINDS, Cost, build_cost
+from prunekit.methods.removal import fill, plan_removal
+from prunekit.sparsity.optim import ProxOptimizer
 
 WEIGHTINGS: dict[str, Callable[[int], float]] = {
     "sqrt": lambda n: math.sqrt(n),
@@ -128,7 +130,6 @@ class ZeroEvent:
 
 @dataclass
 class _State:
-    step: int = 0
     seen: dict[str, set[int]] = field(default_factory=dict)
     events: list[ZeroEvent] = field(default_factory=list)
     lam_history: list[float] = field(default_factory=list)
@@ -226,7 +227,7 @@ def _scale_slices(group: _Group, scale: torch.Tensor) -> None:
         s.param.data.mul_(full.view(shape))
 
 
-class ProximalGroupLasso:
+class ProximalGroupLasso(ProxOptimizer):
     """Wrap ``optimizer``; after each step apply the group soft-threshold to ``group_set``.
 
     Parameters
@@ -278,8 +279,7 @@ class ProximalGroupLasso:
                  min_keep: int | float = 1,
                  cost_model: Cost | None = None,
                  weight_cost: Cost | None = None) -> None:
-        if lam < 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
+        super().__init__(optimizer, lam)
         if not 0.0 <= l1_ratio < 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1), got {l1_ratio}")
         if isinstance(min_keep, bool) or not (
@@ -289,18 +289,18 @@ class ProximalGroupLasso:
                              f"got {min_keep!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a Budget, got {type(budget).__name__}")
-        self.optimizer = optimizer
         self.model = unwrap(model)
         self.group_set = group_set
         self.groups = normalize_groups(self.model, group_set, weights)
-        self.lam = float(lam)
         self.l1_ratio = float(l1_ratio)
         self.budget = budget
         self.example_inputs = example_inputs
         self.on_zero = on_zero
         self.min_keep = min_keep
         self.state = _State()
-        self._lr_of = {id(p): pg for pg in optimizer.param_groups for p in pg["params"]}
+        self.hooks.append(ProximalGroupLasso._record_zeros)
+        if budget is not None:
+            self.hooks.append(ProximalGroupLasso._budget_hook)
         if budget is not None and cost_model is None:
             if budget.kind != "params" and example_inputs is None:
                 raise ValueError(f"example_inputs is required for a {budget.kind} budget")
@@ -340,41 +340,15 @@ class ProximalGroupLasso:
                 f"cannot go below {floor / self.dense_cost:.4f} of dense (layers outside "
                 "the groups and fixed overhead stay)")
 
-    # -- optimizer protocol -------------------------------------------------------------
-    @property
-    def param_groups(self) -> list[dict]:
-        return self.optimizer.param_groups
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict:
-        """Inner optimizer state plus λ and the step counter (for checkpoints)."""
-        return {"optimizer": self.optimizer.state_dict(), "lam": self.lam,
-                "step": self.state.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.lam = float(state["lam"])
-        self.state.step = int(state["step"])
-
-    def step(self, closure: Callable | None = None) -> Any:
-        """``optimizer.step()``, then the prox, then zero-group bookkeeping and budget update."""
-        loss = self.optimizer.step(closure)
-        self.state.step += 1
-        self.prox()
-        self._record_zeros()
-        if self.budget is not None and self.state.step % self.budget.every == 0:
+    def _budget_hook(self) -> None:
+        """Budget control, a hook of the prox step: every ``budget.every`` steps, move λ
+        toward the budget (dual ascent)."""
+        if self.steps % self.budget.every == 0:
             self._dual_update()
-        return loss
 
     # -- the prox -------------------------------------------------------------------------
     def _lr(self, group: _Group) -> float:
-        pg = self._lr_of.get(id(group.slices[0].param))
-        if pg is None:
-            raise ValueError(f"group {group.id!r}: {group.slices[0].name!r} is not optimized "
-                             "by the wrapped optimizer")
-        return float(pg["lr"])
+        return self.lr(group.slices[0].param, f"group {group.id!r}: {group.slices[0].name!r}")
 
     @torch.no_grad()
     def prox(self) -> None:
@@ -424,39 +398,11 @@ class ProximalGroupLasso:
         if not new or self.current_cost(everything) >= target:
             return
         plan = {gid: list(ch) for gid, ch in zeros.items()}
-        accepted = self._fill(plan, [(gid, c) for _, gid, c in sorted(new)], target,
-                              fallback=False)
+        accepted = fill(plan, [(gid, c) for _, gid, c in sorted(new)], self.current_cost,
+                        target, self.budget.tolerance, fallback=False)
         for _, gid, c in new:
             if (gid, c) not in accepted:
                 scales[gid][0][c] = 1.0
-
-    def _fill(self, plan: dict[str, list[int]], order: list[tuple[str, int]], target: float,
-              fallback: bool) -> set[tuple[str, int]]:
-        """Add channels of ``order`` to ``plan`` (in place) while its cost is above
-        ``target``, skipping any that would land below ``(1 − tolerance)·target``. With
-        ``fallback``, if that leaves the cost above target, the first skipped channel that
-        reaches it is added anyway. Returns the added (group, channel) pairs."""
-        lower = (1.0 - self.budget.tolerance) * target
-        cost = self.current_cost(plan)
-        added, skipped = set(), []
-        for gid, c in order:
-            if cost <= target:
-                break
-            plan.setdefault(gid, []).append(c)
-            after = self.current_cost(plan)
-            if after < lower:
-                plan[gid].pop()
-                skipped.append((gid, c))
-                continue
-            cost = after
-            added.add((gid, c))
-        if fallback and cost > target:
-            for gid, c in skipped:
-                plan.setdefault(gid, []).append(c)
-                added.add((gid, c))
-                if self.current_cost(plan) <= target:
-                    break
-        return added
 
     # -- zero groups --------------------------------------------------------------------
     def zero_groups(self) -> dict[str, list[int]]:
@@ -479,7 +425,7 @@ class ProximalGroupLasso:
             new = [c for c in chans if c not in seen]
             if new:
                 seen.update(new)
-                event = ZeroEvent(self.state.step, gid, new)
+                event = ZeroEvent(self.steps, gid, new)
                 self.state.events.append(event)
                 if self.on_zero is not None:
                     self.on_zero(event)
@@ -503,7 +449,7 @@ class ProximalGroupLasso:
         gap = min(ratio - 1.0, 1.0) if ratio > 1.0 else -1.0
         if ratio <= 1.0 and self.state.lam_at_budget is None:
             self.state.lam_at_budget = self.lam
-            self.state.step_at_budget = self.state.step
+            self.state.step_at_budget = self.steps
         lam = max(self.lam, self.budget.lam_min) * math.exp(self.budget.dual_lr * gap)
         self.lam = min(max(lam, self.budget.lam_min), self.budget.lam_max)
         self.state.lam_history.append(self.lam)
@@ -526,35 +472,12 @@ class ProximalGroupLasso:
             raise ValueError(f"round_to must be an int >= 1, got {round_to!r}")
         norms = {g.id: channel_norms(g) / self._weight[g.id].to(torch.float64)
                  for g in self.groups}
-        keep = {g.id: _strongest(norms[g.id], self._min_width(g)) for g in self.groups}
-        plan = {gid: [c for c in ch if c not in keep[gid]]
-                for gid, ch in self.zero_groups().items()}
-        if enforce_budget and self.budget is not None:
-            target = self.budget.fraction * self.dense_cost
-            order = sorted((float(n[c]), gid, c) for gid, n in norms.items()
-                           for c in range(len(n))
-                           if c not in plan.get(gid, []) and c not in keep[gid])
-            self._fill(plan, [(gid, c) for _, gid, c in order], target, fallback=True)
-        plan = {gid: sorted(set(ch)) for gid, ch in plan.items() if ch}
-        if round_to > 1:
-            plan = {g.id: self._rounded(g, plan.get(g.id, []), norms[g.id], round_to)
-                    for g in self.groups}
-        return {gid: ch for gid, ch in plan.items() if ch}
-
-    def _rounded(self, g: _Group, cut: list[int], norms: torch.Tensor, m: int) -> list[int]:
-        """``cut`` changed so that ``g`` keeps a multiple of ``m`` channels (see
-        :meth:`removal_plan`)."""
-        kept = g.size - len(cut)
-        if g.size <= m or kept % m == 0:
-            return cut
-        down = kept // m * m
-        if down >= max(self._min_width(g), 1):
-            alive = sorted((c for c in range(g.size) if c not in set(cut)),
-                           key=lambda c: (float(norms[c]), c))
-            return sorted(set(cut) | set(alive[:kept - down]))
-        up = min(g.size, -(-kept // m) * m)
-        back = sorted(cut, key=lambda c: (-float(norms[c]), c))[:up - kept]
-        return sorted(set(cut) - set(back))
+        target = self.budget.fraction * self.dense_cost \
+            if enforce_budget and self.budget is not None else None
+        return plan_removal(norms, {g.id: self._min_width(g) for g in self.groups},
+                            self.zero_groups(), round_to, target,
+                            self.current_cost if target is not None else None,
+                            self.budget.tolerance if target is not None else 0.0)
 
     finalize_report = None  # the last finalize()'s FinalizeReport (not a dataclass field)
 
@@ -669,6 +592,3 @@ class FinalizeReport:
         return f"{what}{restored}: outputs on the example inputs {tail}"
 
 
-def _strongest(scores: torch.Tensor, k: int) -> set[int]:
-    """Indices of the ``k`` largest scores (all of them when there are fewer)."""
-    return set(torch.topk(scores, min(k, len(scores))).indices.tolist())

@@ -110,8 +110,8 @@ def _to_speedup(model: nn.Module, example: Any, job: Job, log: Log) -> Any:
                             importance=r.importance, round_to=r.round_to, ignore=r.ignore,
                             structures=list(r.structures) if r.structures else None,
                             prefer=r.target.prefer)
-    log(f"measured {result.measured_speedup:.2f}x faster than dense on {m.device} "
-        f"(target {r.target.speedup:g}x, {'met' if result.met else 'not met'})")
+    log(f"measured {result.speedup.measured_speedup:.2f}x faster than dense on {m.device} "
+        f"(target {r.target.speedup:g}x, {'met' if result.speedup.met else 'not met'})")
     for note in result.notes:
         log(note)
     return result

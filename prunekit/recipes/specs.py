@@ -311,7 +311,7 @@ def example_inputs(model: ModelSpec, data: Dataset, batch: int, seed: int = 0) -
 
 def check_forward(model: ModelSpec, inputs: Any) -> None:
     """Run the model once; a failure (wrong input shape …) becomes a one-line SpecError."""
-    from prunekit.measure._inputs import call_model, inference_mode_of
+    from prunekit.inputs import call_model, inference_mode_of
 
     try:
         with inference_mode_of(model.model):

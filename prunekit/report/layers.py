@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from prunekit.measure._inputs import Inputs
+from prunekit.inputs import Inputs
 from prunekit.measure.counting import macs_by_module, params_by_module
 
 WidthFn = Callable[[nn.Module], int]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from prunekit.graph.oplog import first_tensor
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 
 FIRST_LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

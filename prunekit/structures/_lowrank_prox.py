@@ -11,8 +11,8 @@ values by ``τρ`` (lowering the rank) and then shrinks them all by
 applies this prox, so the small singular values become exactly zero and the layer can be
 factored (:func:`prunekit.structures.lowrank.factorize`).
 
-:class:`LowRankProx` speaks the optimizer protocol (``step``, ``zero_grad``,
-``param_groups``, ``state_dict``), so it composes with
+:class:`LowRankProx` is a :class:`~prunekit.sparsity.optim.ProxOptimizer` (the optimizer
+protocol: ``step``, ``zero_grad``, ``param_groups``, ``state_dict``), so it composes with
 :class:`prunekit.methods.ProximalGroupLasso` either way round:
 ``ProximalGroupLasso(LowRankProx(sgd, model, lam=...), model, groups, lam=...)``.
 """
@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.sparsity.prox import prox_frob_nuclear
+from prunekit.sparsity import FrobeniusNuclear
+from prunekit.sparsity.optim import ProxOptimizer, prox_tensor
 
 FACTORABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -59,8 +60,10 @@ def _resolve_layers(model: nn.Module, layers: Sequence[str] | None) -> list[str]
     return list(layers)
 
 
-class LowRankProx:
-    """Wrap ``optimizer``; after each step apply the Frobenius + nuclear prox per layer.
+class LowRankProx(ProxOptimizer):
+    """Wrap ``optimizer``; after each step apply the Frobenius + nuclear prox per layer
+    (a :class:`prunekit.sparsity.optim.ProxOptimizer` whose terms are
+    :class:`prunekit.sparsity.FrobeniusNuclear` penalties on the layers' weight matrices).
 
     Parameters
     ----------
@@ -82,57 +85,26 @@ class LowRankProx:
     def __init__(self, optimizer: Any, model: nn.Module, lam: float, nuclear_ratio: float = 0.5,
                  layers: Sequence[str] | None = None,
                  weights: str | Callable[[int, int], float] = "ones") -> None:
-        if lam < 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
+        super().__init__(optimizer, lam)
         if not 0.0 <= nuclear_ratio <= 1.0:
             raise ValueError(f"nuclear_ratio must be in [0, 1], got {nuclear_ratio}")
         table = {"ones": lambda m, n: 1.0, "sqrt": lambda m, n: math.sqrt(min(m, n))}
         weigh = table.get(weights) if isinstance(weights, str) else weights
         if weigh is None:
             raise ValueError(f"weights must be one of {tuple(table)} or a callable")
-        self.optimizer = optimizer
         self.model = model
-        self.lam = float(lam)
         self.nuclear_ratio = float(nuclear_ratio)
         self.layers = _resolve_layers(model, layers)
         mods = dict(model.named_modules())
         self._modules = [(n, mods[n]) for n in self.layers]
         self._weight = {n: float(weigh(*weight_matrix(m).shape)) for n, m in self._modules}
-        self._lr_of = {id(p): pg for pg in optimizer.param_groups for p in pg["params"]}
 
-    @property
-    def param_groups(self) -> list[dict]:
-        return self.optimizer.param_groups
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "lam": self.lam}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.lam = float(state["lam"])
-
-    def step(self, closure: Callable | None = None) -> Any:
-        """The inner ``step``, then :meth:`prox`."""
-        loss = self.optimizer.step(closure)
-        self.prox()
-        return loss
-
-    @torch.no_grad()
     def prox(self) -> None:
         """``W ← prox_{lr·λ·w_l·Ω}(W)`` for every layer (one batched SVD per layer)."""
         for name, m in self._modules:
-            pg = self._lr_of.get(id(m.weight))
-            if pg is None:
-                raise ValueError(f"layer {name!r}: its weight is not optimized by the wrapped "
-                                 "optimizer")
-            w = m.weight
-            mat = w.data.reshape(w.shape[0], -1)
-            new = prox_frob_nuclear(mat, self.lam * self._weight[name], float(pg["lr"]),
-                                    self.nuclear_ratio)
-            w.data.copy_(new.reshape(w.shape))
+            step = self.lr(m.weight, f"layer {name!r}: its weight")
+            penalty = FrobeniusNuclear(self.lam * self._weight[name], self.nuclear_ratio)
+            prox_tensor(m.weight, penalty, step, (m.weight.shape[0], -1))
 
     def ranks(self, rtol: float = 1e-5) -> dict[str, int]:
         """``{layer: numerical rank}``: singular values above ``rtol·σ_max``."""

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from prunekit.graph import Group, GroupSet, Member, build_groups, iter_tensors, record
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._branch_fit import fit_rules, head_sizes
 from prunekit.structures._branch_modules import EmptyBranch, PassThrough
 from prunekit.structures._branch_trace import (
@@ -497,7 +497,8 @@ def prune_branches(model: nn.Module, example_inputs: Any, *, n_branches: int | N
     if restore is not None:
         model.load_state_dict(restore)
     try:
-        plan = remove_branches(model, pick, example_inputs) if pick else BranchPlan({}, [], {})
+        plan = (remove_branches(model, pick, example_inputs) if pick else
+                BranchPlan({}, [], Plan(groups={}).to_dict()))  # nothing cut: still replays
     except Exception:
         model.load_state_dict(trained)  # remove_branches restored the modules; the weights too
         raise

@@ -35,7 +35,7 @@ from torch import nn
 
 from prunekit.graph import Group, GroupSet, Member, build_groups
 from prunekit.graph.trace import iter_tensors
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._connection_block import INPUT, ConnectedDenseBlock, resolve
 from prunekit.structures._connection_trace import OUT, DenseBlock, find_dense_blocks, name_of
 from prunekit.structures.plancheck import check_header, check_surgery

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from prunekit.graph.oplog import OpLog
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._fixups import Removal, apply_fixers
 from prunekit.structures._trace import first_tensor, trace_candidates
 from prunekit.structures.plancheck import check_header

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from prunekit.graph.types import Group, Member
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._feature_select import (
     FIRST_LAYER_TYPES,
     FeatureSelect,

@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._lowrank_factor import cost, factor_layer, factored_shapes
 from prunekit.structures._lowrank_prox import (
     LowRankProx,

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from prunekit.measure._inputs import call_model, inference_mode_of
+from prunekit.inputs import call_model, inference_mode_of
 from prunekit.structures._trace import first_tensor, main_tensor, replace_first_tensor
 from prunekit.structures.depth import Block
 

@@ -6,6 +6,7 @@
 """
 
 from prunekit.surgery.handlers import register as register_handler
+from prunekit.surgery.hf_config import ConfigWarning
 from prunekit.surgery.plan import Cut, Plan, PlanError
 from prunekit.surgery.remove import (
     SurgeryError,
@@ -16,6 +17,6 @@ from prunekit.surgery.remove import (
 )
 from prunekit.surgery.state import Snapshot, transaction
 
-__all__ = ["Cut", "Plan", "PlanError", "Snapshot", "SurgeryError", "ValueCheckError",
-           "apply_plan", "forward_check", "transaction",
+__all__ = ["ConfigWarning", "Cut", "Plan", "PlanError", "Snapshot", "SurgeryError",
+           "ValueCheckError", "apply_plan", "forward_check", "transaction",
            "register_handler", "remove_channels"]

@@ -22,13 +22,11 @@ from typing import Any
 
 from torch import nn
 
-from prunekit.surgery.handlers import BY_NAME, BY_TYPE, lookup
+from prunekit.surgery.handlers import BY_NAME, BY_TYPE, HEAD_COUNT, lookup
+from prunekit.surgery.known import HEADS_TIMES_WIDTH, KV_COUNT
 from prunekit.surgery.plan import Cut, Plan, check_cut
 from prunekit.surgery.state import configs, tensor_owners
 from prunekit.surgery.validate import PlanError, key, kind_of, short
-
-_HF_HEADS = ("BertSelfAttention", "ViTSelfAttention", "RobertaSelfAttention",
-             "BertSdpaSelfAttention", "DeiTSelfAttention")
 
 #: Size attributes each handler (keyed as in the handler registry: a module class, a class
 #: name, or ``"<heads>"``) may change. A class key covers its subclasses, so an entry for
@@ -49,20 +47,14 @@ ALLOWED: dict[type | str, frozenset[str]] = {
     nn.MultiheadAttention: frozenset({"embed_dim", "kdim", "vdim", "head_dim"}),
     nn.RNNBase: frozenset({"input_size", "hidden_size", "proj_size"}),
     nn.RNNCellBase: frozenset({"input_size", "hidden_size"}),
-    "<heads>": frozenset({"num_heads", "attn_dim"}),
+    # the generic attention handler sets whichever of these the module has
+    "<heads>": frozenset((*HEAD_COUNT, *KV_COUNT, *HEADS_TIMES_WIDTH)),
     "GPT2Attention": frozenset({"num_heads", "split_size"}),
-    **dict.fromkeys(_HF_HEADS, frozenset({"num_attention_heads", "all_head_size"})),
-    **dict.fromkeys(("LlamaAttention", "MistralAttention", "Qwen2Attention",
-                     "Qwen3Attention"), frozenset({"num_heads", "num_key_value_heads"})),
     **dict.fromkeys(("LlamaMLP", "MistralMLP", "Qwen2MLP"), frozenset({"intermediate_size"})),
     "Conv1D": frozenset({"nf", "nx"}),
     "VisionTransformer": frozenset({"hidden_dim"}),
     **dict.fromkeys(("WindowAttention", "ShiftedWindowAttention",
                      "ShiftedWindowAttentionV2"), frozenset({"num_heads"})),
-    **dict.fromkeys(("ViTAttention", "DeiTAttention"), frozenset({"num_attention_heads"})),
-    **dict.fromkeys(("BertIntermediate", "ViTIntermediate", "RobertaIntermediate", "GPT2MLP",
-                     "BertEmbeddings", "RobertaEmbeddings", "ViTEmbeddings", "LlamaModel",
-                     "MistralModel", "Qwen2Model", "GPT2Model"), frozenset()),
 }
 
 

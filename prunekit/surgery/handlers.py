@@ -53,10 +53,19 @@ def lookup(module: nn.Module) -> Handler | None:
     for cls in type(module).__mro__:
         if cls.__name__ in BY_NAME:
             return BY_NAME[cls.__name__]
-    if isinstance(getattr(module, "num_heads", None), int) and \
-            isinstance(getattr(module, "head_dim", None), int):
+    if _has_int(module, HEAD_COUNT) and _has_int(module, HEAD_WIDTH):
         return BY_NAME["<heads>"]
     return None
+
+
+# attention modules found by their attributes: a head count and a head width
+HEAD_COUNT = ("num_heads", "n_heads", "num_attention_heads", "n_head")
+HEAD_WIDTH = ("head_dim", "key_value_proj_dim", "attention_head_size", "head_size",
+              "dim_per_head")
+
+
+def _has_int(module: nn.Module, names: tuple[str, ...]) -> bool:
+    return any(isinstance(getattr(module, n, None), int) for n in names)
 
 
 @register(nn.modules.conv._ConvNd)

@@ -1,7 +1,8 @@
 """Cut what can be cut: find the groups whose cut breaks the model and leave them whole.
 
-A cut of many groups fails as a whole when one group's cut fails (the forward check) or
-changes values it should not (the value check). :func:`breaking_groups` finds those
+A cut of many groups fails as a whole when one group's cut fails (the forward check),
+changes values it should not (the value check) or leaves a Hugging Face config that cannot
+describe the model (``configs="strict"``). :func:`breaking_groups` finds those
 groups by halving the set (a few cuts when few groups break, instead of one per group);
 :func:`cut_or_leave_whole` then cuts the rest. Every group left whole is named with the
 reason, for the caller's ``skipped``.
@@ -16,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from prunekit.graph.types import GroupSet
+from prunekit.surgery.hf_config import quiet as quiet_config
 from prunekit.surgery.plan import Plan
 from prunekit.surgery.remove import SurgeryError, ValueCheckError, remove_channels
 from prunekit.surgery.state import Snapshot
@@ -23,10 +25,12 @@ from prunekit.surgery.state import Snapshot
 
 def _try_cut(model: nn.Module, gs: GroupSet, removal: Mapping[str, Sequence[int]],
              example_inputs: Any) -> Exception | None:
-    """The error cutting ``removal`` raises (None when it works); the model is unchanged."""
+    """The error cutting ``removal`` raises (None when it works); the model is unchanged.
+    A trial, undone: its config notes are not the result's (no warnings)."""
     snap = Snapshot.take(model)
     try:
-        remove_channels(model, gs, removal, example_inputs)
+        with quiet_config():
+            remove_channels(model, gs, removal, example_inputs, configs="strict")
     except (SurgeryError, ValueError) as err:
         return err
     finally:
@@ -75,13 +79,13 @@ def cut_or_leave_whole(model: nn.Module, gs: GroupSet, removal: Mapping[str, Seq
     """Cut ``removal``; where that fails, leave the breaking groups whole and cut the
     rest. ``(plan, skipped entries of the groups left whole)``."""
     try:
-        return remove_channels(model, gs, removal, example_inputs), []
+        return remove_channels(model, gs, removal, example_inputs, configs="strict"), []
     except SurgeryError:
         pass
     bad = breaking_groups(model, gs, removal, example_inputs, progress, known_to_fail=True)
     gone = {b["group"] for b in bad}
     rest = {g: c for g, c in removal.items() if g not in gone}
-    return remove_channels(model, gs, rest, example_inputs), bad
+    return remove_channels(model, gs, rest, example_inputs, configs="strict"), bad
 
 
 def _status(text: str, progress: bool) -> Any:

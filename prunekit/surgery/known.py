@@ -1,16 +1,18 @@
-"""Attribute fixers for transformers / timm / torchvision classes, keyed by class name.
+"""Attribute fixers for transformers / timm / torchvision modules.
 
 Attention modules keep their head width; the number of heads follows the projection
-that was cut. MLP blocks vote for the config's ``intermediate_size``.
+that was cut. Most attention modules are recognised by their attributes (a head count
+and a head width, :func:`generic_heads`); a class name is registered only where the
+layout is the class's own (GPT-2's fused ``c_attn``, Swin's bias table). Hugging Face
+configs are not updated here: :mod:`prunekit.surgery.hf_config` solves them from the
+cut model.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
-from prunekit.surgery.handlers import Ctx, register
+from prunekit.surgery.handlers import HEAD_COUNT, HEAD_WIDTH, Ctx, register
 
 
 def _rows(m: nn.Module, *names: str) -> int | None:
@@ -24,59 +26,63 @@ def _rows(m: nn.Module, *names: str) -> int | None:
     return None
 
 
+KV_COUNT = ("num_key_value_heads", "num_kv_heads", "kv_heads", "n_kv_heads")
+Q_PROJ = ("q_proj", "q", "query", "q_lin", "query_proj")
+K_PROJ = ("k_proj", "k", "key", "k_lin", "key_proj")
+# widths that are heads x head width (``embed_dim`` of BART-style attention: its reshape)
+HEADS_TIMES_WIDTH = ("inner_dim", "all_head_size", "attn_dim", "embed_dim")
+
+
+def _first_int(m: nn.Module, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        v = getattr(m, name, None)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return name
+    return None
+
+
+FUSED_QKV = ("qkv", "query_key_value", "qkv_proj", "Wqkv", "in_proj")
+
+
 @register("<heads>")
 def generic_heads(m: nn.Module, ctx: Ctx) -> None:
-    """Modules with ``num_heads`` and ``head_dim`` (timm Attention, WindowAttention)."""
-    qkv = _rows(m, "qkv")
-    q = _rows(m, "q", "q_proj", "query")
-    if qkv is not None:
-        m.num_heads = qkv // (3 * m.head_dim)
-    elif q is not None:
-        m.num_heads = q // m.head_dim
-    if isinstance(getattr(m, "attn_dim", None), int):
-        m.attn_dim = m.num_heads * m.head_dim
+    """Attention modules that keep a head count and a head width as attributes (timm,
+    most Hugging Face families): the counts follow the cut projections, the head width
+    stays (heads are cut whole). A fused q/k/v projection holds ``kv · (r + 2)`` heads
+    with ``r`` query heads per kv head (cut in whole groups, so ``r`` stays)."""
+    count, width = _first_int(m, HEAD_COUNT), _first_int(m, HEAD_WIDTH)
+    if count is None or width is None:
+        return
+    d, kv = getattr(m, width), _first_int(m, KV_COUNT)
+    q, k, fused = _rows(m, *Q_PROJ), _rows(m, *K_PROJ), _rows(m, *FUSED_QKV)
+    if q is not None:
+        setattr(m, count, q // d)
+        if kv is not None and k is not None:
+            setattr(m, kv, k // d)
+    elif fused is not None:
+        h0 = ctx.old.get(count, getattr(m, count))
+        k0 = ctx.old.get(kv, h0) if kv is not None else h0
+        r = max(h0 // max(k0, 1), 1)
+        groups = fused // (d * (r + 2))
+        setattr(m, count, groups * r)
+        if kv is not None:
+            setattr(m, kv, groups if k0 < h0 else groups * r)
+    for total in HEADS_TIMES_WIDTH:
+        if isinstance(getattr(m, total, None), int):
+            setattr(m, total, getattr(m, count) * d)
 
 
 @register("GPT2Attention")
-def gpt2_attention(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
+def gpt2_attention(m: nn.Module, ctx: Ctx) -> None:
+    """``c_attn`` (a Conv1D, stored (in, out)) holds q, k and v side by side."""
     width = _rows(m, "c_attn") // 3
     m.num_heads = width // m.head_dim
     m.split_size = width
-    return {"n_head": m.num_heads}
-
-
-@register("BertSelfAttention", "ViTSelfAttention", "RobertaSelfAttention",
-          "BertSdpaSelfAttention", "DeiTSelfAttention")
-def bert_attention(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    m.num_attention_heads = _rows(m, "query") // m.attention_head_size
-    m.all_head_size = m.num_attention_heads * m.attention_head_size
-    return {"num_attention_heads": m.num_attention_heads}
-
-
-@register("LlamaAttention", "MistralAttention", "Qwen2Attention", "Qwen3Attention")
-def llama_attention(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    heads = _rows(m, "q_proj") // m.head_dim
-    kv = _rows(m, "k_proj") // m.head_dim
-    for attr, value in (("num_heads", heads), ("num_key_value_heads", kv)):
-        if isinstance(getattr(m, attr, None), int):
-            setattr(m, attr, value)
-    return {"num_attention_heads": heads, "num_key_value_heads": kv}
 
 
 @register("LlamaMLP", "MistralMLP", "Qwen2MLP")
-def llama_mlp(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
+def llama_mlp(m: nn.Module, ctx: Ctx) -> None:
     m.intermediate_size = _rows(m, "gate_proj", "up_proj")
-    return {"intermediate_size": m.intermediate_size}
-
-
-@register("BertIntermediate", "ViTIntermediate", "RobertaIntermediate")
-def bert_intermediate(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    return {"intermediate_size": _rows(m, "dense")}
-
-
-@register("GPT2MLP")
-def gpt2_mlp(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    return {"n_inner": _rows(m, "c_fc")}
 
 
 @register("Conv1D")
@@ -102,44 +108,3 @@ def window_attention(m: nn.Module, ctx: Ctx) -> None:
         m.num_heads = table.shape[-1]
     if isinstance(getattr(m, "head_dim", None), int) and _rows(m, "qkv") is not None:
         m.num_heads = _rows(m, "qkv") // (3 * m.head_dim)
-
-
-def _width(m: nn.Module, path: str) -> int | None:
-    """Embedding dim / out channels of the child at dotted ``path`` (None if absent)."""
-    for part in path.split("."):
-        m = getattr(m, part, None)
-        if m is None:
-            return None
-    w = getattr(m, "weight", None)
-    if w is None:
-        return None
-    return w.shape[1] if isinstance(m, nn.Embedding) else w.shape[0]
-
-
-@register("BertEmbeddings", "RobertaEmbeddings")
-def bert_embeddings(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    return {"hidden_size": _width(m, "word_embeddings")}
-
-
-@register("ViTEmbeddings")
-def vit_embeddings(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    return {"hidden_size": _width(m, "patch_embeddings.projection")}
-
-
-@register("LlamaModel", "MistralModel", "Qwen2Model")
-def llama_model(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    return {"hidden_size": _width(m, "embed_tokens")}
-
-
-@register("GPT2Model")
-def gpt2_model(m: nn.Module, ctx: Ctx) -> dict[str, Any]:
-    return {"n_embd": _width(m, "wte")}
-
-
-@register("ViTAttention", "DeiTAttention")
-def vit_attention(m: nn.Module, ctx: Ctx) -> dict[str, Any] | None:
-    """transformers >= 5 ViT: ``num_attention_heads`` + ``head_dim`` + ``q_proj``."""
-    if isinstance(getattr(m, "head_dim", None), int) and _rows(m, "q_proj") is not None:
-        m.num_attention_heads = _rows(m, "q_proj") // m.head_dim
-        return {"num_attention_heads": m.num_attention_heads}
-    return None

@@ -19,11 +19,11 @@ from prunekit.graph.oplog import ModuleCall, OpRecord, iter_tensors, run
 from prunekit.graph.types import GroupSet
 from prunekit.graph.width_ops import EmulationError
 from prunekit.layout import compile_member
-from prunekit.surgery import known  # noqa: F401  (registers name-based handlers)
+from prunekit.surgery import hf_config, known  # noqa: F401  (known: registers handlers)
 from prunekit.surgery.allowed import check_replay
 from prunekit.surgery.handlers import Ctx, lookup
 from prunekit.surgery.plan import Cut, Plan
-from prunekit.surgery.state import Snapshot, apply_cut, configs, tensor_owners
+from prunekit.surgery.state import Snapshot, apply_cut, tensor_owners
 from prunekit.surgery.value_check import compare, reference_outputs
 
 _SIMPLE = (int, float, bool, str, type(None))
@@ -123,16 +123,20 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan) -> None:
-    for field, values in votes.items():
-        if len(values) != 1:
-            plan.notes.append(f"config.{field} left unchanged: layers differ {sorted(values)}")
-            continue
-        value = next(iter(values))
-        for cfg in configs(model):
-            if hasattr(cfg, field):
-                setattr(cfg, field, value)
-                plan.config[field] = value
+def _set_config(model: nn.Module, votes: dict[str, set], plan: Plan,
+                gs: GroupSet | None) -> list[str]:
+    """Hugging Face configs solved from the cut modules (:mod:`.hf_config`; handler votes
+    are not needed). With ``gs`` (strict, checked cuts), a cut that no config can describe
+    fails like a forward check (prune() leaves such groups whole, named); anything else
+    that does not rebuild goes to the notes (returned, to warn once the cut stands)."""
+    movable = None if gs is None else {(m.param, m.dim) for g in gs.groups if g.prunable
+                                       for m in g.members}
+    update = hf_config.update_configs(model, movable)
+    if update.failed:
+        raise SurgeryError(*update.failed[0], "config")
+    plan.config.update(update.values)
+    plan.notes.extend(update.notes)
+    return update.notes
 
 
 class _Where:
@@ -216,6 +220,7 @@ def remove_channels(
     example_inputs: Any,
     check: bool = True,
     values: bool = True,
+    configs: str = "warn",
 ) -> Plan:
     """Remove channels of groups in place, all or nothing; the :class:`Plan`.
 
@@ -235,6 +240,12 @@ def remove_channels(
         With ``check``: also compare the outputs' values with the original's whose
         removed slices are zeroed (:mod:`prunekit.surgery.value_check`; one more forward
         pass). Keep it on: it is what catches a cut that reinterprets a layout.
+    configs
+        Hugging Face configs are solved from the cut model either way
+        (:mod:`prunekit.surgery.hf_config`); where one cannot describe it, ``"warn"``
+        notes it in the plan and raises a ``ConfigWarning``, ``"strict"`` (what
+        ``prunekit.prune`` uses) fails a checked cut that no further cut could make
+        describable, like a failed forward check.
 
     Raises
     ------
@@ -244,6 +255,8 @@ def remove_channels(
         When cutting or the forward check fails; the model is restored bit-identically.
         :class:`ValueCheckError` (a SurgeryError) when the values differ.
     """
+    if configs not in ("warn", "strict"):
+        raise ValueError(f"configs must be 'warn' or 'strict', got {configs!r}")
     chosen = _check_removal(group_set, removal)
     plan = Plan(groups=chosen)
     if not chosen:
@@ -254,7 +267,8 @@ def remove_channels(
         reference = _reference(model, group_set, chosen, plan.cuts, example_inputs) \
             if check and values else None
         plan.attrs, votes = _apply(model, plan.cuts, snap, _sizes(group_set, chosen))
-        _set_config(model, votes, plan)
+        config_notes = _set_config(model, votes, plan,
+                                   group_set if check and configs == "strict" else None)
         if check:
             out = forward_check(model, example_inputs, group_set.output_shapes)
             problem = compare(reference, out) if reference is not None else None
@@ -266,6 +280,8 @@ def remove_channels(
     except Exception as err:
         snap.restore()
         raise SurgeryError(f"surgery failed: {type(err).__name__}: {err}") from err
+    if check:
+        hf_config.warn(config_notes)
     return plan
 
 
@@ -308,7 +324,4 @@ def _apply_recorded(model: nn.Module, plan: Plan, mods: dict[str, nn.Module]) ->
         for attr, value in attrs.items():
             old = getattr(mods[name], attr, None)
             setattr(mods[name], attr, tuple(value) if isinstance(old, tuple) else value)
-    for field, value in plan.config.items():
-        for cfg in configs(model):
-            if hasattr(cfg, field):
-                setattr(cfg, field, value)
+    hf_config.replay(model, plan.config)

@@ -30,6 +30,24 @@ def configs(model: nn.Module) -> Iterator[Any]:
             yield cfg
 
 
+def _is_config(v: Any) -> bool:
+    return hasattr(v, "to_dict") and hasattr(v, "to_json_string")
+
+
+def _all_configs(model: nn.Module) -> list[Any]:
+    """Configs held by modules and the sub-configs they hold (``text_config`` ...), each
+    once: snapshotted one by one so that a restore keeps them the same objects."""
+    out: dict[int, Any] = {}
+    stack = list(configs(model))
+    while stack:
+        cfg = stack.pop()
+        if id(cfg) in out:
+            continue
+        out[id(cfg)] = cfg
+        stack.extend(v for v in cfg.__dict__.values() if _is_config(v))
+    return list(out.values())
+
+
 @dataclass
 class Snapshot:
     """Everything a multi-step change can touch, to put back exactly: the module tree
@@ -65,7 +83,8 @@ class Snapshot:
                 if copy_values and b is not None and id(b) not in snap.values:
                     snap.values[id(b)] = (b, b.clone())
             snap.attrs[m] = {k: v for k, v in m.__dict__.items() if k not in _INTERNAL}
-        snap.cfgs = [(c, copy.deepcopy(c.__dict__)) for c in configs(model)]
+        snap.cfgs = [(c, {k: v if _is_config(v) else copy.deepcopy(v)
+                          for k, v in c.__dict__.items()}) for c in _all_configs(model)]
         return snap
 
     def restore(self) -> None:

@@ -11,6 +11,7 @@ from torch import nn
 
 import prunekit
 from prunekit.hardware.choose import fidelity, prune_width_or_depth
+from prunekit.result import PruneResult, SpeedupResult
 
 X = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
@@ -55,12 +56,14 @@ def test_launch_bound_device_chooses_depth_and_the_model_reloads(tmp_path):
     model = deep()
     res = prune_width_or_depth(model, X, 2.0, latency_fn=launch_bound,
                                layer_timer=fake_layer_ms, round_to=4)
-    kinds = {s["kind"]: s for s in res.search[:2]}
+    kinds = {s["kind"]: s for s in res.speedup.search[:2]}
     assert set(kinds) == {"width", "depth"}
     assert not kinds["width"]["met"] and kinds["depth"]["met"]
-    assert res.met and res.structures and "chose depth" in res.notes[-1]
-    assert res.measured_speedup >= 2.0
-    assert launch_bound(deep()) / launch_bound(model) == pytest.approx(res.measured_speedup)
+    assert res.speedup.met and res.structures and "chose depth" in res.notes[-1]
+    assert isinstance(res, PruneResult) and res.speedup.kind == "depth"
+    assert res.speedup.measured_speedup >= 2.0
+    assert res.speedup.rho == pytest.approx(res.speedup.measured_speedup / res.mac_reduction)
+    assert launch_bound(deep()) / launch_bound(model) == pytest.approx(res.speedup.measured_speedup)
     assert len(model[2]) == 6 - kinds["depth"]["blocks_removed"]
     assert_reloads_exactly(model, res, tmp_path)
 
@@ -76,13 +79,13 @@ def test_depth_then_width_when_neither_alone_reaches_the_target(tmp_path):
     model = deep()
     res = prune_width_or_depth(model, X, 6.0, latency_fn=kernels_and_width,
                                layer_timer=fake_layer_ms, round_to=4)
-    kinds = {s["kind"]: s for s in res.search[:3]}
+    kinds = {s["kind"]: s for s in res.speedup.search[:3]}
     assert set(kinds) == {"width", "depth", "depth+width"}
     assert not kinds["width"]["met"] and not kinds["depth"]["met"]
     assert kinds["depth+width"]["met"] and "chose depth+width" in res.notes[-1]
-    assert res.met and res.measured_speedup >= 6.0
+    assert res.speedup.met and res.speedup.measured_speedup >= 6.0
     assert kernels_and_width(deep()) / kernels_and_width(model) == pytest.approx(
-        res.measured_speedup)
+        res.speedup.measured_speedup)
     assert len(model[2]) == 6 - kinds["depth+width"]["blocks_removed"]
     assert [type(p).__name__ for p in res.plans] == ["DepthPlan", "Plan"]
     assert res.plan.n_removed > 0 and res.macs_after < res.macs_before
@@ -95,8 +98,9 @@ def test_without_blocks_width_is_measured_alone():
     x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     res = prune_width_or_depth(model, x, 1.5, layer_timer=fake_layer_ms, round_to=8,
                                latency_fn=lambda m: 1e-5 * sum(p.numel() for p in m.parameters()))
-    assert [s["kind"] for s in res.search[:1]] == ["width"]
+    assert [s["kind"] for s in res.speedup.search[:1]] == ["width"]
     assert "chose width" in res.notes[-1] and res.plan.n_removed > 0
+    assert res.speedup.kind == "width" and res.model is model
     assert model(x).shape == dense(x).shape
     assert 0.0 < fidelity(dense(x).flatten(), model, x) <= 1.0 + 1e-6
 
@@ -129,7 +133,7 @@ def test_prefer_picks_among_the_candidates_that_meet(prefer):
     # kernels and parameters both cost time: width and depth can each reach 1.5x
     res = prune_width_or_depth(model, X, 1.5, latency_fn=kernels_and_width,
                                layer_timer=fake_layer_ms, round_to=4, prefer=prefer)
-    met = [s for s in res.search if "kind" in s and s["met"]]
+    met = [s for s in res.speedup.search if "kind" in s and s["met"]]
     assert len(met) >= 2
     key = {"macs": "macs", "speed": "measured_speedup", "fidelity": "fidelity"}[prefer]
     best = max(met, key=lambda s: s[key])
@@ -169,7 +173,7 @@ def test_an_overshooting_mix_is_redone_from_the_depth_model():
     # overshoots 6x; the width step is redone with the rest rescaled by the measurement
     res = prune_width_or_depth(deep(), X, 6.0, latency_fn=slow_first_depth_readings(1.3),
                                layer_timer=fake_layer_ms, round_to=4)
-    mix = next(s for s in res.search if s.get("kind") == "depth+width")
+    mix = next(s for s in res.speedup.search if s.get("kind") == "depth+width")
     first, second, third = mix["tries"]
     assert first["speedup"] > 6.0 * 1.1 and second["rest"] < first["rest"]
     # width steps of this toy are coarse: the smaller rest lands just short (5.8x); the
@@ -181,7 +185,9 @@ def test_an_overshooting_mix_is_redone_from_the_depth_model():
     for t in mix["tries"]:  # what each width step measured against the depth-cut model
         assert any(t["width_speedup"] == pytest.approx(c, rel=1e-3)
                    for c in t["width_candidates"])
-    assert res.met and "chose depth+width" in res.notes[-1]
+    assert res.speedup.met and "chose depth+width" in res.notes[-1]
+    assert isinstance(res, PruneResult) and res.speedup.kind == "depth+width"
+    assert res.speedup.mac_reduction == pytest.approx(res.mac_reduction)
 
 
 def test_when_the_mix_says_depth_alone_suffices_depth_is_timed_again():
@@ -191,7 +197,7 @@ def test_when_the_mix_says_depth_alone_suffices_depth_is_timed_again():
                                layer_timer=fake_layer_ms, round_to=4)
     from prunekit.structures import remove_blocks
 
-    rows = {s["kind"]: s for s in res.search if "kind" in s}
+    rows = {s["kind"]: s for s in res.speedup.search if "kind" in s}
     five_gone = deep()
     remove_blocks(five_gone, [f"2.{i}" for i in range(5)], X)
     true = kernels_and_width(deep()) / kernels_and_width(five_gone)
@@ -206,7 +212,7 @@ def test_after_re_timing_depth_the_width_step_aims_from_its_median():
     # so the second width step aims at 4.5 / 4.3
     res = prune_width_or_depth(deep(), X, 4.5, latency_fn=slow_first_depth_readings(1.3),
                                layer_timer=fake_layer_ms, round_to=4)
-    rows = {s["kind"]: s for s in res.search if "kind" in s}
+    rows = {s["kind"]: s for s in res.speedup.search if "kind" in s}
     assert len(rows["depth"]["readings"]) == 3 and not rows["depth"]["met"]
     first, second = rows["depth+width"]["tries"]
     assert second["rest"] == pytest.approx(4.5 / rows["depth"]["measured_speedup"])
@@ -240,7 +246,8 @@ def run_mix(monkeypatch, attempts, depth_speedup=2.0, target=3.0):
     def fake_width(model, x, rest, **kw):
         rests.append(rest)
         model.times = iter(next(it))
-        return type("W", (), {"plan": None, "measured_speedup": 1.5, "search": []})()
+        return PruneResult(model, None, [], 1, 1, 1, 1,
+                           speedup=SpeedupResult(measured_speedup=1.5))
 
     monkeypatch.setattr(choose, "prune_to_speedup", fake_width)
 

@@ -12,6 +12,7 @@ from prunekit.hardware.layers import profile_layers
 from prunekit.hardware.signature import DeviceSpec
 from prunekit.hardware.target import SpeedupResult, prune_to_speedup
 from prunekit.measure import count_macs
+from prunekit.result import PruneResult
 
 X = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 
@@ -39,23 +40,26 @@ def met(tmp_path_factory):
 def test_meets_the_target_by_measurement_on_hardware_widths(met):
     model, res = met
     dense = resnetish()
-    assert isinstance(res, SpeedupResult) and res.met and not res.notes
-    assert 2.0 <= res.measured_speedup <= 2.0 * 1.3  # toy ladders are coarse (8 steps)
+    assert isinstance(res, PruneResult) and isinstance(res.speedup, SpeedupResult)
+    assert res.speedup.met and not res.notes and res.speedup.kind == "width"
+    assert 2.0 <= res.speedup.measured_speedup <= 2.0 * 1.3  # toy ladders are coarse (8 steps)
     fn = fake_latency_fn(X, dense)
-    assert res.measured_speedup == pytest.approx(fn(dense) / fn(model))
+    assert res.speedup.measured_speedup == pytest.approx(fn(dense) / fn(model))
     assert res.macs_after == count_macs(model, X) < res.macs_before
-    assert res.rho == pytest.approx(res.measured_speedup * res.macs_after / res.macs_before)
+    assert res.speedup.mac_reduction == pytest.approx(res.mac_reduction)
+    assert res.speedup.rho == pytest.approx(res.speedup.measured_speedup * res.macs_after
+                                            / res.macs_before)
     for la in profile_layers(model, X):  # every cut width is on the hardware grid
         dense_la = {d.name: d for d in profile_layers(dense, X)}[la.name]
         if la.n_out != dense_la.n_out:
             assert la.n_out % 8 == 0
     assert model(X).shape == dense(X).shape
-    assert res.search and res.search[0]["predicted_ms"] > 0
+    assert res.speedup.search and res.speedup.search[0]["predicted_ms"] > 0
 
 
 def test_prediction_of_the_returned_plan_is_close_to_the_measurement(met):
     res = met[1]
-    assert res.predicted_ms == pytest.approx(res.pruned_ms, rel=0.10)
+    assert res.speedup.predicted_ms == pytest.approx(res.speedup.pruned_ms, rel=0.10)
 
 
 def test_the_plan_replays_on_a_fresh_model(met):
@@ -69,9 +73,10 @@ def test_the_plan_replays_on_a_fresh_model(met):
 def test_unreachable_target_returns_the_fastest_measured_plan_and_says_so():
     model = resnetish()
     res = _run(model, 50.0, max_ratio=0.5)
-    assert not res.met and any("not met" in n for n in res.notes)
-    assert 1.0 < res.measured_speedup < 50.0
-    assert res.measured_speedup == pytest.approx(max(r["speedup"] for r in res.search))
+    assert not res.speedup.met and any("not met" in n for n in res.notes)
+    assert 1.0 < res.speedup.measured_speedup < 50.0
+    best = max(r["speedup"] for r in res.speedup.search)
+    assert res.speedup.measured_speedup == pytest.approx(best)
 
 
 def test_backs_off_when_every_cut_model_measures_slower():
@@ -80,7 +85,7 @@ def test_backs_off_when_every_cut_model_measures_slower():
     n_dense = sum(p.numel() for p in dense.parameters())
     slower = lambda m: 10.0 if sum(p.numel() for p in m.parameters()) == n_dense else 12.0  # noqa: E731
     res = _run(model, 2.0, latency_fn=slower)
-    assert not res.met and res.measured_speedup == 1.0 and not res.plan.groups
+    assert not res.speedup.met and res.speedup.measured_speedup == 1.0 and not res.plan.groups
     assert any("backed off" in n for n in res.notes)
     after = model.state_dict()
     assert before.keys() == after.keys()
@@ -166,17 +171,17 @@ def test_exact_latency_model_needs_few_measured_candidates():
     # β = 0.2 in the fake hardware too: the uncalibrated latency model is exact here
     fn, calls = _counting(fake_latency_fn(X, resnetish(), beta=0.2))
     res = _run(resnetish(), 1.5, latency_fn=fn)
-    assert res.met and 1.5 <= res.measured_speedup <= 1.5 * 1.1
-    assert len(res.search) <= 2  # the prediction lands in the window or brackets it
-    assert all(abs(r["prediction_error"]) < 1e-9 for r in res.search)
+    assert res.speedup.met and 1.5 <= res.speedup.measured_speedup <= 1.5 * 1.1
+    assert len(res.speedup.search) <= 2  # the prediction lands in the window or brackets it
+    assert all(abs(r["prediction_error"]) < 1e-9 for r in res.speedup.search)
     # one dense timing, then 2 ABBA rounds (2 timings each) per candidate, no re-timing
-    assert len(calls) == 1 + 4 * len(res.search)
+    assert len(calls) == 1 + 4 * len(res.speedup.search)
 
 
 def test_verify_rounds_time_the_returned_plan_again():
     fn, calls = _counting(fake_latency_fn(X, resnetish(), beta=0.2))
     res = _run(resnetish(), 1.5, latency_fn=fn, verify_rounds=3)
-    assert res.met and len(calls) == 1 + 4 * len(res.search) + 6
+    assert res.speedup.met and len(calls) == 1 + 4 * len(res.speedup.search) + 6
 
 
 def test_optimistic_prediction_is_recalibrated_within_the_budget():
@@ -185,19 +190,20 @@ def test_optimistic_prediction_is_recalibrated_within_the_budget():
     # real hardware 30 % slower than the layer timings say on every pruned model
     fn = lambda m: base(m) if abs(base(m) - dense_ms) < 1e-9 else 1.3 * base(m)  # noqa: E731
     res = _run(resnetish(), 2.0, latency_fn=fn, max_measurements=3, refine_measurements=0)
-    assert res.search[0]["speedup"] < 2.0 and res.search[0]["prediction_error"] < -0.1
-    assert 2 <= len(res.search) <= 3 and res.met
-    assert res.measured_speedup == pytest.approx(dense_ms / fn(res.model))
+    first = res.speedup.search[0]
+    assert first["speedup"] < 2.0 and first["prediction_error"] < -0.1
+    assert 2 <= len(res.speedup.search) <= 3 and res.speedup.met
+    assert res.speedup.measured_speedup == pytest.approx(dense_ms / fn(res.model))
 
 
 def test_warm_cache_times_no_layer_and_gives_the_same_plan():
     cold = _run(resnetish(), 2.0)
     warm = _run(resnetish(), 2.0)
-    assert cold.layer_timings > 0 and warm.layer_timings == 0
+    assert cold.speedup.layer_timings > 0 and warm.speedup.layer_timings == 0
     assert warm.plan.groups.keys() == cold.plan.groups.keys()
-    assert set(cold.stages) == {"trace_score", "probe", "dense_timing", "allocation",
+    assert set(cold.speedup.stages) == {"trace_score", "probe", "dense_timing", "allocation",
                                 "search", "finish"}
-    assert cold.seconds >= sum(cold.stages.values()) * 0.999
+    assert cold.speedup.seconds >= sum(cold.speedup.stages.values()) * 0.999
 
 
 def test_secant_inside_a_measured_bracket_trusts_the_measurements():
@@ -230,8 +236,8 @@ def test_a_low_reading_does_not_send_the_search_to_the_path_end():
         return dense_ms * 1.02 if len(pruned_calls) <= 2 else t  # first candidate: 0.98x
 
     res = _run(resnetish(), 2.0, latency_fn=fn, max_measurements=4, refine_measurements=0)
-    first, *rest = res.search
+    first, *rest = res.speedup.search
     assert first["speedup"] < 1.0 and rest
     # before the bound: the next candidate was the path's end, 17.5x, and 5.8x was returned
     assert max(r["speedup"] for r in rest) < 5.0
-    assert res.met and res.measured_speedup < 4.0
+    assert res.speedup.met and res.speedup.measured_speedup < 4.0

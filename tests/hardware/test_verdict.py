@@ -39,7 +39,7 @@ def test_met_target_line_has_the_round_range():
     dense_ms, pruned_ms = measured_rounds(res)
     assert len(dense_ms) == len(pruned_ms) == 2  # every reading of both rounds kept
     lo, hi = round_range(dense_ms, pruned_ms)
-    assert lo <= res.measured_speedup <= hi
+    assert lo <= res.speedup.measured_speedup <= hi
     line = target_line(res)
     assert line.startswith("target 2× faster met") or "met within noise" in line
     assert "range over 2 rounds" in line and "fewer MACs" in line
@@ -48,7 +48,7 @@ def test_met_target_line_has_the_round_range():
 
 def test_missed_target_says_missed():
     res = _run(50.0)
-    assert not res.met and "target 50× faster missed: measured" in target_line(res)
+    assert not res.speedup.met and "target 50× faster missed: measured" in target_line(res)
 
 
 def test_round_range_validates():

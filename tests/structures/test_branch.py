@@ -198,6 +198,16 @@ def test_plan_json_round_trip_replays_on_a_fresh_model():
         BranchPlan.from_dict({"structure": "depth"})
 
 
+def test_a_prune_that_removes_nothing_still_replays():
+    # zero_only on a model without zero branches: the (empty) plan must load like any other
+    net, x = _net()
+    fresh, y0 = copy.deepcopy(net), net(x)
+    res = prune_branches(net, x, zero_only=True)
+    assert res.plan.removed == {} and torch.equal(net(x), y0)
+    apply_branch_plan(fresh, BranchPlan.from_json(res.plan.to_json()), x)
+    assert torch.equal(fresh(x), y0)
+
+
 def test_proximal_training_zeroes_whole_branches():
     net, x = _net()
     net.train()

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from prunekit.graph.labels import all_atoms
+from prunekit.graph.labels import all_atoms, fresh
 from prunekit.graph.rules.common import arg, broadcast_union
 from prunekit.graph.rules.registry import op_name, rule, short_name
 
@@ -86,12 +86,15 @@ def nary(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
     labels = [st.label(t) for t in ops]
     buffers = [st.buffer_names[id(t)] for t in ops
                if id(t) in st.buffer_names and id(t) not in st.labels and t.numel() > 1]
-    live = _live(st, labels) if buffers else 0
+    plain = any(not lab.blocks and t.numel() > 1 for t, lab in zip(ops, labels, strict=True))
+    live = _live(st, labels) if buffers or plain else 0
     st.set(out, broadcast_union(st, labels, tuple(out.shape)))
-    if buffers and _live(st, labels) < live:  # a module's own tensor is not cut: say so
-        st.skip(getattr(func, "__name__", str(func)),
-                f"registered buffer {', '.join(buffers)} is not cut with channels: the "
-                "channels it meets are kept (make it an nn.Parameter to prune them)")
+    if (buffers or plain) and _live(st, labels) < live:  # not cut with channels: say so
+        st.skip(getattr(func, "__name__", str(func)), (
+            f"registered buffer {', '.join(buffers)} is not cut with channels: the "
+            "channels it meets are kept (make it an nn.Parameter to prune them)")
+            if buffers else "a tensor computed in forward that is not cut with channels "
+            "(e.g. ALiBi slopes, a position table) meets them: they are kept")
 
 
 def _live(st: Any, labels: list) -> int:
@@ -115,7 +118,17 @@ FACTORIES = (
 )
 
 
+UNIFORM = frozenset({"zeros", "ones", "full", "new_zeros", "new_ones", "new_full"})
+
+
 @rule(*FACTORIES)
 def factory(st: Any, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
-    """New constants (their size is fixed by the call) and metadata queries: no coupling;
-    a constant that later meets channels fixes them there."""
+    """New constants and metadata queries: no coupling. A constant that later meets
+    channels fixes them there -- except a *uniform* one (zeros, ones, full): every index
+    holds the same value, so it gets fresh atoms and is cut with what it meets. Its size
+    comes from the call at run time (T5's zero position bias over ``n_heads``); a size
+    written as a literal fails the forward check after the cut, and prune() keeps that
+    group whole and names it."""
+    if short_name(op_name(func)) in UNIFORM and isinstance(out, torch.Tensor) \
+            and out.ndim > 0:
+        st.set(out, fresh(st.uf, tuple(out.shape)))

@@ -1,0 +1,5 @@
+"""Hugging Face families, shard 2 of 3 (the checks: ``_hf_families_check.py``)."""
+
+from _hf_families_check import make_tests
+
+globals().update(make_tests(2, 3))
