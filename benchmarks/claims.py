@@ -68,7 +68,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("cs_heatmaps", "Compressive sensing heat maps (block, tree, plain)",
           "python benchmarks/sensing_phase.py --part heatmaps", "sensing_heatmaps.json",
           "to re-run", "~15 CPU-min", ("hand-run JSON without provenance",),
-          legacy="sensing_heatmaps.json"),
+          legacy="sensing_heatmaps.json", renderer="heatmaps"),
     Claim("state_space", "State-space identification",
           "python benchmarks/state_space_id.py", "state_space.json", "to re-run",
           "~10 CPU-min", ("hand-run JSON without provenance",), legacy="state_space.json",
@@ -78,11 +78,11 @@ CLAIMS: tuple[Claim, ...] = (
           "coverage.json", "to re-run", "~2-3 CPU-hours (all torchvision + timm/HF)",
           ("only 27 of 91 models ran (resumed runs merged into one file)",
            "Torch-Pruning protected only a final nn.Linear (SqueezeNet's classifier is a "
-           "conv) and got no num_heads"), renderer="table"),
+           "conv) and got no num_heads"), renderer="coverage"),
     Claim("mac_counter", "MAC counter vs flop_counter, fvcore, ptflops",
           "python benchmarks/mac_counter.py", "mac_counter.json", "to re-run",
           "~15 CPU-min", ("21 of 80 models counted; no provenance",), legacy="mac_counter.json",
-          renderer="table"),
+          renderer="mac_counter"),
     Claim("unstructured", "Unstructured LeNet-300-100 vs torch.nn.utils.prune",
           "python benchmarks/training_methods.py --part unstructured --seed S  (S = 0..4), "
           "then python benchmarks/structured_seeds.py FILES",
@@ -123,7 +123,8 @@ CLAIMS: tuple[Claim, ...] = (
           renderer="table"),
     Claim("pooling", "Index-free max pooling",
           "python benchmarks/pooling_speed.py", "pooling_speed.json", "to re-run",
-          "~5 CPU-min", ("reported the fastest reading (min), not the median",), renderer="table"),
+          "~5 CPU-min", ("reported the fastest reading (min), not the median",),
+          renderer="pooling"),
     Claim("minilm", "MiniLM depth and width plans",
           "python benchmarks/minilm.py --kinds layers ffn heads_ffn --targets 1.5 2",
           "minilm.json", "to re-run", "~60 CPU-min",
@@ -132,7 +133,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("causal_lm", "Causal LMs (GPT-2, Llama-GQA) vs Torch-Pruning",
           "python benchmarks/causal_lm.py", "causal_lm.json", "to re-run", "~5 CPU-min",
           ("pre-harness JSON (single command, no provenance)",), legacy="causal_lm_idle.json",
-          renderer="table"),
+          renderer="timed_table"),
     Claim("branch", "Inception branches and DenseNet connections",
           "python benchmarks/structures_branch.py", "structures_branch.json", "to re-run",
           "~60 CPU-min", ("the reference λ was picked on test accuracy; parts merged",)),
@@ -142,7 +143,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("diagnose", "λ sweep and collapse",
           "python benchmarks/diagnose_sweep.py", "diagnose_sweep.json", "to re-run",
           "~20 CPU-min", ("pre-harness JSON (single command, no provenance)",),
-          legacy="diagnose_sweep.json"),
+          legacy="diagnose_sweep.json", renderer="diagnose"),
 )
 
 

@@ -194,13 +194,194 @@ def _table(doc: dict[str, Any]) -> str:
     return tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
 
 
+@renderer("coverage")
+def _coverage(doc: dict[str, Any]) -> str:
+    """Zoo coverage: pass counts per tool, what prunekit left whole and why, the models
+    where the tools differ (the whole table folded below)."""
+    summ = doc["summary"]
+    ours, theirs = summ["prunekit"], summ["torch_pruning"]
+    left = ours.get("left_whole_models", {})
+    head = (f"Channel ratio 0.5, random weights, each run in its own subprocess with a time "
+            f"limit; *ok* = the pruned model runs, keeps its output shapes and has fewer MACs. "
+            f"prunekit ok on **{ours['ok']} of {ours['models']}** models "
+            f"({ours['ok_1.5x']} with ≥ 1.5× fewer MACs), Torch-Pruning (configured as its "
+            f"docs say) on **{theirs['ok']} of {theirs['models']}** ({theirs['ok_1.5x']} with "
+            f"≥ 1.5×). Status counts: prunekit {_counts(ours.get('status', {}))}; "
+            f"Torch-Pruning {_counts(theirs.get('status', {}))}.")
+    whole = "; ".join(f"{why}: {len(models)} model(s)" + (f" ({', '.join(models)})"
+                                                       if models and len(models) <= 12 else "")
+                      for why, models in left.items())
+    tail = ("prunekit left groups whole (named in `skipped`, by why): " + whole + "."
+            if whole else "")
+    cols, rows = doc["table"]["columns"], doc["table"]["rows"]
+    differ = [r for r in rows if r[1] != r[5] or r[1] != "ok" or r[4] != "—"]
+    parts = [head, tail]
+    if differ:
+        parts += ["Models where the tools differ, either fails, or prunekit left something "
+                  "whole:", tables.markdown(cols, differ)]
+    parts.append("<details><summary>Every model</summary>\n\n" + tables.markdown(cols, rows)
+                 + "\n\n</details>")
+    return "\n\n".join(p for p in parts if p)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+@renderer("heatmaps")
+def _heatmaps(doc: dict[str, Any]) -> str:
+    """Per structure: the smallest m with ≥ 90 % exact recovery, per method and k."""
+    parts = []
+    for structure, res in doc["heatmaps"].items():
+        cfg = res["config"]
+        top = f"> {cfg['ms'][-1]}"
+        rows = [[name, *[top if m is None else m for m in res["m_at_90"][name]]]
+                for name in res["methods"]]
+        kind = "plain sparse" if structure == "sparse" else f"{structure}-sparse"
+        parts.append(f"*{kind}*, n = {cfg['n']}"
+                     + (f", blocks of {cfg['block_size']}" if structure == "block" else "")
+                     + f", {cfg['trials']} trials per cell, {cfg['operator']} measurements "
+                     "(the same problems for every method): smallest m with ≥ 90 % exact "
+                     "recovery, per k.\n\n"
+                     + tables.markdown(["method", *[f"k = {k}" for k in cfg["ks"]]], rows))
+    return "\n\n".join(parts)
+
+
+@renderer("diagnose")
+def _diagnose(doc: dict[str, Any]) -> str:
+    """The λ sweep: accuracy (validation: what the sweep reads; test: read once per λ),
+    what was kept, redundancy measures, and the safe / collapse λ read on validation."""
+    sweep, test = doc["sweep"], doc.get("test_accuracy", {})
+    rows = [[f"{r['lam']:g}", f"{100 * r['accuracy']:.2f}", _pct(test.get(f"{r['lam']:g}")),
+             _num(r.get("kept_fraction")), _num(r.get("params"), ","),
+             *[_num(r.get(k)) for k in ("erank_ratio", "dead_fraction", "act_cosine_mean_abs")]]
+            for r in doc["table"]]
+    head = (f"Small CNN on Fashion-MNIST, one model per λ (same initialization), proximal "
+            f"group lasso then surgery; accuracy read on a validation split carved from the "
+            f"training images; collapse = a drop of more than "
+            f"{100 * sweep['collapse_drop']:g} pt from λ = 0. Largest safe λ: "
+            f"{sweep['safe_lam']:g}; first collapsed λ: {sweep['collapse_lam']}.")
+    cols = ["λ", "val acc. %", "test acc. %", "groups kept", "params", "eff. rank ratio",
+            "dead fraction", "act. cosine (mean abs)"]
+    return head + "\n\n" + tables.markdown(cols, rows)
+
+
+def _num(value: float | None, fmt: str = ".3g") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+@renderer("timed_table")
+def _timed_table(doc: dict[str, Any]) -> str:
+    """A result file's own table, with the load it was timed under said next to it."""
+    load = doc["provenance"]["load_average"]
+    cores = doc["machine"].get("cores_usable", "?")
+    note = (f"Timed on a shared machine, not an idle one: load average {load['start'][0]:g} "
+            f"at the start and {load['written'][0]:g} at the end on {cores} cores. Speedups "
+            "are medians of paired (ABBA) rounds against the reference, every reading kept "
+            "in the JSON; read them as indicative, an idle-box re-timing may differ.")
+    return note + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+
+
+@renderer("pooling")
+def _pooling(doc: dict[str, Any]) -> str:
+    """Pooling alone (nn.MaxPool2d vs the strided form), then LeNet-5 end to end."""
+    rows = [[r["where"], "×".join(map(str, r["shape"])), f"{r['kernel']}/{r['stride']}",
+             f"{r['max_pool2d_ms']:.3g}", f"{r['strided_ms']:.3g}",
+             f"{r['speedup']:.2f} ({r['speedup_range'][0]:.2f}–{r['speedup_range'][1]:.2f})"]
+            for r in doc["pooling"]]
+    pools = tables.markdown(["where", "input", "kernel/stride", "MaxPool2d ms (median)",
+                             "strided ms (median)", "speedup (per-round range)"], rows)
+    return "\n\n".join([_timed_table(doc).split("\n\n")[0], "Pooling alone:", pools,
+                        "LeNet-5 at uniform widths, dense vs pruned, as is (eager) and with "
+                        "both models' pools swapped (ρ = speedup ÷ MAC reduction):",
+                        tables.markdown(doc["table"]["columns"], doc["table"]["rows"])])
+
+
+@renderer("mac_counter")
+def _mac_counter(doc: dict[str, Any]) -> str:
+    """Agreement counts with each reference counter, the models that disagree, and the
+    whole table folded."""
+    summ, tol = doc["summary"], doc["config"]["tolerance"]
+    n = summ["n_models"]
+    refs = [k[len("within_1pct_"):] for k in summ if k.startswith("within_1pct_")
+            and "_and_" not in k]
+    both = summ["within_1pct_flop_counter_and_(fvcore_matched_or_ptflops_aten)"]
+    head = (f"Every torchvision classification model ({n}), random weights, batch 1, 224² "
+            f"(299² for Inception-v3). prunekit's count within {tol:.0%} of: "
+            + ", ".join(f"{k} on {summ['within_1pct_' + k]} of {n}" for k in refs)
+            + f"; of flop_counter and (fvcore_matched or ptflops_aten) together on {both} of "
+            f"{n}. fvcore and ptflops also count normalization, pooling or biases (conventions, "
+            "not errors: `fvcore_matched` drops fvcore's non-MAC handles).")
+    cols, rows = doc["table"]["columns"], doc["table"]["rows"]
+    off = set(summ.get("disagreements", {}))
+    parts = [head]
+    if off:
+        parts += ["Models where flop_counter or fvcore_matched differ by more than "
+                  f"{tol:.0%}:", tables.markdown(cols, [r for r in rows if r[0] in off])]
+    parts.append("<details><summary>Every model (relative difference to prunekit)</summary>"
+                 "\n\n" + tables.markdown(cols, rows) + "\n\n</details>")
+    return "\n\n".join(parts)
+
+
 @renderer("seeds")
 def _seeds(doc: dict[str, Any]) -> str:
-    """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, the verdict."""
-    head = ("Paired per seed, Δ = prunekit − incumbent in points (same total epochs, matched "
-            "MACs within 1 % or interpolated, selection on validation); the verdict is "
-            "\"ahead\"/\"behind\" only over ≥ 5 seeds with |mean Δ| > 2 SE, else \"tie\".")
-    return head + "\n\n" + tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+    """A summary over seeds: per level, Δ = prunekit − incumbent, mean ± SE, wins, the
+    verdict, the terms both sides got (budget, grid), and a plain reading."""
+    kind = doc.get("kind", "")
+    what = SEED_KINDS.get(kind, "Δ = prunekit − incumbent in points")
+    head = (f"Paired per seed, {what}; the verdict is \"ahead\"/\"behind\" only over ≥ 5 "
+            f"seeds with |mean Δ| > 2 SE, else \"tie\". {_seed_terms(doc)}")
+    table = tables.markdown(doc["table"]["columns"], doc["table"]["rows"])
+    return "\n\n".join([head.strip(), table, _seed_reading(doc["levels"])])
+
+
+SEED_KINDS = {
+    "training_methods_structured": "Δ = prunekit − Torch-Pruning test accuracy in points at "
+                                   "the same MACs (within 1 %, or Torch-Pruning interpolated "
+                                   "in log-MACs between two runs)",
+    "training_vgg": "Δ = prunekit − Torch-Pruning test accuracy in points at the same MACs "
+                    "(within 1 %, or interpolated)",
+    "training_methods_unstructured": "Δ = prunekit recipe − torch.nn.utils.prune global "
+                                     "magnitude test accuracy in points at the same "
+                                     "compression",
+    "training_methods_lottery": "Δ = lottery ticket − random re-initialization of the same "
+                                "mask, test accuracy in points"}
+
+
+def _seed_terms(doc: dict[str, Any]) -> str:
+    """What every source's comparisons gave each method: budget and grid size."""
+    budgets, sizes = set(), {}
+    for src in doc.get("sources", []):
+        for cmp in src.get("comparisons", []):
+            budgets.add((cmp["budget"], cmp["budget_kind"]))
+            for name, m in cmp["methods"].items():
+                sizes.setdefault(name, set()).add(m["grid_size"])
+    if not budgets:
+        return ""
+    said = "Budget: " + ", ".join(f"{b:g} {k}" for b, k in sorted(budgets)) + \
+        " for every method (selection included)."
+    if all(s == {1} for s in sizes.values()):
+        return said + (" Neither side was tuned: each ran its documented defaults (a grid "
+                       "of one configuration each, nothing selected).")
+    return said + " Grid sizes, chosen on validation: " + ", ".join(
+        f"{n} {'/'.join(map(str, sorted(s)))}" for n, s in sizes.items()) + "."
+
+
+def _seed_reading(levels: list[dict[str, Any]]) -> str:
+    """Where prunekit leads, ties and trails, said plainly."""
+    by: dict[str, list[str]] = {}
+    for s in levels:
+        say = s["verdict"] if s["verdict"] in ("ahead", "tie", "behind") else "no verdict"
+        by.setdefault(say, []).append(
+            f"{s['level']} ({s['mean_delta_pt']:+.2f} ± {s['se_pt']:.2f} pt, ahead on "
+            f"{s['gl_wins']} of {s['n']} seeds)")
+    words = {"ahead": "prunekit ahead at", "tie": "tie (no difference shown) at",
+             "behind": "prunekit behind at", "no verdict": "too few seeds for a verdict at"}
+    return "Reading: " + "; ".join(f"{words[k]} {', '.join(v)}" for k, v in by.items()) + "."
 
 
 # ---------------------------------------------------------------- files

@@ -94,6 +94,8 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "delta_pt": d,
                     "mean_delta_pt": mean, "se_pt": se, "verdict": say, "n": len(d),
                     "gl_wins": sum(x > 0 for x in d),
+                    "gl_mean_acc": sum(r["gl"] for r in at) / len(at),
+                    "incumbent_mean_acc": sum(r["tp"] for r in at) / len(at),
                     "gl_loss_vs_dense_pt": [None if r["dense"] is None else
                                             100 * (r["dense"] - r["gl"]) for r in at],
                     "tp_loss_vs_dense_pt": [None if r["dense"] is None else
@@ -101,7 +103,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def plot(summary: list[dict[str, Any]], path: Path) -> None:
+def plot(summary: list[dict[str, Any]], path: Path, title: str) -> None:
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for i, s in enumerate(summary):
@@ -110,8 +112,8 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
                     color="black", capsize=4)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(summary)), [s["level"] for s in summary], fontsize=7)
-    ax.set_ylabel("prox GL − Torch-Pruning (pt)")
-    ax.set_title("LeNet-5, Fashion-MNIST: seeds (dots), mean ± 2 SE")
+    ax.set_ylabel("prunekit − incumbent (pt)")
+    ax.set_title(f"{title}: seeds (dots), mean ± 2 SE", fontsize=9)
     plots.save(fig, path, dpi=120)
 
 
@@ -126,7 +128,9 @@ def sources(files: list[Path]) -> tuple[list[dict], list[dict]]:
                              "are paired")
         rows += pairs(doc)
         src.append({"file": str(f), "command": doc["provenance"]["command"],
-                    "commit": doc["provenance"]["git"]["commit"]})
+                    "commit": doc["provenance"]["git"]["commit"],
+                    "dirty": doc["provenance"]["git"].get("dirty"),
+                    "comparisons": [_terms(c) for c in doc.get("comparisons", [])]})
     seeds = [s["command"] for s in src]
     if len(set(seeds)) != len(seeds):
         raise SystemExit("the same run was given twice")
@@ -136,6 +140,13 @@ def sources(files: list[Path]) -> tuple[list[dict], list[dict]]:
     return rows, src
 
 
+def _terms(cmp: dict[str, Any]) -> dict[str, Any]:
+    """What a source's comparison gave each method: budget and grid (the fairness terms)."""
+    return {"name": cmp["name"], "budget_kind": cmp["budget_kind"], "budget": cmp["budget"],
+            "methods": {m["name"]: {"grid": m["grid"], "grid_size": m["grid_size"],
+                                    "incumbent": m["incumbent"]} for m in cmp["methods"]}}
+
+
 def _kind(doc: dict[str, Any]) -> str:
     """``training_methods_<part>`` or ``training_vgg``: names the summary file."""
     script = Path(doc["provenance"]["script"]).stem
@@ -143,7 +154,15 @@ def _kind(doc: dict[str, Any]) -> str:
     return f"{script}_{part}" if part else script
 
 
-COLUMNS = ["level", "prunekit method", "seeds", "mean Δ ± SE (pt)", "verdict", "ahead in"]
+COLUMNS = ["level", "prunekit method", "seeds", "prunekit acc. (mean)", "incumbent acc. (mean)",
+           "mean Δ ± SE (pt)", "verdict", "ahead in"]
+PLOTS = {"training_methods_structured": ("training_structured_seeds.png",
+                                         "LeNet-5, Fashion-MNIST"),
+         "training_vgg": ("training_vgg_seeds.png", "VGG-style CNN, Fashion-MNIST"),
+         "training_methods_unstructured": ("methods_unstructured_seeds.png",
+                                           "LeNet-300-100, Fashion-MNIST"),
+         "training_methods_lottery": ("methods_lottery_seeds.png",
+                                      "Lottery ticket vs re-init, LeNet-300-100")}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -155,16 +174,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not rows:
             raise SystemExit("no (prox GL, Torch-Pruning) pairs in the given files")
         summary = summarize(rows)
-        table = [[s["level"], s["method"], s["n"],
+        table = [[s["level"], s["method"], s["n"], f"{100 * s['gl_mean_acc']:.2f} %",
+                  f"{100 * s['incumbent_mean_acc']:.2f} %",
                   tables.mean_se_text(s["mean_delta_pt"], s["se_pt"]), s["verdict"],
                   f"{s['gl_wins']} of {s['n']}"] for s in summary]
         result = {"sources": src, "pairs": rows, "levels": summary,
                   "table": {"columns": COLUMNS, "rows": table}}
-        stem = f"{_kind(record.load(args.files[0]))}_seeds"
-        out = rec.write(harness.out_path(args, stem), result)
+        kind = _kind(record.load(args.files[0]))
+        result["kind"] = kind
+        out = rec.write(harness.out_path(args, f"{kind}_seeds"), result)
         if args.img_dir is not None:
-            plot(summary, args.img_dir / "training_structured_seeds.png")
-    tables.show("prunekit − Torch-Pruning at matched MACs, same epochs", COLUMNS, table)
+            png, title = PLOTS.get(kind, (f"{kind}_seeds.png", kind))
+            plot(summary, args.img_dir / png, title)
+    tables.show("prunekit − incumbent, paired per seed", COLUMNS, table)
     print(f"wrote {out}")
     return result
 

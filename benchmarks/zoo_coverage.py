@@ -128,6 +128,26 @@ def _spawn(name: str, tool: str, timeout: float, seed: int) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+LEFT_WHOLE = {"value check": "changes the outputs beyond", "cut fails": "cutting it fails"}
+
+
+def left_whole(row: dict[str, Any]) -> dict[str, int]:
+    """What prunekit left whole in ``row``, by why: a group whose cut changed values
+    beyond removing its channels (the value check), a group whose cut failed, or a barrier
+    (an op the tracer does not know: its channels stay)."""
+    counts: dict[str, int] = {}
+    for s in row.get("skipped", []):
+        why = next((k for k, text in LEFT_WHOLE.items() if text in s.get("reason", "")),
+                   "barrier")
+        counts[why] = counts.get(why, 0) + 1
+    return counts
+
+
+def _left_whole_text(row: dict[str, Any]) -> str:
+    counts = left_whole(row)
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "—"
+
+
 def table_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
     by = {(r["model"], r["tool"]): r for r in rows}
     out = []
@@ -137,11 +157,13 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
             r = by.get((model, tool), {})
             cells += [r.get("status", "-"), f"{r.get('mac_reduction', 0):.2f}",
                       f"{r.get('seconds', 0):.1f}"]
+            if tool == "prunekit":
+                cells.append(_left_whole_text(r))
         out.append(cells)
     return out
 
 
-COLUMNS = ["model", "prunekit", "MACs ÷", "s", "Torch-Pruning", "MACs ÷ ", "s "]
+COLUMNS = ["model", "prunekit", "MACs ÷", "s", "left whole", "Torch-Pruning", "MACs ÷ ", "s "]
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,7 +171,19 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for tool in TOOLS:
         mine = [r for r in rows if r["tool"] == tool]
         out[tool] = {"models": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
-                     "ok_1.5x": sum(r.get("mac_reduction", 0) >= 1.5 for r in mine)}
+                     "ok_1.5x": sum(r.get("mac_reduction", 0) >= 1.5 for r in mine),
+                     "status": _count(r["status"] for r in mine)}
+    ours = [r for r in rows if r["tool"] == "prunekit"]
+    out["prunekit"]["left_whole_models"] = {
+        why: sorted(r["model"] for r in ours if left_whole(r).get(why))
+        for why in (*LEFT_WHOLE, "barrier")}
+    return out
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
     return out
 
 

@@ -61,3 +61,29 @@ def test_mac_counter_smoke(tmp_path):
     assert saved["provenance"]["complete"] and len(saved["models"]) == 2
     assert res["summary"]["n_models"] == 2
     assert all(m["counts"]["prunekit"] > 0 for m in saved["models"])
+
+
+def test_coverage_names_what_prunekit_left_whole_and_why():
+    module = load_benchmark("zoo_coverage")
+    from benchmarks import readme
+
+    skipped = [{"reason": "group 'g1' left whole: cutting it changes the outputs beyond what "
+                          "removing its channels means (...)"},
+               {"reason": "group 'g2' left whole: cutting it fails (shape)"},
+               {"op": "aten.foo", "reason": "unsupported op"}]
+    rows = [{"model": "a", "tool": "prunekit", "status": "ok", "mac_reduction": 2.0,
+             "skipped": skipped},
+            {"model": "a", "tool": "torch_pruning", "status": "fail"},
+            {"model": "b", "tool": "prunekit", "status": "ok", "mac_reduction": 2.0},
+            {"model": "b", "tool": "torch_pruning", "status": "ok", "mac_reduction": 2.0}]
+    assert module.left_whole(rows[0]) == {"value check": 1, "cut fails": 1, "barrier": 1}
+    summ = module.summary(rows)
+    assert summ["prunekit"]["left_whole_models"]["value check"] == ["a"]
+    assert summ["torch_pruning"]["status"] == {"fail": 1, "ok": 1}
+    doc = {"summary": summ, "table": {"columns": module.COLUMNS,
+                                      "rows": module.table_rows(rows)}}
+    text = readme.RENDERERS["coverage"](doc)
+    assert "prunekit ok on **2 of 2**" in text and "Torch-Pruning" in text
+    assert "value check: 1 model(s) (a)" in text
+    differ = text.split("<details>")[0]
+    assert "| a |" in differ and "| b |" not in differ  # b: both ok, nothing left whole

@@ -105,3 +105,63 @@ def test_bench_smoke_covers_every_benchmark_script():
         text = (BENCHMARKS / f"{name}.py").read_text()
         assert "harness.parser(" in text and "ArgumentParser(" not in text, name
         assert ".write(" in text and "write_text(" not in text and "json.dump(" not in text
+
+
+def test_seeds_renderer_says_where_prunekit_leads_ties_and_trails():
+    level = {"method": "GL", "n": 5, "se_pt": 0.1}
+    doc = {"kind": "training_methods_structured",
+           "sources": [{"comparisons": [{"budget": 8, "budget_kind": "epochs", "methods": {
+               "GL": {"grid_size": 1}, "TP": {"grid_size": 1}}}]}],
+           "levels": [{**level, "level": "4x MACs", "mean_delta_pt": -0.5, "gl_wins": 0,
+                       "verdict": "behind"},
+                      {**level, "level": "8x MACs", "mean_delta_pt": 0.1, "gl_wins": 3,
+                       "verdict": "tie"}],
+           "table": {"columns": ["level"], "rows": [["4x MACs"], ["8x MACs"]]}}
+    text = readme.RENDERERS["seeds"](doc)
+    assert "prunekit behind at 4x MACs (-0.50 ± 0.10 pt, ahead on 0 of 5 seeds)" in text
+    assert "tie (no difference shown) at 8x MACs" in text
+    assert "8 epochs for every method" in text and "Neither side was tuned" in text
+    doc["sources"][0]["comparisons"][0]["methods"]["TP"]["grid_size"] = 3
+    assert "Neither side was tuned" not in readme.RENDERERS["seeds"](doc)
+
+
+def test_heatmap_and_diagnose_renderers_show_their_numbers():
+    cfg = {"n": 64, "block_size": 4, "ks": [4, 8], "ms": [8, 16], "trials": 6,
+           "operator": "gaussian"}
+    maps = {"heatmaps": {"block": {"config": cfg, "methods": ["l1", "block-mmp"],
+                                   "m_at_90": {"l1": [16, None], "block-mmp": [8, 16]}}}}
+    text = readme.RENDERERS["heatmaps"](maps)
+    assert "*block-sparse*, n = 64, blocks of 4" in text
+    assert "| l1 | 16 | > 16 |" in text and "| block-mmp | 8 | 16 |" in text
+    rec = {"kept_fraction": 1.0, "params": 26162, "erank_ratio": 0.69, "dead_fraction": 0.1,
+           "act_cosine_mean_abs": 0.4}
+    sweep = {"sweep": {"collapse_drop": 0.02, "safe_lam": 0.001, "collapse_lam": 1.0},
+             "test_accuracy": {"0": 0.875},
+             "table": [{**rec, "lam": 0.0, "accuracy": 0.8125},
+                       {**rec, "lam": 1.0, "accuracy": 0.125, "erank_ratio": None}]}
+    text = readme.RENDERERS["diagnose"](sweep)
+    assert "| 0 | 81.25 | 87.50 | 1 | 26,162 | 0.69 |" in text
+    assert "| 1 | 12.50 | — |" in text and "Largest safe λ: 0.001" in text
+
+
+def test_timed_renderers_say_the_load_and_mac_counter_names_disagreements():
+    prov = {"provenance": {"load_average": {"start": [9.5, 9, 9], "written": [8.25, 8, 8]}},
+            "machine": {"cores_usable": 2}}
+    pool = {**prov, "pooling": [{"where": "pool 1", "shape": [256, 20, 24, 24], "kernel": 2,
+                                 "stride": 2, "max_pool2d_ms": 100.0, "strided_ms": 20.0,
+                                 "speedup": 5.0, "speedup_range": [4.5, 5.5]}],
+            "table": {"columns": ["level"], "rows": [["4x MACs"]]}}
+    text = readme.RENDERERS["pooling"](pool)
+    assert "load average 9.5 at the start and 8.25 at the end on 2 cores" in text
+    assert "| pool 1 | 256×20×24×24 | 2/2 | 100 | 20 | 5.00 (4.50–5.50) |" in text
+    macs = {"config": {"tolerance": 0.01},
+            "summary": {"n_models": 2, "within_1pct_flop_counter": 1,
+                        "within_1pct_fvcore_matched": 2,
+                        "within_1pct_flop_counter_and_(fvcore_matched_or_ptflops_aten)": 1,
+                        "disagreements": {"vit": {"flop_counter": -0.05}}},
+            "table": {"columns": ["model", "GMACs", "flop_counter"],
+                      "rows": [["resnet", "1.0", "+0.00%"], ["vit", "2.0", "-5.00%"]]}}
+    text = readme.RENDERERS["mac_counter"](macs)
+    assert "flop_counter on 1 of 2, fvcore_matched on 2 of 2" in text
+    assert text.split("<details>")[0].count("| vit |") == 1
+    assert "| resnet |" not in text.split("<details>")[0]
