@@ -1,125 +1,45 @@
-"""``prunekit.prune``: trace, score, choose, cut — one call.
+"""``prunekit.prune``: one call, one contract.
 
-Ratio semantics (read this once; the incumbents mix them up):
+A call names **one target** and the options that apply to it; everything is validated
+before anything is cut, and an option that does not apply is an error, never ignored:
 
-* ``ratio`` is a **channel ratio**: the fraction of channels removed from every prunable
-  group (layer-wise), or over all groups together with ``global_ranking=True``. It is not
-  a MAC or parameter fraction. A layer whose input *and* output groups both lose 50 % of
-  their channels keeps 25 % of its MACs, so ``ratio=0.5`` typically removes about 3/4 of
-  the MACs of a plain CNN and less of a model with many barriers.
-* ``target_macs`` is a **MAC fraction to keep**: ``target_macs=0.5`` asks for a model
-  with at most half the original multiply-accumulates (a 2x theoretical speedup). The
-  channel ratio that reaches it is found by bisection on real MAC counts of the cut
-  model.
+* ``ratio`` or ``target_macs`` — cut channels (the registered ``"channels"`` structure,
+  :mod:`prunekit.structures.channels`), or run the ``structures=[...]`` steps in order;
+* ``target_speedup`` — prune until the model is *measured* that many times faster on a
+  device (``device``, ``threads``, ``batch_size``: the device spec, only with this target).
+
+Vocabulary, the same everywhere in prunekit: ``ratio`` and ``sparsity`` are fractions
+**removed** (``ratio=0.3``: 30 % of every group's channels go); every ``target_*`` says
+what is **kept** or reached (``target_macs=0.5``: half the MACs stay; ``target_speedup=2``:
+twice as fast), as does a sparsity ``Budget(fraction=...)``.
 """
 
 from __future__ import annotations
 
-import copy
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Real
 from typing import Any
 
-import torch
 from torch import nn
 
-from prunekit.graph import GroupSet, build_groups
 from prunekit.result import PruneResult, SpeedupResult
-from prunekit.surgery import Plan, remove_channels
-from prunekit.surgery.isolate import cut_or_leave_whole
-from prunekit.surgery.state import Snapshot, transaction
+from prunekit.surgery import Plan
+from prunekit.surgery.state import transaction
 
 __all__ = ["PruneResult", "SpeedupResult", "prune"]
 
-
-def _check_args(model: Any, ratio: Any, target_macs: Any, round_to: Any, min_keep: Any,
-                max_ratio: Any) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if (ratio is None) == (target_macs is None):
-        raise ValueError("give exactly one of ratio= (channel fraction to remove) or "
-                         "target_macs= (MAC fraction to keep)")
-    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, Real)
-                              or not 0 <= ratio < 1):
-        raise ValueError(f"ratio must be a number in [0, 1), got {ratio!r}")
-    if target_macs is not None and (isinstance(target_macs, bool)
-                                    or not isinstance(target_macs, Real)
-                                    or not 0 < target_macs <= 1):
-        raise ValueError(f"target_macs must be a fraction of the original MACs in (0, 1], "
-                         f"got {target_macs!r}")
-    for name, value in (("round_to", round_to), ("min_keep", min_keep)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    if isinstance(max_ratio, bool) or not isinstance(max_ratio, Real) or \
-            not 0 < max_ratio <= 1:
-        raise ValueError(f"max_ratio must be in (0, 1], got {max_ratio!r}")
-
-
-def _scores(model: nn.Module, gs: GroupSet, importance: Any, ctx: Any, x: Any) -> dict:
-    from prunekit.importance import ImportanceContext, score_groups
-
-    groups = [g for g in gs.groups if g.prunable]
-    return score_groups(model, groups, importance, ctx or ImportanceContext(example_inputs=x))
-
-
-def _keep_members(gs: GroupSet, removal: dict[str, list[int]],
-                  scores: Mapping[str, torch.Tensor]) -> dict[str, list[int]]:
-    """Give back the best channel of any member that would lose all its indices."""
-    groups = gs.by_id()
-    out = {}
-    for gid, chans in removal.items():
-        gone = set(chans)
-        for m in groups[gid].members:
-            present = [c for c, idx in enumerate(m.index) if idx]
-            if present and all(c in gone for c in present):
-                gone.discard(max(present, key=lambda c: float(scores[gid][c])))
-        out[gid] = sorted(gone)
-    return out
-
-
-def _choose(gs: GroupSet, scores: dict, ratio: float, opts: dict) -> dict[str, list[int]]:
-    from prunekit.importance import rank_channels
-
-    removal = rank_channels(scores, ratio=ratio, **opts)
-    return _keep_members(gs, {k: v for k, v in removal.items() if v}, scores)
-
-
-def _steps(items: Iterable[Any], description: str, progress: bool | None) -> Iterable[Any]:
-    from prunekit.progress import track
-
-    return track(list(items), description, progress)
-
-
-def _macs_at(model: nn.Module, gs: GroupSet, removal: dict, x: Any) -> int:
-    from prunekit.measure import count_macs
-
-    snap = Snapshot.take(model)
-    try:
-        remove_channels(model, gs, removal, x, check=False)
-        return count_macs(model, x)
-    finally:
-        snap.restore()
-
-
-def _search(model: nn.Module, gs: GroupSet, scores: dict, target: float, macs0: int,
-            x: Any, opts: dict, progress: bool | None = False) -> dict[str, list[int]]:
-    """Smallest channel ratio whose cut model has at most ``target · macs0`` MACs."""
-    hi = 0.999
-    best = _choose(gs, scores, hi, opts)
-    reach = _macs_at(model, gs, best, x)
-    if reach > target * macs0:
-        raise ValueError(f"target_macs={target} is unreachable: removing every prunable "
-                         f"channel allowed keeps {reach / macs0:.3f} of the MACs "
-                         f"({len(gs.skipped)} barrier(s), see skipped)")
-    lo = 0.0
-    for _ in _steps(range(14), "searching the MAC target", progress):
-        mid = (lo + hi) / 2
-        cand = _choose(gs, scores, mid, opts)
-        if _macs_at(model, gs, cand, x) <= target * macs0:
-            hi, best = mid, cand
-        else:
-            lo = mid
-    return best
+#: options of the channel cut (``ratio`` / ``target_macs``, or a ``"channels"`` step)
+CHANNEL_DEFAULTS: dict[str, Any] = {
+    "importance": "l2", "ignore": (), "calibration": None, "round_to": 1,
+    "global_ranking": False, "min_keep": 1, "max_ratio": 1.0, "reconstruct": False,
+    "configs": "strict"}
+#: options of a measured speed target; None defers to :func:`prune_to_speedup`'s defaults
+SPEED_DEFAULTS: dict[str, Any] = {
+    "importance": "l2", "ignore": (), "calibration": None, "round_to": None, "min_keep": 1,
+    "max_ratio": None, "configs": "strict", "device": "cpu", "threads": 2,
+    "batch_size": None, "prefer": None}
+WIDTH_OR_DEPTH = {"depth", "channels"}
 
 
 def prune(
@@ -127,22 +47,23 @@ def prune(
     example_inputs: Any,
     ratio: float | None = None,
     target_macs: float | None = None,
-    importance: Any = "l2",
-    ignore: Iterable[Any] = (),
-    round_to: int = 1,
-    global_ranking: bool = False,
-    min_keep: int = 1,
-    max_ratio: float = 1.0,
-    calibration: Any = None,
-    progress: bool | None = None,
+    *,
     target_speedup: float | None = None,
-    device: str = "cpu",
-    threads: int | None = 2,
-    batch_size: int | None = None,
     structures: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = None,
+    importance: Any = None,
+    ignore: Iterable[Any] | None = None,
+    calibration: Any = None,
+    round_to: int | None = None,
+    global_ranking: bool | None = None,
+    min_keep: int | None = None,
+    max_ratio: float | None = None,
+    reconstruct: Any = None,
+    configs: str | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    batch_size: int | None = None,
     prefer: str | None = None,
-    reconstruct: Any = False,
-    configs: str = "strict",
+    progress: bool | None = None,
 ) -> PruneResult:
     """Structurally prune ``model`` in place and say exactly what was done.
 
@@ -152,240 +73,299 @@ def prune(
         Any ``nn.Module`` (torchvision, timm, Hugging Face, your own).
     example_inputs
         A tensor (``model(x)``), tuple (``model(*x)``) or dict (``model(**x)``); used to
-        trace, to check the cut model and to count MACs.
+        trace, to check the cut model by value and to count MACs.
     ratio
-        Channel ratio in [0, 1): fraction of every group's channels to remove (or of all
-        channels with ``global_ranking``). See the module docstring: not a MAC ratio.
+        Fraction of channels **removed**, in [0, 1): of every group (or of all channels
+        with ``global_ranking``). Not a MAC fraction (see
+        :mod:`prunekit.structures.channels`). A lone structure in ``structures`` takes it
+        as its unit fraction.
     target_macs
-        MAC fraction to keep in (0, 1], e.g. 0.5 for half the MACs. Exclusive with ratio.
-    importance
-        Registered criterion name (``"l2"``, ``"l1"``, ``"bn_scale"``, ``"taylor"``,
-        ``"fisher"``, ``"activation_mean"``, ``"apoz"``, ``"random"``), a
-        ``{name: weight}`` mix or a function ``fn(model, group, ctx) -> scores``.
-    ignore
-        Module names or modules whose parameters keep their size.
-    round_to
-        Kept widths are multiples of this (tile sizes of the hardware).
-    global_ranking
-        One threshold across groups instead of the same ratio per group.
-    min_keep, max_ratio
-        Every group keeps at least ``min_keep`` channels and loses at most ``max_ratio``.
-    calibration
-        An :class:`prunekit.importance.ImportanceContext` with batches / loss for
-        data-driven criteria (default: the example inputs).
-    progress
-        Progress on stderr: tracing, scoring, the MAC-target search, the measured speed
-        search and whether ``target_speedup`` was met. ``None`` (default): shown when stderr
-        is a terminal (or as an enclosing :func:`prunekit.progress.showing` says);
-        ``False``: silent; ``True``: always.
-    target_speedup, device, threads, batch_size
-        Prune until the model is *measured* this many times faster on ``device``
+        Fraction of the MACs **kept**, in (0, 1]; exclusive with ``ratio``.
+    target_speedup
+        Prune until the model is *measured* this many times faster (> 1) on ``device``
         (``threads`` CPU threads, timed at ``batch_size``); exclusive with ratio and
-        target_macs. See :func:`prunekit.hardware.prune_to_speedup`; what was measured
-        is ``result.speedup`` (a :class:`~prunekit.result.SpeedupResult`: measured
-        speedup, ``met``, ρ, every timed candidate).
+        target_macs. What was measured is ``result.speedup`` (measured speedup, ``met``,
+        ρ, every timed candidate); see :func:`prunekit.hardware.prune_to_speedup`.
     structures
-        What to cut, in order: ``"channels"`` (the default, driven by ``ratio`` /
-        ``target_macs``) and registered structures (:func:`prunekit.structures.available`:
-        ``"depth"`` removes residual blocks / transformer layers, ...). A list uses each
-        structure's defaults (a lone structure gets ``ratio`` as its unit fraction); a
-        mapping gives options, e.g. ``{"depth": {"n_blocks": 2}, "channels": None}``.
-        All or nothing over every step: if one fails, the model is put back as it was.
-        With ``target_speedup``, ``structures=["depth", "channels"]`` measures a width plan
-        and a depth plan on the device and applies the one that keeps the outputs closest
-        among those meeting the target (:func:`prunekit.hardware.choose.prune_width_or_depth`).
-    prefer
-        Width or depth only: which candidate meeting the target to apply — ``"fidelity"``
-        (default: outputs closest to the dense model's), ``"macs"`` (most MACs kept, the
-        highest ρ; for random weights or unrepresentative inputs) or ``"speed"``.
+        What to cut, in order: ``"channels"`` and the other registered structures
+        (:func:`prunekit.structures.available`: ``"depth"`` removes residual blocks /
+        transformer layers, ...). A list uses each structure's defaults (a lone structure
+        gets ``ratio``); a mapping gives options, checked against the structure's own
+        ``prune`` signature, e.g. ``{"depth": {"n_blocks": 2}, "channels": None}``; the
+        channel options below may also be given under ``"channels"``. All or nothing over
+        every step. With ``target_speedup`` only ``["depth", "channels"]``: a width and
+        a depth plan are measured and the one that keeps the outputs closest among those
+        meeting the target is applied (:func:`prunekit.hardware.choose.prune_width_or_depth`).
+    importance, ignore, calibration
+        What to keep: a registered criterion (``"l2"`` default, ``"l1"``, ``"bn_scale"``,
+        ``"taylor"``, ``"fisher"``, ``"obs"``, ...), a ``{name: weight}`` mix or
+        ``fn(model, group, ctx) -> scores``; modules whose parameters keep their size; an
+        :class:`prunekit.importance.ImportanceContext` with batches / loss for data-driven
+        criteria (default: the example inputs).
+    round_to
+        Kept widths are multiples of this. Default 1 for ``ratio`` / ``target_macs``; with
+        ``target_speedup`` the device's fast multiple, probed once and cached.
+    global_ranking
+        One threshold across groups instead of the same ratio per group (``ratio`` /
+        ``target_macs`` only).
+    min_keep, max_ratio
+        Every group keeps at least ``min_keep`` channels (default 1) and loses at most
+        ``max_ratio`` of them (default 1.0; 0.9 with ``target_speedup``).
     reconstruct
         Re-fit the layers after the cut to the dense model's outputs on ``calibration``
-        (no gradient training of the model): ``True``/``"ls"`` (damped least squares),
-        ``"bias"`` (bias compensation only), ``"block"`` (least squares, then Adam on each
-        block with its nonlinearity) or a :class:`prunekit.reconstruct.
-        ReconstructConfig`. Needs ``calibration`` with batches; ratio/target_macs only.
-        Per-layer errors before/after are in ``result.reconstruction``.
+        (no gradient training): ``True``/``"ls"`` (damped least squares), ``"bias"``,
+        ``"block"`` or a :class:`prunekit.reconstruct.ReconstructConfig`. Needs
+        ``calibration`` with batches; not with ``target_speedup``. Per-layer errors
+        before/after are in ``result.reconstruction``.
     configs
         Hugging Face models: ``"strict"`` (default) leaves whole, and names in ``skipped``,
         a group whose cut the model's config cannot describe (``Model(config)`` would not
         load the pruned weights; e.g. BERT heads, whose size is ``hidden_size /
         num_attention_heads``); ``"warn"`` cuts it anyway with a
         :class:`~prunekit.surgery.ConfigWarning` — the model is right and
-        :func:`prunekit.save`/:func:`prunekit.load` round-trip it, ``from_pretrained`` does not.
+        :func:`prunekit.save` / :func:`prunekit.load` round-trip it; ``from_pretrained``
+        does not.
+    device, threads, batch_size
+        The device spec of ``target_speedup`` (default ``"cpu"``, 2 threads, the example
+        batch); an error with any other target.
+    prefer
+        Width or depth only: which candidate meeting the target to apply — ``"fidelity"``
+        (default: outputs closest to the dense model's), ``"macs"`` (most MACs kept) or
+        ``"speed"``.
+    progress
+        Progress on stderr (tracing, scoring, searches, whether a speed target was met).
+        ``None`` (default): when stderr is a terminal or an enclosing
+        :func:`prunekit.progress.showing` says so.
 
     Returns
     -------
     PruneResult
-        The same type for every mode; ``result.speedup`` is set with ``target_speedup``
-        (``None`` otherwise) and ``result.structures`` holds the other structures' results.
+        The same type for every target: ``plan``/``plans``, ``skipped`` (everything left
+        whole, with the reason), MACs and parameters before and after, ``notes``;
+        ``speedup`` with ``target_speedup``; ``structures`` the other structures' results.
 
     Raises
     ------
     TypeError, ValueError
-        Bad arguments, inputs that do not run, unknown ``ignore`` names or an
-        unreachable ``target_macs``; the model is untouched.
+        Bad or inapplicable arguments (the message names the argument), inputs that do
+        not run, unknown ``ignore`` names or an unreachable target; the model is untouched.
     """
-    from prunekit.measure import count_macs, count_params
-    from prunekit.progress import stage, stages
-
-    recon = _reconstruct_config(reconstruct, calibration, progress,
-                                target_speedup is not None or structures is not None)
-    if target_speedup is not None:  # a typo or a missing GPU: ValueError, model untouched
-        from prunekit.measure.devices import validate_device
-
-        validate_device(device)
-    if prefer is not None and (target_speedup is None or structures is None):
-        raise ValueError("prefer applies to width or depth: give target_speedup and "
-                         "structures=['depth', 'channels']")
-    if structures is not None and target_speedup is not None:
-        if isinstance(structures, str) or set(structures) != {"depth", "channels"}:
-            raise ValueError("with target_speedup, structures must be ['depth', 'channels'] "
-                             "(width or depth, chosen by measurement) or left out (width)")
-        if ratio is not None or target_macs is not None:
-            raise ValueError("target_speedup is exclusive with ratio and target_macs")
-        from prunekit.hardware.choose import prune_width_or_depth
-
-        with stages(progress) as say:
-            result = prune_width_or_depth(model, example_inputs, target_speedup, device=device,
-                                          threads=threads, batch_size=batch_size,
-                                          importance=importance, ignore=ignore,
-                                          round_to=None if round_to == 1 else round_to,
-                                          min_keep=min_keep, calibration=calibration,
-                                          progress=say, prefer=prefer or "fidelity")
-            if say is not None:
-                from prunekit.hardware.verdict import target_line
-
-                say(f"chosen: {target_line(result)}")
-            return result
-    if structures is not None:
-        return _prune_structures(model, example_inputs, _structure_steps(structures, ratio,
-                                                                         target_macs),
-                                 dict(ratio=ratio, target_macs=target_macs,
-                                      importance=importance, ignore=ignore,
-                                      round_to=round_to, global_ranking=global_ranking,
-                                      min_keep=min_keep, max_ratio=max_ratio,
-                                      calibration=calibration, progress=progress))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    given = _given(importance=importance, ignore=ignore, calibration=calibration,
+                   round_to=round_to, global_ranking=global_ranking, min_keep=min_keep,
+                   max_ratio=max_ratio, reconstruct=reconstruct, configs=configs,
+                   device=device, threads=threads, batch_size=batch_size, prefer=prefer)
     if target_speedup is not None:
         if ratio is not None or target_macs is not None:
-            raise ValueError("target_speedup is exclusive with ratio and target_macs")
-        from prunekit.hardware.target import prune_to_speedup
+            raise ValueError("target_speedup is exclusive with ratio and target_macs: give "
+                             "one target")
+        return _to_speedup(model, example_inputs, target_speedup, structures, given,
+                           progress)
+    speed = [k for k in ("device", "threads", "batch_size", "prefer") if k in given]
+    if speed:
+        raise ValueError(f"{speed[0]}= applies to target_speedup only (it says how the speed "
+                         "is measured); ratio and target_macs count MACs")
+    steps = _steps(structures, ratio, target_macs, given)
+    if len(steps) == 1 and steps[0][0] == "channels":
+        from prunekit.structures.channels import prune_channels
 
-        with stages(progress) as say:
-            return prune_to_speedup(model, example_inputs, target_speedup, device=device,
-                                    threads=threads, batch_size=batch_size,
-                                    importance=importance, ignore=ignore,
-                                    round_to=None if round_to == 1 else round_to,
-                                    min_keep=min_keep, calibration=calibration, progress=say)
-    _check_args(model, ratio, target_macs, round_to, min_keep, max_ratio)
-    if configs not in ("strict", "warn"):
-        raise ValueError(f"configs must be 'strict' or 'warn', got {configs!r}")
-    with stage("tracing the model (coupled channel groups)", progress):
-        gs = build_groups(model, example_inputs, ignore)
-        macs0, params0 = count_macs(model, example_inputs), count_params(model)
-    with stage(f"scoring channels ({importance if isinstance(importance, str) else 'custom'}"
-               " importance)", progress):
-        scores = _scores(model, gs, importance, calibration, example_inputs)
-    opts = {"global_ranking": global_ranking, "min_keep": min_keep, "max_ratio": max_ratio,
-            "round_to": round_to}
-    bad: list[dict[str, Any]] = []
-    if target_macs is not None:
-        probe = _choose(gs, scores, 0.5, opts)
-        snap = Snapshot.take(model)
-        _, bad = cut_or_leave_whole(model, gs, probe, example_inputs, progress, configs)
-        snap.restore()
-        scores = {g: s for g, s in scores.items() if g not in {b["group"] for b in bad}}
-        removal = _search(model, gs, scores, float(target_macs), macs0, example_inputs, opts,
-                          progress)
+        return prune_channels(model, example_inputs, **steps[0][1], progress=progress)
+    return _run_steps(model, example_inputs, steps, progress)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the caller set (None means "not given": the target's default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+# ------------------------------------------------------------------ typed checks
+def _fraction(name: str, value: Any, low_open: bool, high_open: bool) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, Real) and (
+        (0 < value if low_open else 0 <= value) and (value < 1 if high_open else value <= 1))
+    if not ok:
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _check_options(opts: Mapping[str, Any]) -> None:
+    """Type and range of every option present (whichever target it belongs to)."""
+    for name in ("round_to", "min_keep", "threads", "batch_size"):
+        if opts.get(name) is not None:
+            _positive_int(name, opts[name])
+    if opts.get("max_ratio") is not None:
+        _fraction("max_ratio", opts["max_ratio"], low_open=True, high_open=False)
+    if "global_ranking" in opts and not isinstance(opts["global_ranking"], bool):
+        raise ValueError(f"global_ranking must be True or False, got "
+                         f"{opts['global_ranking']!r}")
+    if opts.get("configs", "strict") not in ("strict", "warn"):
+        raise ValueError(f"configs must be 'strict' or 'warn', got {opts['configs']!r}")
+    if opts.get("prefer") not in (None, "fidelity", "macs", "speed"):
+        raise ValueError(f"prefer must be 'fidelity', 'macs' or 'speed', got "
+                         f"{opts['prefer']!r}")
+    if isinstance(opts.get("ignore"), str):
+        raise TypeError(f"ignore must be a list of module names or modules, not the string "
+                        f"{opts['ignore']!r} (write [{opts['ignore']!r}])")
+    if opts.get("device") is not None:
+        from prunekit.measure.devices import validate_device
+
+        validate_device(opts["device"])  # a typo or a missing GPU: ValueError
+
+
+def _channel_target(ratio: Any, target_macs: Any) -> None:
+    if (ratio is None) == (target_macs is None):
+        raise ValueError("give exactly one of ratio= (channel fraction to remove) or "
+                         "target_macs= (MAC fraction to keep)")
+    if ratio is not None:
+        _fraction("ratio", ratio, low_open=False, high_open=True)
     else:
-        removal = _choose(gs, scores, float(ratio), opts)
-    dense = copy.deepcopy(model) if recon is not None else None  # reconstruction's reference
-    with transaction(model):  # the cut and the re-fit, or neither
-        plan, more = cut_or_leave_whole(model, gs, removal, example_inputs, progress,
-                                        configs)
-        layers = _reconstructed(dense, model, plan, calibration, recon)
-    skipped = gs.skipped + bad + [b for b in more if b not in bad]
-    notes = list(getattr(calibration, "notes", []) or [])
-    return PruneResult(model, plan, skipped, macs0, count_macs(model, example_inputs),
-                       params0, count_params(model), gs, notes=notes, plans=[plan],
-                       reconstruction=layers)
+        _fraction("target_macs", target_macs, low_open=True, high_open=False)
 
 
-def _reconstruct_config(value: Any, calibration: Any, progress: bool, other_path: bool
-                        ) -> Any:
-    """Validate ``reconstruct=``: a ReconstructConfig or None; needs calibration batches."""
-    from dataclasses import replace
+# ------------------------------------------------------------------ measured speed
+def _to_speedup(model: nn.Module, x: Any, target: float, structures: Any,
+                given: dict[str, Any], progress: bool | None) -> PruneResult:
+    """Width (``prune_to_speedup``) or width-or-depth, measured on the device."""
+    for name in ("global_ranking", "reconstruct"):
+        if name in given:
+            raise ValueError(f"{name}= does not apply to target_speedup (give ratio= or "
+                             "target_macs= to use it)")
+    _check_options(given)
+    width_or_depth = structures is not None
+    if width_or_depth and (isinstance(structures, str) or set(structures) != WIDTH_OR_DEPTH
+                           or (isinstance(structures, Mapping)
+                               and any(structures.values()))):
+        raise ValueError("with target_speedup, structures must be ['depth', 'channels'] "
+                         "(width or depth, chosen by measurement) or left out (width)")
+    if "prefer" in given and not width_or_depth:
+        raise ValueError("prefer= applies to width or depth: give target_speedup and "
+                         "structures=['depth', 'channels']")
+    opts = {**SPEED_DEFAULTS, **given}
+    from prunekit.progress import stages
 
-    from prunekit.importance import ImportanceContext
-    from prunekit.reconstruct import ReconstructConfig
+    with stages(progress) as say:
+        if not width_or_depth:
+            from prunekit.hardware.target import prune_to_speedup
 
-    cfg = ReconstructConfig.of(value)
-    if cfg is None:
-        return None
-    if other_path:
-        raise ValueError("reconstruct applies to channel pruning with ratio= or target_macs= "
-                         "(not target_speedup or structures)")
-    if not isinstance(calibration, ImportanceContext) or calibration.batches is None:
-        raise ValueError("reconstruct needs calibration data: pass calibration="
-                         "ImportanceContext(batches=...) with a few hundred samples or more")
-    return replace(cfg, progress=True) if progress else cfg
+            del opts["prefer"]
+            kept = {k: v for k, v in opts.items() if not (k == "max_ratio" and v is None)}
+            return prune_to_speedup(model, x, target, progress=say, **kept)
+        from prunekit.hardware.choose import prune_width_or_depth
+        from prunekit.hardware.verdict import target_line
 
-
-def _reconstructed(dense: nn.Module | None, model: nn.Module, plan: Plan, calibration: Any,
-                   recon: Any) -> list[dict[str, Any]]:
-    """Re-fit ``model`` after the cut to the dense ``dense`` (nothing without ``recon``)."""
-    if dense is None:
-        return []
-    from prunekit.reconstruct import reconstruct
-
-    return [r.to_dict() for r in reconstruct(dense, model, plan, calibration, recon)]
+        opts["prefer"] = opts["prefer"] or "fidelity"
+        if opts["max_ratio"] is None:
+            del opts["max_ratio"]
+        result = prune_width_or_depth(model, x, target, progress=say, **opts)
+        if say is not None:
+            say(f"chosen: {target_line(result)}")
+        return result
 
 
-def _structure_steps(structures: Any, ratio: Any, target_macs: Any
-                     ) -> list[tuple[str, dict[str, Any]]]:
-    """Validate ``structures=``: ordered ``(name, options)``; ValueError names the bad one."""
+# ------------------------------------------------------------------ steps
+def _steps(structures: Any, ratio: Any, target_macs: Any, given: dict[str, Any]
+           ) -> list[tuple[str, dict[str, Any]]]:
+    """Validated ``(structure name, options)`` in order; nothing runs before all pass."""
     from prunekit import structures as registry
 
-    if isinstance(structures, str):
-        raise TypeError("structures must be a list of names or a {name: options} mapping, "
-                        f"not the string {structures!r} (write [{structures!r}])")
-    if isinstance(structures, Mapping):
-        items = [(k, dict(v or {})) for k, v in structures.items()]
-    else:
-        items = [(k, {}) for k in structures]
-    if not items:
-        raise ValueError("structures is empty: name at least one of "
-                         f"{['channels', *registry.available()]}")
-    names = [k for k, _ in items]
+    items = _items(structures)
+    names = [name for name, _ in items]
     for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"structure names must be strings, got {name!r}")
-        if name != "channels":
-            registry.get(name)  # ValueError listing the known ones
-    if len(set(names)) != len(names):
-        raise ValueError(f"structures lists a structure twice: {names}")
-    if "channels" in names:
-        _check_args(nn.Module(), ratio, target_macs, 1, 1, 1.0)
-    elif target_macs is not None:
-        raise ValueError("target_macs= applies to 'channels', which structures does not list")
+        registry.get(name)  # ValueError listing the known ones
+    if "channels" not in names:
+        if target_macs is not None:
+            raise ValueError("target_macs= applies to 'channels', which structures does "
+                             "not list")
+        extra = sorted(given)
+        if extra:
+            raise ValueError(f"{extra[0]}= applies to 'channels', which structures does not "
+                             f"list (give a structure's options in structures={{name: {{...}}}})")
     out = []
     for name, opts in items:
-        if name != "channels" and not opts:
+        if name == "channels":
+            out.append((name, _channel_options(opts, ratio, target_macs, given)))
+            continue
+        if not opts:
             if ratio is None or "channels" in names:
                 raise ValueError(f"structures: {name!r} needs options, e.g. "
                                  f"structures={{{name!r}: {{'ratio': 0.25}}}}")
             opts = {"ratio": ratio}
+        _check_structure_options(name, registry.get(name).prune, opts)
         out.append((name, opts))
     return out
 
 
-def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str, Any]]],
-                      channel_args: dict[str, Any]) -> PruneResult:
+def _items(structures: Any) -> list[tuple[str, dict[str, Any]]]:
+    if structures is None:
+        return [("channels", {})]
+    if isinstance(structures, str):
+        raise TypeError("structures must be a list of names or a {name: options} mapping, "
+                        f"not the string {structures!r} (write [{structures!r}])")
+    if isinstance(structures, Mapping):
+        items = []
+        for k, v in structures.items():
+            if v is not None and not isinstance(v, Mapping):
+                raise TypeError(f"structures[{k!r}] must be a mapping of options or None, "
+                                f"got {type(v).__name__}")
+            items.append((k, dict(v or {})))
+    else:
+        items = [(k, {}) for k in structures]
+    if not items:
+        from prunekit import structures as registry
+
+        raise ValueError(f"structures is empty: name at least one of {registry.available()}")
+    names = [k for k, _ in items]
+    bad = [k for k in names if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"structure names must be strings, got {bad[0]!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"structures lists a structure twice: {names}")
+    return items
+
+
+def _channel_options(opts: dict[str, Any], ratio: Any, target_macs: Any,
+                     given: dict[str, Any]) -> dict[str, Any]:
+    """The channel step's options: top-level ones and those under ``"channels"`` (not both)."""
+    allowed = {*CHANNEL_DEFAULTS, "ratio", "target_macs"}
+    unknown = sorted(set(opts) - allowed)
+    if unknown:
+        raise ValueError(f"structures['channels'] has no option {unknown[0]!r}; its options: "
+                         f"{sorted(allowed)}")
+    top = {**given, **_given(ratio=ratio, target_macs=target_macs)}
+    both = sorted(set(opts) & set(top))
+    if both:
+        raise ValueError(f"{both[0]}= is given twice: as an argument and under "
+                         "structures['channels']")
+    merged = {**CHANNEL_DEFAULTS, **top, **opts}
+    _channel_target(merged.get("ratio"), merged.get("target_macs"))
+    _check_options(merged)
+    return merged
+
+
+def _check_structure_options(name: str, fn: Any, opts: Mapping[str, Any]) -> None:
+    """Every option is a keyword of the structure's ``prune`` (else ValueError naming it)."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in list(params.items())[2:]
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in opts:
+        if key not in accepted:
+            raise ValueError(f"structure {name!r} takes no option {key!r}; its options: "
+                             f"{', '.join(accepted)}")
+
+
+def _run_steps(model: nn.Module, x: Any, steps: list[tuple[str, dict[str, Any]]],
+               progress: bool | None) -> PruneResult:
     """Apply each step in order; restore the whole model if any step fails."""
     from prunekit import structures as registry
     from prunekit.measure import count_macs, count_params
 
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     macs0, params0 = count_macs(model, x), count_params(model)
     plans: list[Any] = []
     results: dict[str, Any] = {}
@@ -393,7 +373,7 @@ def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str,
     with transaction(model, copy_values=True):  # a structure may fit weights in place
         for name, opts in steps:
             if name == "channels":
-                channel = prune(model, x, **channel_args)
+                channel = registry.get(name).prune(model, x, **opts, progress=progress)
                 plans.append(channel.plan)
             else:
                 res = registry.get(name).prune(model, x, **opts)
@@ -403,4 +383,5 @@ def _prune_structures(model: nn.Module, x: Any, steps: list[tuple[str, dict[str,
                        channel.skipped if channel else [], macs0, count_macs(model, x),
                        params0, count_params(model), channel.groups if channel else None,
                        notes=channel.notes if channel else [], plans=plans,
-                       structures=results)
+                       structures=results,
+                       reconstruction=channel.reconstruction if channel else [])

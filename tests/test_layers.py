@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "reconstruct": {"importance", "surgery"},
     "measure": set(),
     "data": set(),
-    "structures": {"graph", "surgery", "importance", "measure", "sparsity"},
+    "structures": {"graph", "surgery", "importance", "measure", "sparsity", "reconstruct"},
     "hardware": {"graph", "surgery", "importance", "measure", "structures"},
     "api": {"graph", "surgery", "importance", "measure", "structures", "hardware",
             "reconstruct"},

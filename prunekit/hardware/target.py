@@ -252,13 +252,14 @@ def _refine(search: _Search, best: int, target: float, tol: float,
     return fine, hi
 
 
-def _excluded(model: nn.Module, gs: GroupSet, alloc: Allocation, x: Any) -> list[dict]:
+def _excluded(model: nn.Module, gs: GroupSet, alloc: Allocation, x: Any,
+              configs: str = "strict") -> list[dict]:
     """Groups whose first step breaks the forward pass or the value check."""
     first = {gid: 1 for gid, lad in alloc.ladders.items() if len(lad.levels) > 1}
     alloc.level.update(first)
     removal = alloc.removal()
     alloc.level.update(dict.fromkeys(first, 0))
-    return breaking_groups(model, gs, removal, x)
+    return breaking_groups(model, gs, removal, x, configs=configs)
 
 
 def prune_to_speedup(
@@ -288,6 +289,7 @@ def prune_to_speedup(
     tolerance: float = 0.1,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    configs: str = "strict",
 ) -> PruneResult:
     """Prune ``model`` in place until it is *measured* ``target_speedup``× faster on a device.
 
@@ -330,6 +332,9 @@ def prune_to_speedup(
         Read/write probe and layer timings under ``$PRUNEKIT_CACHE``.
     progress
         Called with a short message at each stage (e.g. ``print``).
+    configs
+        As for :func:`prunekit.prune`: ``"strict"`` leaves out of the search the groups
+        whose cut a Hugging Face config cannot describe; ``"warn"`` keeps them.
 
     Returns
     -------
@@ -367,7 +372,7 @@ def prune_to_speedup(
     clock.mark("dense_timing")
     say("greedy allocation by importance per predicted millisecond (layers timed on demand)")
     alloc, bad = _allocation(model, gs, groups, scores, lm, multiple, example_inputs,
-                             (min_keep, max_ratio, levels))
+                             (min_keep, max_ratio, levels), configs)
     path = greedy_path(alloc, lm.dense_ms / (target_speedup * OVERSHOOT))
     clock.mark("allocation")
     search = _Search(model, dense, gs, alloc, path, example_inputs, latency_fn, rounds)
@@ -416,7 +421,8 @@ class _Stages:
 
 def _allocation(model: nn.Module, gs: GroupSet, groups: list, scores: dict,
                 lm: LatencyModel, multiple: int, x: Any,
-                limits: tuple[int, float, int]) -> tuple[Allocation, list[dict]]:
+                limits: tuple[int, float, int], configs: str = "strict"
+                ) -> tuple[Allocation, list[dict]]:
     """Ladders of every prunable group (minus those whose first cut breaks the model)."""
     min_keep, max_ratio, levels = limits
     weights = {la.weight for la in lm.layers}
@@ -424,7 +430,7 @@ def _allocation(model: nn.Module, gs: GroupSet, groups: list, scores: dict,
     ladders = {g.id: make_ladder(g, scores[g.id], weights, multiple, min(lower[g.id], g.size),
                                  levels) for g in groups}
     alloc = Allocation(lm, {k: v for k, v in ladders.items() if len(v.levels) > 1})
-    bad = _excluded(model, gs, alloc, x)
+    bad = _excluded(model, gs, alloc, x, configs)
     alloc = Allocation(lm, {k: v for k, v in alloc.ladders.items()
                             if k not in {b["group"] for b in bad}})
     return alloc, bad

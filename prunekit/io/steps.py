@@ -84,9 +84,9 @@ def parse_steps(data: Any) -> list[Step]:
         field = f"[{i}]"
         record(rec, field, ("structure", "plan"))
         name = string(rec["structure"], f"{field}.structure", max_len=100)
-        if name != "channels" and name not in known:
-            raise PlanError(f"unknown structure {name[:60]!r}; known: channels, "
-                            f"{', '.join(known)}", field=f"{field}.structure")
+        if name not in known:
+            raise PlanError(f"unknown structure {name[:60]!r}; known: {', '.join(known)}",
+                            field=f"{field}.structure")
         if name == "channels":
             steps.append((name, parse_plan(rec["plan"], f"{field}.plan")))
         elif not isinstance(rec["plan"], dict):

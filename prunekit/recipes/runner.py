@@ -84,11 +84,11 @@ def _one_shot(model: nn.Module, example: Any, job: Job, log: Log) -> tuple[Any, 
         result = _to_speedup(model, example, job, log)
     else:
         channels = r.structures is None or "channels" in r.structures
-        result = prunekit.prune(model, example, ratio=r.target.ratio if channels else None,
-                                target_macs=r.target.macs if channels else None,
-                                importance=r.importance, round_to=r.round_to,
-                                ignore=r.ignore, structures=r.structures,
-                                **_reconstruct_args(job, log))
+        options = ({"ratio": r.target.ratio, "target_macs": r.target.macs,
+                    "importance": r.importance, "round_to": r.round_to,
+                    "ignore": r.ignore or None, **_reconstruct_args(job, log)}
+                   if channels else {"ratio": r.target.ratio})  # a lone structure's fraction
+        result = prunekit.prune(model, example, structures=r.structures, **options)
     for skipped in result.skipped:
         log(f"left whole: {skipped.get('module') or skipped.get('op')}: {skipped.get('reason')}")
     for name, res in result.structures.items():

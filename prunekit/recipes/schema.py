@@ -173,7 +173,7 @@ class Recipe(_Strict):
     method: Literal["prune", "proximal_group_lasso"] = "prune"
     target: Target = Target(macs=0.5)
     importance: str = "l2"
-    round_to: int = _int(1, 1, 1024)
+    round_to: int | None = Field(None, ge=1, le=1024, strict=True)  # None: 1, or probed
     ignore: list[str] = Field(default_factory=list)
     structures: dict[str, dict[str, Any] | None] | None = None
     schedule: Schedule = Schedule()
@@ -217,7 +217,7 @@ class Recipe(_Strict):
             return value
         from prunekit import structures
 
-        names = ["channels", *structures.available()]
+        names = structures.available()
         for name in value:
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)

@@ -1,4 +1,6 @@
-"""Prunable structures beyond channels: ``"depth"`` (residual blocks and layers).
+"""Prunable structures: ``"channels"`` (coupled channel groups), ``"depth"`` (residual
+blocks and layers), ``"branch"``, ``"connection"``, ``"input_feature"``, ``"se_gate"``,
+``"lowrank"`` — each a :class:`Structure` (find / score / remove / prune / apply_plan).
 
 Whole layers across structures (residual blocks and DenseNet layers, for a depth search):
 :func:`find_units` / :func:`remove_units` / :func:`replay_units`.
@@ -36,6 +38,7 @@ from prunekit.structures import lowrank  # noqa: E402, F401, I001  (registers "l
 from prunekit.structures import se_gate  # noqa: E402, F401, I001  (registers "se_gate")
 from prunekit.structures import branch  # noqa: E402, F401, I001  (registers "branch")
 from prunekit.structures import connection  # noqa: E402, F401, I001  (registers "connection")
+from prunekit.structures import channels  # noqa: E402, F401, I001  (registers "channels")
 
 __all__ = [
     "DEPTH",

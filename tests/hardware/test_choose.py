@@ -112,7 +112,7 @@ def test_prune_entry_point_validates_the_combination():
     with pytest.raises(ValueError, match="exclusive"):
         prunekit.prune(model, X, ratio=0.2, target_speedup=2.0,
                        structures=["depth", "channels"])
-    with pytest.raises(ValueError, match="prefer applies to width or depth"):
+    with pytest.raises(ValueError, match="prefer= applies to width or depth"):
         prunekit.prune(model, X, target_speedup=2.0, prefer="macs")
 
 
