@@ -146,12 +146,16 @@ def _diag_score(model: nn.Module, group: GroupLike, ctx: ImportanceContext, crit
 @register("obs")
 def obs_importance(model: nn.Module, group: GroupLike, ctx: ImportanceContext, *,
                    damping: float = 0.01, greedy: bool = True, max_greedy: int = 4096,
-                   fallback: str | None = "l2") -> torch.Tensor:
+                   max_greedy_flops: float = 1e9, fallback: str | None = "l2"
+                   ) -> torch.Tensor:
     """Optimal-brain-surgeon error of removing each channel at its consumers.
 
     ``damping`` is ``λ / mean(diag H)``; ``greedy`` removes channels one by one with
-    ``H⁻¹``/``W`` updates (groups up to ``max_greedy`` channels; larger groups, or
-    ``greedy=False``: each channel alone with the full ``H⁻¹``).
+    ``H⁻¹``/``W`` updates, which costs about ``channels · Σ k²`` flops for consumers
+    with ``k`` input columns: only for groups up to ``max_greedy`` channels and
+    ``max_greedy_flops`` (a 512-channel group read by a 3×3 conv is ~10¹⁰: minutes).
+    Otherwise (or ``greedy=False``) each channel alone with the full ``H⁻¹``, and the
+    group is named in ``ctx.notes``.
     """
     if not isinstance(damping, float | int) or damping < 0:
         raise ValueError(f"obs: damping must be a number >= 0, got {damping!r}")
@@ -159,8 +163,14 @@ def obs_importance(model: nn.Module, group: GroupLike, ctx: ImportanceContext, *
     if isinstance(found, torch.Tensor):
         return found
     problems = [_problem(model, ctx, c, damping) for c in found]
-    if greedy and group.size <= max_greedy:
+    flops = group.size * sum(p.hinv.shape[0] ** 2 for p in problems)
+    if greedy and group.size <= max_greedy and flops <= max_greedy_flops:
         return _greedy(problems, group.size)
+    if greedy:
+        ctx.note(f"obs: group {group.id!r} ({group.size} channels) scored one channel at a "
+                 f"time, not greedily (greedy OBS would take ~{flops:.1e} flops > "
+                 f"max_greedy_flops={max_greedy_flops:.0e} or > max_greedy={max_greedy} "
+                 "channels)")
     return sum(_one_shot(p) for p in problems)
 
 

@@ -317,11 +317,11 @@ def _check_retiming(max_spread: float | None, max_repeats: int | None, repeats: 
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``torch.device(device)``, with a clear error when CUDA is asked for but absent."""
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available on this machine")
-    return resolved
+    """``torch.device(device)``, with a clear error for a device that is not ``cpu`` /
+    ``cuda[:i]`` or not on this machine (:func:`prunekit.measure.devices.validate_device`)."""
+    from prunekit.measure.devices import validate_device
+
+    return validate_device(device)
 
 
 def latency(

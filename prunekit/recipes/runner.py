@@ -330,7 +330,8 @@ def save_job(result: JobResult, job: Job, directory: str | Path) -> dict[str, Pa
     else:
         text = plan.to_json() if hasattr(plan, "to_json") else json.dumps(plan, indent=1)
     (directory / "plan.json").write_text(text)
-    prunekit.save(result.pruned, directory / "model", plan=plan)
+    example = example_inputs(job.model, job.data, 1, job.recipe.seed)  # load re-checks it
+    prunekit.save(result.pruned, directory / "model", plan=plan, example_inputs=example)
     written = write_report(directory, result.report)
     return {"config": directory / "config.json", "plan": directory / "plan.json",
             "model": directory / "model", **written}

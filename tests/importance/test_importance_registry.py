@@ -17,8 +17,8 @@ from prunekit.importance import (
 )
 from prunekit.importance import registry as registry_module
 
-BUILT_IN = ["activation_mean", "apoz", "bn_scale", "fisher", "l1", "l2", "obd", "random",
-            "taylor"]
+BUILT_IN = ["act_norm", "activation_mean", "apoz", "bn_scale", "fisher", "fluctuation", "l1",
+            "l2", "obd", "obs", "random", "taylor"]
 
 
 @pytest.fixture

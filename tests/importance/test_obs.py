@@ -223,3 +223,18 @@ def test_streamed_gram_equals_one_shot_and_error_identity():
     w = torch.randn(3, 8, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(squared_error(whole, w), ((a @ w.t() - y.double()) ** 2).sum(0))
     torch.testing.assert_close(inverse(whole, 0.0) @ whole.xx, torch.eye(8, dtype=torch.float64))
+
+
+def test_greedy_beyond_its_cost_bound_scores_one_shot_and_says_so(mlp_data):
+    """Greedy OBS costs ~channels · k² per consumer: past ``max_greedy_flops`` a group is
+    scored one channel at a time (as ``greedy=False``) and named in the notes, so that a
+    wide real layer (ResNet-18: 512 channels, k = 4608) never runs for minutes."""
+    model, x = mlp_data
+    ctx = _ctx(x)
+    capped = get("obs", max_greedy_flops=10.0)(model, hidden_group(), ctx)
+    single = get("obs", greedy=False)(model, hidden_group(), _ctx(x))
+    torch.testing.assert_close(capped, single)
+    assert any("not greedily" in n and "'fc1'" in n for n in ctx.notes)
+    quiet = _ctx(x)
+    get("obs")(model, hidden_group(), quiet)  # 5 · 6² flops: greedy, no note
+    assert not any("not greedily" in n for n in quiet.notes)
