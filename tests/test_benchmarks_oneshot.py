@@ -86,3 +86,19 @@ def test_oneshot_pairs_say_a_verdict_only_over_five_seeds():
     assert all(p["verdict"].startswith("no verdict") for p in few)
     summary = {(s["method"]): s for s in bench.summarize(rows)}
     assert summary["l2"]["n"] == 5 and summary["l2"]["test_mean"] == pytest.approx(40.2)
+
+
+def test_oneshot_minilm_smoke(tmp_path):
+    """Tiny random BERT: heads and FFN units cut, least squares re-fit, R@1 read once per row."""
+    bench = load_benchmark("oneshot")
+    out = tmp_path / "m.json"
+    bench.main(["--smoke", "--model", "minilm", "--criteria", "l2", "obs", "--modes", "none",
+                "ls", "--out", str(out)])
+    doc = json.loads(out.read_text())
+    rows = [r for r in doc["rows"] if r["method"] != "dense"]
+    assert {r["method"] for r in rows} == {"l2", "obs", "l2+ls", "obs+ls"}
+    assert len(doc["splits"]["test_reads"]) == len(doc["rows"])
+    assert all(r["measured_speedup"] > 0 and r["shape"] == [0, 1, 64] for r in rows)
+    ls = next(r for r in rows if (r["method"], r["selection"]) == ("l2+ls", "tuned"))
+    assert ls["reconstruction"] and ls["val_cosine"] >= next(
+        r["val_cosine"] for r in rows if r["method"] == "l2") - 1e-6
