@@ -19,9 +19,10 @@ Selection follows the harness rules. Every method is reported at its **documente
 default** (comparison "defaults": nothing tuned, one configuration each; ``ls`` damping
 0.01, ``block`` lr 1e-4) and the methods with a hyper-parameter also **tuned** (comparison
 "tuned": ``ls`` damping from ``--damping``, ``block`` Adam lr from ``--block-lr``; grids of
-equal size, chosen on the validation split carved from the training data; a choice at a
-grid edge marks the file invalid). The test set is read once per reported number. One
-seed per command; ``--combine`` pairs the seeds' files (≥ 5 for a verdict).
+equal size, chosen on the validation split carved from the training data, ties to the
+more regularized value; a choice at a grid edge marks the file invalid). The test set is
+read once per reported number. One seed per command; ``--combine`` pairs the seeds'
+files (≥ 5 for a verdict).
 
 ``--model minilm``: all-MiniLM-L6-v2, per-layer width cuts of ``--shapes`` (layers,
 heads, FFN units removed per layer), selection by ``--criteria`` and reconstruction by
@@ -126,12 +127,16 @@ def method_name(criterion: str, mode: str) -> str:
 
 
 def grid_of(name: str, args) -> dict[str, list]:
-    """The hyper-parameter grid of method ``name`` (``{}``: nothing to tune)."""
+    """The hyper-parameter grid of method ``name`` (``{}``: nothing to tune), ordered
+    from the most conservative value: validation ties go to the first (the larger
+    damping, the smaller Adam step), as the one-standard-error habit of preferring the
+    more regularized model does — small dampings give the same fit to the image, and a
+    tie there must not read as "best at the edge"."""
     mode = split(name)[1]
     if mode in ("ls", "ls_all"):
-        return {"damping": list(args.damping)}
+        return {"damping": sorted(args.damping, reverse=True)}
     if mode == "block":
-        return {"lr": list(args.block_lr)}
+        return {"lr": sorted(args.block_lr)}
     return {}
 
 
@@ -602,10 +607,11 @@ def parse(argv=None):
                    help="selection[+bias|+ls|+ls_all|+block], tp_magnitude, tp_taylor")
     p.add_argument("--calib", type=int, default=1024, help="calibration samples (all methods)")
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--damping", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    p.add_argument("--damping", type=float, nargs="+",
+                   default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
                    help="ridge damping grid of ls (chosen on validation)")
     p.add_argument("--block-lr", type=float, nargs="+",
-                   default=[3e-5, 1e-4, 3e-4, 1e-3, 3e-3], help="Adam lr grid of block")
+                   default=[1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], help="Adam lr grid of block")
     p.add_argument("--block-damping", type=float, default=1e-2,
                    help="damping of block's least-squares start")
     p.add_argument("--steps", type=int, default=200, help="Adam steps per block segment")
