@@ -413,9 +413,12 @@ def combine(args, rec: harness.Run) -> dict:
     if len(configs) != 1:
         raise SystemExit("the files were written with different options (other than --seed)")
     summary, pairs = summarize(rows), paired(rows)
-    model = record.load(args.combine[0])["model"]
+    first = record.load(args.combine[0])
+    grids = {m["name"]: m["grid"] for c in first.get("comparisons", [])
+             if c["name"].endswith(" tuned") for m in c["methods"]}
+    model = first["model"]
     payload = {"model": model, "sources": sources, "summary": summary, "pairs": pairs,
-               "calibration": record.load(args.combine[0])["calibration"],
+               "calibration": first["calibration"], "grids": grids,
                "table": {"columns": COMBINED_COLUMNS, "rows": [
                    [s["level"], s["method"], s["selection"], s["n"],
                     f"{s['test_mean']:.2f} ± {s['test_se']:.2f}", f"{s['mac_reduction']:.2f}",
