@@ -611,7 +611,7 @@ def parse(argv=None):
     p.add_argument("--calib", type=int, default=1024, help="calibration samples (all methods)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--damping", type=float, nargs="+",
-                   default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+                   default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8],
                    help="ridge damping grid of ls (chosen on validation)")
     p.add_argument("--block-lr", type=float, nargs="+",
                    default=[1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], help="Adam lr grid of block")
