@@ -72,7 +72,8 @@ PAIRS = [("defaults", "l2+ls", "l2"), ("defaults", "l2+ls", "tp_magnitude"),
          ("defaults", "l2+ls", "tp_taylor"), ("defaults", "obs+ls", "tp_taylor"),
          ("defaults", "obs", "l2"), ("defaults", "obs", "tp_taylor"),
          ("defaults", "l2+bias", "l2"), ("defaults", "fluctuation+bias", "l2+bias"),
-         ("tuned", "obs+ls", "l2+ls"), ("tuned", "l2+block", "l2+ls")]
+         ("defaults", "obs+ls", "l2+ls"), ("tuned", "obs+ls", "l2+ls"),
+         ("tuned", "l2+block", "l2+ls")]
 
 
 @dataclass(frozen=True)

@@ -390,8 +390,11 @@ def _oneshot(doc: dict[str, Any]) -> str:
     differences with their verdicts, and whether the 4× target (≥ 85 %) was met."""
     cal = doc["calibration"]
     n = max(s["n"] for s in doc["summary"])
-    grids = "; ".join(f"{m}: {k} ∈ {{{', '.join(f'{v:g}' for v in vals)}}}"
-                      for m, grid in doc.get("grids", {}).items() for k, vals in grid.items())
+    same: dict[str, list[str]] = {}
+    for m, grid in doc.get("grids", {}).items():
+        for k, vals in grid.items():
+            same.setdefault(f"{k} ∈ {{{', '.join(f'{v:g}' for v in vals)}}}", []).append(m)
+    grids = "; ".join(f"{' and '.join(ms)}: {g}" for g, ms in same.items())
     head = (f"LeNet-5 on Fashion-MNIST cut in one shot (no gradient training), {n} seeds "
             f"(dense model and data split); every method scores and re-fits on the same "
             f"{cal['samples']} calibration images (labels used by Taylor criteria only). "
