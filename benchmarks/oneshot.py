@@ -27,7 +27,8 @@ files (≥ 5 for a verdict).
 ``--model minilm``: all-MiniLM-L6-v2, per-layer width cuts of ``--shapes`` (layers,
 heads, FFN units removed per layer), selection by ``--criteria`` and reconstruction by
 ``--modes`` on ``--calib`` distillation texts; damping chosen on the mean cosine to the
-dense embeddings of ``--val`` *other* texts; WordNet Recall@1 on the standard 2,000
+dense embeddings of ``--val`` *other* texts (one-standard-error rule: the most regularized
+damping within one SE of the best); WordNet Recall@1 on the standard 2,000
 nouns (the test) read once per reported configuration; speedup measured (paired ABBA).
 
 Usage::
@@ -112,6 +113,7 @@ class Candidate:
     cpu_seconds: float
     reports: list[dict] = field(default_factory=list)
     gram_bytes: int = 0
+    val_se: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -188,11 +190,19 @@ def select(level: str, cands: dict[str, list[Candidate]], args) -> tuple[dict, l
         tuned = Comparison(f"{level} tuned", [Method(m, size, grid_of(m, args))
                                               for m in tunable], "fits")
         for m in tunable:
-            choice = tuned.select(m, [(c.values, c.val) for c in cands[m]])
+            choice = tuned.select(m, one_se(cands[m]))
             tuned.spend(m, len(cands[m]))
             chosen[(m, "tuned")] = next(c for c in cands[m] if c.values == choice.values)
         cmps.append(tuned)
     return chosen, cmps
+
+
+def one_se(cands: list[Candidate]) -> list[tuple[dict, float]]:
+    """Validation scores under the one-standard-error rule: every configuration within one
+    SE of the best scores as the best, so the first of them in grid order (the most
+    regularized) is chosen. Scores without an SE (accuracy counts) are left as they are."""
+    best = max(cands, key=lambda c: c.val)
+    return [(c.values, best.val if c.val >= best.val - best.val_se else c.val) for c in cands]
 
 
 # ---------------------------------------------------------------- CNN methods
@@ -517,7 +527,8 @@ def run_minilm(args, rec: harness.Run) -> dict:
                          "of_dense": test["recall_at_1"] / dense,
                          "seconds": c.seconds, "cpu_seconds": c.cpu_seconds,
                          "gram_bytes": c.gram_bytes, "candidates": [
-                             {"values": o.values, "val_cosine": o.val} for o in cands[m]],
+                             {"values": o.values, "val_cosine": o.val, "val_se": o.val_se}
+                             for o in cands[m]],
                          "reconstruction": c.reports})
             r = rows[-1]
             console.log(f"{level} {m:14s} {how:7s} {c.values} {r['measured_speedup']:.2f}x "
@@ -569,14 +580,16 @@ def minilm_cut(setup, shape, criterion: str) -> tuple[nn.Module, Any, float]:
 _DENSE_EMB: dict[int, torch.Tensor] = {}
 
 
-def cosine(setup, model: nn.Module, texts: list[str]) -> float:
-    """Mean cosine between ``model``'s and the dense model's embeddings of ``texts``."""
+def cosine(setup, model: nn.Module, texts: list[str]) -> tuple[float, float]:
+    """Mean cosine between ``model``'s and the dense model's embeddings of ``texts``, and
+    its standard error over the texts."""
     from prunekit.eval.embed import embed_texts
 
     if id(texts) not in _DENSE_EMB:
         _DENSE_EMB[id(texts)] = embed_texts(setup.dense, setup.tokenizer, texts)
     emb = embed_texts(model, setup.tokenizer, texts)
-    return float((emb * _DENSE_EMB[id(texts)]).sum(1).mean())
+    cos = (emb * _DENSE_EMB[id(texts)]).sum(1)
+    return float(cos.mean()), float(cos.std() / len(cos) ** 0.5)
 
 
 def minilm_candidates(setup, cut_model, plan, name, held, args) -> list[Candidate]:
@@ -589,8 +602,9 @@ def minilm_candidates(setup, cut_model, plan, name, held, args) -> list[Candidat
         model = copy.deepcopy(cut_model)
         reports, spent = refit(setup.dense, model, plan, ctx, mode, values, args) if mode \
             else ([], (0.0, 0.0))
-        out.append(Candidate(model, values, cosine(setup, model, held), *spent, reports,
-                             gram_bytes(model, reports)))
+        val, se = cosine(setup, model, held)
+        out.append(Candidate(model, values, val, *spent, reports, gram_bytes(model, reports),
+                             val_se=se))
     return out
 
 
