@@ -376,7 +376,8 @@ def run_cnn(args, rec: harness.Run) -> dict:
 
 def calibration_note(args) -> dict[str, Any]:
     return {"rule": "equal calibration data: every method scores and re-fits on the same "
-                    "calibration set", "samples": args.calib, "batch": args.batch,
+                    "calibration set", "samples": args.calib,
+            "batch": 32 if args.model == "minilm" else args.batch,
             "source": "the first --calib samples of the training split (minilm: the first "
                       "--calib distillation texts)",
             "labels": "used by taylor / tp_taylor only"}
