@@ -130,6 +130,16 @@ CLAIMS: tuple[Claim, ...] = (
           "minilm.json", "to re-run", "~60 CPU-min",
           ("one seed; recipes picked on the evaluation set (pick them on a held-out noun "
            "set: --sample random --sample-seed K); 40 exploratory files",), renderer="table"),
+    Claim("oneshot", "One-shot LeNet-5 (no retraining) vs Torch-Pruning",
+          "python benchmarks/oneshot.py --seed S --methods l2 obs l2+ls obs+ls tp_magnitude "
+          "tp_taylor taylor l2+bias  (S = 0..4), then python benchmarks/oneshot.py --combine "
+          "FILES", "oneshot_lenet5_seeds.json", "regenerated", "~5 × 4 CPU-min",
+          ("pre-harness: its own argparse and JSON writer, seeds merged with --merge",
+           "validation images taken after position 20,000 of the training set, not carved "
+           "by the harness; the ls damping (1e-3 … 1e-1) chosen at the grid edge 1e-3",
+           "the tuned ls rows were compared with untuned baselines (unequal grids); now "
+           "every method is also reported at its documented defaults"),
+          renderer="oneshot"),
     Claim("causal_lm", "Causal LMs (GPT-2, Llama-GQA) vs Torch-Pruning",
           "python benchmarks/causal_lm.py", "causal_lm.json", "to re-run", "~5 CPU-min",
           ("pre-harness JSON (single command, no provenance)",), legacy="causal_lm_idle.json",

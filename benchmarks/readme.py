@@ -384,6 +384,35 @@ def _seed_reading(levels: list[dict[str, Any]]) -> str:
     return "Reading: " + "; ".join(f"{words[k]} {', '.join(v)}" for k, v in by.items()) + "."
 
 
+@renderer("oneshot")
+def _oneshot(doc: dict[str, Any]) -> str:
+    """One-shot over seeds: test accuracy per method (defaults and tuned), the paired
+    differences with their verdicts, and whether the 4× target (≥ 85 %) was met."""
+    cal = doc["calibration"]
+    n = max(s["n"] for s in doc["summary"])
+    same: dict[str, list[str]] = {}
+    for m, grid in doc.get("grids", {}).items():
+        for k, vals in grid.items():
+            same.setdefault(f"{k} ∈ {{{', '.join(f'{v:g}' for v in vals)}}}", []).append(m)
+    grids = "; ".join(f"{' and '.join(ms)}: {g}" for g, ms in same.items())
+    head = (f"LeNet-5 on Fashion-MNIST cut in one shot (no gradient training), {n} seeds "
+            f"(dense model and data split); every method scores and re-fits on the same "
+            f"{cal['samples']} calibration images (labels used by Taylor criteria only). "
+            "*default*: each method as documented, nothing tuned (least-squares damping "
+            "0.01); *tuned*: damping chosen on a validation split carved from the training "
+            f"images ({grids}; equal grids, ties to the larger damping, every choice "
+            "interior). Test "
+            "accuracy %, mean ± SE; Torch-Pruning is bisected to at most prunekit l2's MACs.")
+    met = [f"{s['method']} ({s['selection']}, {s['test_mean']:.2f} %)" for s in doc["summary"]
+           if s["level"] == "4x" and s["test_mean"] >= 85.0]
+    target = ("Target ≥ 85 % at 4× fewer MACs, one shot: " +
+              (f"**met** by {', '.join(met)}." if met else "**not met**."))
+    pairs = tables.markdown(doc["pair_table"]["columns"], doc["pair_table"]["rows"])
+    return "\n\n".join([head, tables.markdown(doc["table"]["columns"], doc["table"]["rows"]),
+                         target, "Paired per seed (Δ = a − b in points; \"ahead\"/\"behind\" "
+                         "only over ≥ 5 seeds with |mean Δ| > 2 SE, else \"tie\"):", pairs])
+
+
 # ---------------------------------------------------------------- files
 def render(text: str, blocks: dict[str, str], where: str) -> str:
     """``text`` with every marked block replaced; unknown or missing markers raise."""

@@ -24,7 +24,7 @@ RUNS: dict[str, list[str]] = {  # name -> extra arguments of its smoke run
     "diagnose_sweep": [], "pooling_speed": [], "realized_speedup": [],
     "training_methods": ["--part", "structured"], "training_vgg": [],
     "structures_branch": [], "structures_features": [], "prune_time": [],
-    "oneshot": [],
+    "oneshot": ["--methods", "l2", "l2+ls", "obs+ls", "tp_magnitude"],
 }
 
 
